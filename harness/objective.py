@@ -1,0 +1,86 @@
+"""The objective: the only code that talks to both the model and Optuna's trial API."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import optuna
+
+from harness.experiment import Experiment
+from harness.records import RunRecorder
+from model.fidelity import FidelitySampler
+from model.train import Trainer
+from model.windows import ForecastData
+
+
+class TrialFailed(Exception):
+    """Training went wrong (diverged, crashed); the reason is stored on the trial and recorded."""
+
+
+@dataclass
+class TrialTimes:
+    train: float = 0.0
+    eval: float = 0.0
+    rungs: int = 0
+    last_step: int = 0
+    reason: str = ""
+    params: dict = field(default_factory=dict)
+
+
+class Objective:
+    def __init__(self, experiment: Experiment, data: ForecastData, fidelity: FidelitySampler, recorder: RunRecorder,
+                 *, strategy: str, seed: int, device: str, precision: str,
+                 on_rung: Callable[[int, int, float], None] | None = None) -> None:
+        self.experiment, self.data, self.fidelity, self.recorder = experiment, data, fidelity, recorder
+        self.strategy, self.seed, self.device, self.precision = strategy, seed, device, precision
+        self.on_rung = on_rung
+        self.base = experiment.base_config()
+        self.times: dict[int, TrialTimes] = {}  # by trial number, for the trial table
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        params = self.experiment.space.suggest(trial)
+        times = self.times.setdefault(trial.number, TrialTimes(params=params))
+        try:
+            return self._climb(trial, params, times)
+        except (optuna.TrialPruned, KeyboardInterrupt):
+            raise
+        except TrialFailed as exc:
+            times.reason = str(exc)
+        except Exception as exc:  # any crash inside training fails this trial, not the study
+            times.reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]
+        trial.set_user_attr("fail_reason", times.reason)
+        raise TrialFailed(times.reason)
+
+    def _climb(self, trial: optuna.Trial, params: dict, times: TrialTimes) -> float:
+        ladder = self.experiment.ladder
+        trainer = Trainer(self.data, self.base.with_params(params), seed=self.seed * 100_003 + trial.number,
+                          device=self.device, precision=self.precision)
+        mae = math.nan
+        for rung, (fraction, epochs, step) in enumerate(zip(ladder.fractions, ladder.epochs, ladder.steps), start=1):
+            result = trainer.train(self.fidelity.indices(fraction), epochs)
+            times.train += result.seconds
+            if result.diverged:
+                raise TrialFailed(f"diverged: non-finite training loss at epoch {result.diverged_at_epoch} (rung {rung})")
+            ev = trainer.evaluate("val")
+            times.eval += ev.seconds
+            mae = ev.metrics["mae"]
+            if not math.isfinite(mae):
+                raise TrialFailed(f"diverged: non-finite validation MAE at rung {rung}")
+            trial.report(mae, step)
+            pruned = rung < len(ladder) and trial.should_prune()
+            times.rungs, times.last_step = rung, step
+            self.recorder.add_rung({
+                "strategy": self.strategy, "seed": self.seed, "trial": trial.number, "rung": rung, "step": step,
+                "fraction": fraction, "epochs": trainer.epochs_done, "samples": result.samples,
+                "train_loss": result.train_loss, "val_mae": mae,
+                **{f"val_mae_h{h}": ev.metrics[f"mae_h{h}"] for h in (1, 2, 3)}, "val_r2": ev.metrics["r2"],
+                "train_seconds": result.seconds, "eval_seconds": ev.seconds, "device": str(trainer.device), "pruned": pruned,
+            }, params)
+            if self.on_rung:
+                self.on_rung(trial.number, rung, mae)
+            if pruned:
+                raise optuna.TrialPruned(f"pruned after rung {rung} (step {step}) at MAE {mae:.4f}")
+        return mae

@@ -1,0 +1,67 @@
+"""What a run achieved, computed from its records alone (no torch, no model)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+def unpruned_seconds(rungs: pd.DataFrame, trials: pd.DataFrame, n_train: int, ladder_fractions, ladder_epochs) -> float:
+    """Time the same trials would have taken had none been pruned.
+
+    A pruned trial's missing rungs are extrapolated from its own measured cost per
+    training sample (its model size and batch size drive that cost) and its mean
+    evaluation time per rung.
+    """
+    total = 0.0
+    rung_samples = [f * n_train * e for f, e in zip(ladder_fractions, ladder_epochs)]
+    for trial, group in rungs.groupby("trial"):
+        spent = group["train_seconds"].sum() + group["eval_seconds"].sum()
+        state = trials.loc[trials["trial"] == trial, "state"]
+        if len(state) and state.iloc[0] == "PRUNED":
+            per_sample = group["train_seconds"].sum() / max(group["samples"].sum(), 1)
+            missing = range(int(group["rung"].max()), len(rung_samples))
+            spent += sum(per_sample * rung_samples[k] + group["eval_seconds"].mean() for k in missing)
+        total += spent
+    return float(total)
+
+
+def summarize(rungs: pd.DataFrame, trials: pd.DataFrame, n_train: int, fractions, epochs) -> dict:
+    counts = trials["state"].value_counts()
+    complete = trials[trials["state"] == "COMPLETE"]
+    spent = float(trials["train_seconds"].sum() + trials["eval_seconds"].sum())
+    wall = float(trials["wall_seconds"].sum())
+    unpruned = unpruned_seconds(rungs, trials, n_train, fractions, epochs) if len(rungs) else 0.0
+    best = complete.loc[complete["val_mae"].idxmin()] if len(complete) else None
+    params = {c[len("param_"):]: best[c] for c in trials.columns if c.startswith("param_")} if best is not None else {}
+    return {
+        "trials": int(len(trials)),
+        "complete": int(counts.get("COMPLETE", 0)),
+        "pruned": int(counts.get("PRUNED", 0)),
+        "failed": int(counts.get("FAIL", 0)),
+        "best_trial": int(best["trial"]) if best is not None else None,
+        "best_val_mae": float(best["val_mae"]) if best is not None else None,
+        "best_params": {k: (v.item() if isinstance(v, np.generic) else v) for k, v in params.items()},
+        "work_seconds": spent,
+        "wall_seconds": wall,
+        "harness_seconds": float(trials["harness_seconds"].sum()),
+        "harness_share": float(trials["harness_seconds"].sum() / wall) if wall else 0.0,
+        "unpruned_seconds": unpruned,
+        "saved_share": float(1 - spent / unpruned) if unpruned else 0.0,
+    }
+
+
+def format_summary(s: dict) -> str:
+    lines = [f"trials        {s['trials']} finished: {s['complete']} complete, {s['pruned']} pruned, {s['failed']} failed"]
+    if s["best_val_mae"] is not None:
+        lines.append(f"best          trial {s['best_trial']}: validation MAE {s['best_val_mae']:.4f} bikes")
+        lines.append("best params   " + ", ".join(f"{k}={_fmt(v)}" for k, v in s["best_params"].items()))
+    lines.append(f"time          {s['work_seconds']:.1f} s training+evaluation; unpruned the same trials would take "
+                 f"{s['unpruned_seconds']:.1f} s (saved {s['saved_share']:.0%})")
+    lines.append(f"harness       {s['harness_seconds']:.2f} s of {s['wall_seconds']:.1f} s wall-clock "
+                 f"({s['harness_share']:.1%}: sampler, pruner, storage, records)")
+    return "\n".join(lines)
+
+
+def _fmt(v) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)

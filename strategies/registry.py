@@ -1,0 +1,114 @@
+"""The strategy registry: one mapping from the name typed on the command line to a factory.
+
+Every sampler and pruner setting is spelled out, because Optuna 5 changed defaults
+(multivariate TPE, constant liar) and will change more. Report steps count budget in
+units of the first rung (``Ladder.steps``), so Hyperband and successive-halving rungs
+fall exactly on the fidelity ladder and median pruning compares trials at equal budget.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import optuna
+from optuna.pruners import HyperbandPruner, MedianPruner, NopPruner, SuccessiveHalvingPruner
+from optuna.samplers import CmaEsSampler, GridSampler, QMCSampler, RandomSampler, TPESampler
+
+from strategies.base import Strategy, StrategyInputs
+
+TPE_STARTUP_TRIALS = 10  # counts COMPLETE and PRUNED trials of the whole study
+MEDIAN_STARTUP_TRIALS = 5  # counts COMPLETE trials only: nothing is pruned before 5 trials finish
+
+
+def _tpe(inputs: StrategyInputs) -> TPESampler:
+    return TPESampler(
+        n_startup_trials=TPE_STARTUP_TRIALS, n_ei_candidates=24, multivariate=True, group=False,
+        constant_liar=True,  # parallel workers do not all sample the same point
+        seed=inputs.stream_seed,
+    )
+
+
+def _median(inputs: StrategyInputs) -> MedianPruner:
+    # Steps start at 1, so n_warmup_steps=0 lets the first rung prune.
+    return MedianPruner(n_startup_trials=MEDIAN_STARTUP_TRIALS, n_warmup_steps=0, interval_steps=1, n_min_trials=1)
+
+
+def _hyperband(inputs: StrategyInputs) -> HyperbandPruner:
+    # max_resource explicit: with 'auto' nothing is pruned until a trial completes, and the
+    # last bracket's rung would sit one step past the last report and never prune.
+    return HyperbandPruner(min_resource=1, max_resource=inputs.ladder.max_step,
+                           reduction_factor=inputs.ladder.reduction_factor, bootstrap_count=0)
+
+
+def _asha(inputs: StrategyInputs) -> SuccessiveHalvingPruner:
+    return SuccessiveHalvingPruner(min_resource=1, reduction_factor=inputs.ladder.reduction_factor,
+                                   min_early_stopping_rate=0, bootstrap_count=0)
+
+
+def _cmaes(inputs: StrategyInputs) -> CmaEsSampler:
+    # CMA-ES cannot sample categorical parameters: they go to the seeded random sampler.
+    # consider_pruned_trials=False suits this strategy, which has no pruner.
+    return CmaEsSampler(
+        n_startup_trials=1, independent_sampler=RandomSampler(seed=inputs.stream_seed), warn_independent_sampling=False,
+        seed=inputs.stream_seed, consider_pruned_trials=False, restart_strategy=None, with_margin=False,
+    )
+
+
+def _qmc(inputs: StrategyInputs) -> QMCSampler:
+    # Same seed on resume: the Sobol sequence continues from the study's own counter.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # QMCSampler is stable in practice
+        return QMCSampler(qmc_type="sobol", scramble=True, seed=inputs.seed,
+                          independent_sampler=RandomSampler(seed=inputs.stream_seed), warn_independent_sampling=False)
+
+
+def _grid(inputs: StrategyInputs) -> GridSampler:
+    return GridSampler(inputs.space.reduced_grid(), seed=inputs.seed)
+
+
+_STRATEGIES = (
+    Strategy("tpe_median", "TPE sampler + median pruning",
+             "Stops a trial whose best MAE so far is worse than the median of completed trials at the same rung. "
+             "Cheap and robust; its start-up counts COMPLETE trials only, so at 40-70 trials the first "
+             f"{MEDIAN_STARTUP_TRIALS} run to the end and savings start late.",
+             lambda i: (_tpe(i), _median(i)), prunes=True),
+    Strategy("tpe_hyperband", "TPE sampler + Hyperband over the fidelity ladder",
+             "Runs successive halving in several brackets that trade exploration for trust in low rungs: "
+             "saves most when low rungs rank trials like full data. TPE models all trials, not only its bracket's.",
+             lambda i: (_tpe(i), _hyperband(i)), prunes=True),
+    Strategy("tpe_asha", "TPE sampler + asynchronous successive halving",
+             "Keeps the top 1/reduction_factor of trials at each rung, asynchronously: the most aggressive saver, "
+             "and the most exposed to low rungs that favour fast learners over good ones.",
+             lambda i: (_tpe(i), _asha(i)), prunes=True),
+    Strategy("tpe", "TPE sampler, no pruning",
+             "Tree-structured Parzen estimator (multivariate, constant liar) on full-fidelity results: "
+             "separates the sampler's effect from the pruner's.",
+             lambda i: (_tpe(i), NopPruner()), prunes=False),
+    Strategy("random", "random search, no pruning (the control)",
+             "Every other strategy must beat this to justify its complexity; strong when few parameters matter.",
+             lambda i: (RandomSampler(seed=i.stream_seed), NopPruner()), prunes=False),
+    Strategy("random_median", "random search + median pruning",
+             "Measures what median pruning alone buys, with no model-based sampling.",
+             lambda i: (RandomSampler(seed=i.stream_seed), _median(i)), prunes=True),
+    Strategy("cmaes", "CMA-ES, no pruning",
+             "Evolution strategy adapting a Gaussian over continuous and integer parameters; categorical ones are "
+             "sampled at random. Shines on smooth continuous spaces with a budget of many trials.",
+             lambda i: (_cmaes(i), NopPruner()), prunes=False),
+    Strategy("qmc", "scrambled Sobol sequence, no pruning",
+             "Quasi-random points that cover the space more evenly than random search at small budgets.",
+             lambda i: (_qmc(i), NopPruner()), prunes=False),
+    Strategy("grid", "grid over the reduced space, no pruning",
+             "Tries every combination of the few values given for the important parameters (the rest at defaults), "
+             "then stops by itself. Transparent and exhaustive, but its cost grows multiplicatively.",
+             lambda i: (_grid(i), NopPruner()), prunes=False),
+)
+
+STRATEGIES: dict[str, Strategy] = {s.name: s for s in _STRATEGIES}
+
+
+def get_strategy(name: str) -> Strategy:
+    """The registered strategy ``name``; an unknown name is a ValueError listing the known ones."""
+    try:
+        return STRATEGIES[name]
+    except KeyError:
+        raise ValueError(f"unknown strategy {name!r}; known: {', '.join(STRATEGIES)}") from None
