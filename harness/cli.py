@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import textwrap
 
 from harness.errors import UserError
 
@@ -71,7 +73,8 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
     print("strategies:")
     for s in STRATEGIES.values():
-        print(f"  {s.name:<14} {s.summary}\n  {'':<14} {s.rationale}")
+        print(f"  {s.name:<14} {s.summary}")
+        print(textwrap.fill(s.rationale, width=100, initial_indent=" " * 17, subsequent_indent=" " * 17))
     print("experiments:")
     for path in list_experiments():
         e = load_experiment(str(path))
@@ -89,3 +92,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into `head` and closed: not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0

@@ -83,6 +83,12 @@ def device_tensors(data: ForecastData, device: torch.device) -> dict[str, _Split
     return _TENSOR_CACHE[key]
 
 
+def warm_up(data: ForecastData, device: torch.device) -> None:
+    """Pay once-per-process costs before timing anything: the data's upload to ``device`` and
+    torch's first fused-optimizer construction (about 1 s of imports on the first call)."""
+    Trainer(data, ModelConfig(hidden_1=1, hidden_2=1, num_layers=1, dense=1), device=device)
+
+
 def synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
