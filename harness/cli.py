@@ -24,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     data.set_defaults(func=_cmd_data)
 
     run = sub.add_parser("run", help="run one strategy on an experiment (resumes if run before)")
-    run.add_argument("--strategy", required=True, help="a registered strategy (see 'list')")
+    run.add_argument("--strategy", help="a registered strategy (see 'list'); default: the experiment's [run] strategy")
     run.add_argument("--experiment", default="quick", help="a name in experiments/ or a path to a .toml file (default quick)")
     run.add_argument("--seed", type=int, default=0, help="strategy seed (default 0)")
     run.add_argument("--trials", type=int, help="trial budget (overrides the experiment's)")
@@ -34,6 +34,47 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--results", default="results", help="results folder (default ./results)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.set_defaults(func=_cmd_run)
+
+    comp = sub.add_parser("compare", help="run several strategies x seeds under the same budget (resumable)")
+    comp.add_argument("--experiment", default="quick", help="a name in experiments/ or a path to a .toml file")
+    comp.add_argument("--strategies", help="comma-separated strategy names (default: all registered)")
+    comp.add_argument("--seeds", type=int, help="number of seeds 0..N-1 (default: the experiment's seeds)")
+    comp.add_argument("--trials", type=int, help="trial budget per run (overrides the experiment's)")
+    comp.add_argument("--timeout-minutes", type=float, help="wall-clock budget per run (overrides the experiment's)")
+    comp.add_argument("--noise-seeds", type=int, default=0, help="retrain the best configurations with N seeds (noise floor)")
+    comp.add_argument("--noise-configs", type=int, default=3, help="how many best configurations to retrain (default 3)")
+    comp.add_argument("--audit", type=int, default=0, help="finish K pruned trials at full fidelity (false prunes)")
+    comp.add_argument("--storage", help="any Optuna storage URL (default: journal file under results/<experiment>/)")
+    comp.add_argument("--device", help="auto, cpu or cuda[:N]")
+    comp.add_argument("--results", default="results", help="results folder (default ./results)")
+    comp.add_argument("--no-progress", action="store_true")
+    comp.set_defaults(func=_cmd_compare)
+
+    rep = sub.add_parser("report", help="analysis, plots and the write-up from recorded runs (no training)")
+    rep.add_argument("--experiment", default="quick", help="experiment name (its folder under results/)")
+    rep.add_argument("--tolerance", type=float, default=0.01, help="time-to-target tolerance (default 0.01 = 1%%)")
+    rep.add_argument("--results", default="results", help="results folder (default ./results)")
+    rep.set_defaults(func=_cmd_report)
+
+    pl = sub.add_parser("plan", help="cost model, projections for a 12-18 h night, and the overnight experiment file")
+    pl.add_argument("--experiment", default="quick", help="the compared experiment (its folder under results/)")
+    pl.add_argument("--target", default="velib_overnight", help="the experiment to scale to (name or .toml path)")
+    pl.add_argument("--hours", type=float, default=15.0, help="length of the night, 12-18 (default 15)")
+    pl.add_argument("--calibrate", action="store_true", help="time a few training steps here to scale the recorded costs")
+    pl.add_argument("--device-factor", type=float, help="tonight's machine's time per recorded second (e.g. 0.1)")
+    pl.add_argument("--results", default="results", help="results folder (default ./results)")
+    pl.set_defaults(func=_cmd_plan)
+
+    fin = sub.add_parser("final", help="retrain the best configuration and v4 with early stopping; test once")
+    fin.add_argument("--experiment", default="quick", help="the compared experiment")
+    fin.add_argument("--seeds", type=int, default=3, help="training seeds (default 3)")
+    fin.add_argument("--top-k", type=int, default=1, help="retrain the K best configurations, keep the best on validation")
+    fin.add_argument("--max-epochs", type=int, default=30)
+    fin.add_argument("--patience", type=int, default=3)
+    fin.add_argument("--device", help="auto, cpu or cuda[:N]")
+    fin.add_argument("--results", default="results", help="results folder (default ./results)")
+    fin.add_argument("--no-progress", action="store_true")
+    fin.set_defaults(func=_cmd_final)
 
     lister = sub.add_parser("list", help="list strategies and experiments")
     lister.set_defaults(func=_cmd_list)
@@ -58,12 +99,78 @@ def _cmd_run(args: argparse.Namespace) -> int:
                       n_trials=args.trials, timeout_minutes=args.timeout_minutes, device=args.device,
                       progress=not args.no_progress)
     summary = run_strategy(experiment, opts)
-    print(f"{experiment.name} / {args.strategy} / seed {args.seed}  (study {summary['study']}, device {summary['device']})")
+    print(f"{experiment.name} / {args.strategy or experiment.strategy} / seed {args.seed}  (study {summary['study']}, device {summary['device']})")
     print(format_summary(summary))
     print(f"records       {summary['records']}")
     if summary["interrupted"]:
         print("interrupted   finished trials are kept; run the same command again to continue", file=sys.stderr)
         return 130
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from harness.compare import CompareOptions, compare
+    from harness.experiment import load_experiment
+    from strategies import STRATEGIES
+
+    experiment = load_experiment(args.experiment)
+    strategies = tuple(s.strip() for s in args.strategies.split(",")) if args.strategies else tuple(STRATEGIES)
+    if args.seeds is not None and args.seeds < 1:
+        raise UserError(f"--seeds must be >= 1, got {args.seeds}")
+    out = compare(experiment, CompareOptions(
+        strategies=strategies, seeds=tuple(range(args.seeds)) if args.seeds else None, results_dir=args.results,
+        storage=args.storage, n_trials=args.trials, timeout_minutes=args.timeout_minutes, device=args.device,
+        noise_configs=args.noise_configs, noise_seeds=args.noise_seeds, audit=args.audit, progress=not args.no_progress))
+    print(f"{out['runs']} runs recorded under {out['results']}; next: python -m harness report --experiment {experiment.name}")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from harness.analysis.analyze import analyze
+    from harness.analysis.report import write_report
+
+    a = analyze(args.results, args.experiment, args.tolerance)
+    path = write_report(a, Path(args.results) / args.experiment)
+    print(a.ranking[["rank", "strategy", "median", "p_vs_winner", "verdict"]].to_string(index=False))
+    print(f"\nverdict: {a.choice} ({a.choice_reason})")
+    print(f"report: {path} and {path.with_suffix('.html')}")
+    return 0
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from harness.analysis.analyze import analyze
+    from harness.plan import calibrate_device_factor, make_plan
+
+    a = analyze(args.results, args.experiment)
+    if args.device_factor is not None and args.device_factor <= 0:
+        raise UserError(f"--device-factor must be > 0, got {args.device_factor}")
+    factor = args.device_factor or (calibrate_device_factor(a) if args.calibrate else 1.0)
+    plan = make_plan(a, Path(args.results) / args.experiment, args.target, args.hours, factor)
+    print(plan["summary"])
+    import pandas as pd
+    print(pd.DataFrame(plan["projections"]).to_string(index=False))
+    return 0
+
+
+def _cmd_final(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from harness.analysis.analyze import analyze
+    from harness.experiment import load_experiment
+    from harness.final import final_check
+
+    experiment = load_experiment(args.experiment)
+    a = analyze(args.results, experiment.name)
+    result = final_check(a, experiment, Path(args.results) / experiment.name, seeds=args.seeds, top_k=args.top_k,
+                         max_epochs=args.max_epochs, patience=args.patience, device=args.device or experiment.device,
+                         progress=not args.no_progress)
+    print(result["summary"])
+    import pandas as pd
+    print(pd.DataFrame(result["table"]).to_string(index=False))
     return 0
 
 

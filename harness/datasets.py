@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from model.loaders import DataSourceError, load_source
 from model.metrics import persistence_metrics
 from model.synthetic import generate_panel
 from model.windows import HORIZONS, SPLITS, ForecastData, build_windows
 from harness.errors import UserError
-
-
-@dataclass(frozen=True)
-class DataSpec:
-    """Where the data comes from: the synthetic generator, or a user's files (``source``)."""
-
-    stations: int = 150
-    days: int = 28
-    seed: int = 0
-    source: str | None = None
+from harness.experiment import DataSpec  # noqa: F401  (re-exported)
 
 
 _CACHE: dict[DataSpec, ForecastData] = {}

@@ -8,9 +8,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from harness.datasets import DataSpec
 from harness.errors import UserError
-from model.network import ModelConfig
+from model.config import ModelConfig
 from strategies.space import PARAM_TYPES, Ladder, Param, SearchSpace
 
 EXPERIMENTS_DIR = Path(__file__).resolve().parent.parent / "experiments"
@@ -20,9 +19,19 @@ _SECTION_KEYS = {
     "data": {"stations", "days", "seed", "source"},
     "ladder": {"fractions", "epochs"},
     "budget": {"n_trials", "timeout_minutes"},
-    "run": {"seeds", "device", "precision", "storage"},
+    "run": {"seeds", "device", "precision", "storage", "strategy"},
 }
 _PARAM_KEYS = {"type", "low", "high", "log", "step", "choices", "default", "grid"}
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """Where the data comes from: the synthetic generator, or a user's files (``source``)."""
+
+    stations: int = 150
+    days: int = 28
+    seed: int = 0
+    source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -44,6 +53,7 @@ class Experiment:
     device: str = "auto"
     precision: str = "auto"
     storage: str | None = None
+    strategy: str | None = None  # the default for 'run' (the overnight plan sets it)
     model: dict[str, Any] = field(default_factory=dict)  # fixed values for every trial
 
     def base_config(self) -> ModelConfig:
@@ -143,7 +153,7 @@ def parse_experiment(doc: dict, where: str, default_name: str = "experiment") ->
         budget=Budget(n_trials, float(timeout) if timeout is not None else None),
         seeds=tuple(seeds), device=_str(run_doc, "device", "auto", "run", fail),
         precision=_str(run_doc, "precision", "auto", "run", fail), storage=_str(run_doc, "storage", None, "run", fail) or None,
-        model=dict(model),
+        model=dict(model), strategy=_str(run_doc, "strategy", None, "run", fail),
     )
 
 

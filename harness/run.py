@@ -6,7 +6,7 @@ import math
 import platform
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +33,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 @dataclass(frozen=True)
 class RunOptions:
-    strategy: str
+    strategy: str | None  # None: the experiment's [run] strategy
     seed: int = 0
     results_dir: str = "results"
     storage: str | None = None
@@ -51,7 +51,9 @@ def study_name(experiment: Experiment, strategy: str, seed: int) -> str:
 def run_strategy(experiment: Experiment, opts: RunOptions) -> dict:
     """Run (or resume) one strategy; return the summary of everything the run has recorded."""
     try:
-        strategy = get_strategy(opts.strategy)
+        if not (opts.strategy or experiment.strategy):
+            raise ValueError("no strategy: give --strategy, or set strategy in the experiment's [run] table")
+        strategy = get_strategy(opts.strategy or experiment.strategy)
         device = resolve_device(opts.device or experiment.device)
     except ValueError as exc:
         raise UserError(str(exc)) from None
@@ -91,7 +93,8 @@ def run_strategy(experiment: Experiment, opts: RunOptions) -> dict:
         interrupted = _optimize(study, experiment, data, fidelity, recorder, strategy.name, opts, device, target, finished,
                                 remaining_minutes)
     rungs, trials = recorder.read()
-    summary = summarize(rungs, trials, len(data.splits["train"]), experiment.ladder.fractions, experiment.ladder.epochs)
+    samples = {k + 1: len(fidelity.indices(f)) * e for k, (f, e) in enumerate(zip(experiment.ladder.fractions, experiment.ladder.epochs))}
+    summary = summarize(rungs, trials, samples, len(experiment.ladder))
     summary.update(study=name, storage=url, records=str(recorder.directory), device=str(device), interrupted=interrupted)
     return summary
 
@@ -201,7 +204,7 @@ def _metadata(experiment, strategy, opts, url, name, device, n_trials, timeout) 
         "strategy": strategy.name, "strategy_summary": strategy.summary, "strategy_rationale": strategy.rationale,
         "seed": opts.seed, "study_name": name, "storage": url,
         "budget": {"n_trials": n_trials, "timeout_minutes": timeout},
-        "experiment": experiment.to_dict(), "device": str(device),
+        "experiment": experiment.to_dict(), "base_config": asdict(experiment.base_config()), "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine(),
         "torch_threads": torch.get_num_threads(),
         "versions": {"python": platform.python_version(), "torch": torch.__version__, "optuna": optuna.__version__,

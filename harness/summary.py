@@ -6,7 +6,12 @@ import numpy as np
 import pandas as pd
 
 
-def unpruned_seconds(rungs: pd.DataFrame, trials: pd.DataFrame, n_train: int, ladder_fractions, ladder_epochs) -> float:
+def rung_samples(rungs: pd.DataFrame) -> dict[int, float]:
+    """Training samples a trial processes at each rung, as recorded (the same for every trial)."""
+    return rungs.groupby("rung")["samples"].max().to_dict() if len(rungs) else {}
+
+
+def unpruned_seconds(rungs: pd.DataFrame, trials: pd.DataFrame, samples_by_rung: dict[int, float], n_rungs: int) -> float:
     """Time the same trials would have taken had none been pruned.
 
     A pruned trial's missing rungs are extrapolated from its own measured cost per
@@ -14,24 +19,23 @@ def unpruned_seconds(rungs: pd.DataFrame, trials: pd.DataFrame, n_train: int, la
     evaluation time per rung.
     """
     total = 0.0
-    rung_samples = [f * n_train * e for f, e in zip(ladder_fractions, ladder_epochs)]
+    pruned = set(trials.loc[trials["state"] == "PRUNED", "trial"])
     for trial, group in rungs.groupby("trial"):
         spent = group["train_seconds"].sum() + group["eval_seconds"].sum()
-        state = trials.loc[trials["trial"] == trial, "state"]
-        if len(state) and state.iloc[0] == "PRUNED":
+        if trial in pruned:
             per_sample = group["train_seconds"].sum() / max(group["samples"].sum(), 1)
-            missing = range(int(group["rung"].max()), len(rung_samples))
-            spent += sum(per_sample * rung_samples[k] + group["eval_seconds"].mean() for k in missing)
+            for rung in range(int(group["rung"].max()) + 1, n_rungs + 1):
+                spent += per_sample * samples_by_rung.get(rung, np.nan) + group["eval_seconds"].mean()
         total += spent
     return float(total)
 
 
-def summarize(rungs: pd.DataFrame, trials: pd.DataFrame, n_train: int, fractions, epochs) -> dict:
+def summarize(rungs: pd.DataFrame, trials: pd.DataFrame, samples_by_rung: dict[int, float], n_rungs: int) -> dict:
     counts = trials["state"].value_counts()
     complete = trials[trials["state"] == "COMPLETE"]
     spent = float(trials["train_seconds"].sum() + trials["eval_seconds"].sum())
     wall = float(trials["wall_seconds"].sum())
-    unpruned = unpruned_seconds(rungs, trials, n_train, fractions, epochs) if len(rungs) else 0.0
+    unpruned = unpruned_seconds(rungs, trials, samples_by_rung, n_rungs) if len(rungs) else 0.0
     best = complete.loc[complete["val_mae"].idxmin()] if len(complete) else None
     params = {c[len("param_"):]: best[c] for c in trials.columns if c.startswith("param_")} if best is not None else {}
     return {

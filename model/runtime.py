@@ -33,7 +33,10 @@ def configure_process(threads: int | None = None) -> None:
     if _configured:
         return
     _configured = True
-    torch.set_num_threads(threads or len(os.sched_getaffinity(0)))
+    # OMP_NUM_THREADS, when set, wins: several processes sharing the cores must not oversubscribe
+    # them (spinning OpenMP threads then slow every process many times over).
+    env = os.environ.get("OMP_NUM_THREADS", "")
+    torch.set_num_threads(threads or (int(env) if env.isdigit() and int(env) > 0 else len(os.sched_getaffinity(0))))
     try:
         torch.set_num_interop_threads(1)
     except RuntimeError:  # already set once parallel work started; harmless

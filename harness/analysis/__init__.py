@@ -1,0 +1,1 @@
+"""Analysis of recorded runs. Reads results/ only; imports neither torch nor model/."""

@@ -1,0 +1,238 @@
+"""The comparison's numbers, each a function of the recorded tables."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import optuna
+import pandas as pd
+from scipy import stats
+
+from harness.analysis.loading import Results
+from harness.summary import rung_samples, unpruned_seconds
+
+CONTROL = "random"
+
+
+def anytime(trials: pd.DataFrame) -> pd.DataFrame:
+    """Per run and trial: elapsed wall-clock and best COMPLETE validation MAE so far."""
+    rows = []
+    for (strategy, seed), run in trials.sort_values("trial").groupby(["strategy", "seed"]):
+        elapsed = run["wall_seconds"].cumsum()
+        best = run["val_mae"].where(run["state"] == "COMPLETE").cummin().ffill()  # cummin leaves NaN at pruned trials
+        rows.append(pd.DataFrame({"strategy": strategy, "seed": seed, "trial_index": np.arange(1, len(run) + 1),
+                                  "elapsed": elapsed.to_numpy(), "best": best.to_numpy()}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def anytime_bands(curve: pd.DataFrame, n_points: int = 60) -> pd.DataFrame:
+    """Median and quartiles over seeds of best-so-far MAE on a common time grid."""
+    grid = np.linspace(0, curve["elapsed"].max(), n_points)[1:]
+    rows = []
+    for strategy, runs in curve.groupby("strategy"):
+        at = []
+        for _, run in runs.groupby("seed"):
+            idx = np.searchsorted(run["elapsed"].to_numpy(), grid, side="right") - 1
+            values = np.where(idx >= 0, run["best"].to_numpy()[np.clip(idx, 0, None)], np.nan)
+            at.append(values)
+        at = np.array(at)
+        with np.errstate(all="ignore"):
+            q = np.nanpercentile(np.where(np.isnan(at), np.inf, at), [25, 50, 75], axis=0)
+        rows.append(pd.DataFrame({"strategy": strategy, "elapsed": grid, "q25": q[0], "median": q[1], "q75": q[2]}))
+    out = pd.concat(rows, ignore_index=True)
+    return out.replace(np.inf, np.nan)
+
+
+def final_best(trials: pd.DataFrame) -> pd.DataFrame:
+    """Best COMPLETE validation MAE of every run at the end of its budget."""
+    done = trials[trials["state"] == "COMPLETE"]
+    best = done.groupby(["strategy", "seed"])["val_mae"].min()
+    runs = trials.groupby(["strategy", "seed"]).size().rename("trials")
+    return pd.concat([best.rename("best"), runs], axis=1).reset_index()
+
+
+def time_to_target(curve: pd.DataFrame, tolerance: float = 0.01) -> tuple[pd.DataFrame, float]:
+    """First wall-clock time each run is within ``tolerance`` of the best MAE any run reached."""
+    target = curve["best"].min() * (1 + tolerance)
+    rows = []
+    for (strategy, seed), run in curve.groupby(["strategy", "seed"]):
+        hit = run[run["best"] <= target]
+        rows.append({"strategy": strategy, "seed": seed, "seconds": hit["elapsed"].iloc[0] if len(hit) else np.inf})
+    per_run = pd.DataFrame(rows)
+    table = per_run.groupby("strategy")["seconds"].agg(
+        median=lambda s: float(np.median(s)), reached=lambda s: int(np.isfinite(s).sum()), runs="size").reset_index()
+    control = table.loc[table["strategy"] == CONTROL, "median"]
+    ref = float(control.iloc[0]) if len(control) else np.nan
+    table["speedup_vs_random"] = [ref / m if np.isfinite(m) and m > 0 and np.isfinite(ref) else np.nan for m in table["median"]]
+    return table, float(target)
+
+
+def compute_saved(results: Results) -> pd.DataFrame:
+    samples = rung_samples(results.rungs)
+    rows = []
+    for (strategy, seed), trials in results.trials.groupby(["strategy", "seed"]):
+        rungs = results.rungs[(results.rungs["strategy"] == strategy) & (results.rungs["seed"] == seed)]
+        spent = float(trials["train_seconds"].sum() + trials["eval_seconds"].sum())
+        full = unpruned_seconds(rungs, trials, samples, results.n_rungs) if len(rungs) else spent
+        rows.append({"strategy": strategy, "seed": seed, "spent": spent, "unpruned": full,
+                     "saved_share": 1 - spent / full if full else 0.0,
+                     "pruned_share": float((trials["state"] == "PRUNED").mean())})
+    per_run = pd.DataFrame(rows)
+    return per_run.groupby("strategy")[["saved_share", "pruned_share"]].agg(["median", "min", "max"]).reset_index()
+
+
+def rung_table(rungs: pd.DataFrame) -> pd.DataFrame:
+    """One row per (run, trial), a column of validation MAE per rung (NaN where not reached)."""
+    wide = rungs.pivot_table(index=["strategy", "seed", "trial"], columns="rung", values="val_mae")
+    params = rungs.groupby(["strategy", "seed", "trial"])[[c for c in rungs.columns if c.startswith("param_")]].first()
+    return wide.join(params)
+
+
+def fidelity_trust(results: Results) -> pd.DataFrame:
+    """Spearman rank correlation of MAE at each rung with MAE at the last rung, and which
+    numeric parameters each rung's ranking favours (Spearman of parameter with MAE)."""
+    wide = rung_table(results.rungs)
+    last = results.n_rungs
+    numeric = [c for c in wide.columns if isinstance(c, str) and pd.api.types.is_numeric_dtype(wide[c])
+               and wide[c].nunique() > 2]
+    rows = []
+    for rung in range(1, last + 1):
+        if rung not in wide.columns:
+            continue
+        both = wide.dropna(subset=[rung, last]) if last in wide.columns else wide.iloc[0:0]
+        rho = _spearman(both[rung], both[last])
+        at_rung = wide.dropna(subset=[rung])
+        row = {"rung": rung, "trials_at_rung": len(at_rung), "trials_with_final": len(both), "spearman_with_final": rho}
+        for col in numeric:
+            ok = at_rung[[col, rung]].dropna()
+            row[f"rho_{col[len('param_'):]}"] = _spearman(ok[col], ok[rung])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _spearman(a: pd.Series, b: pd.Series) -> float:
+    """Spearman's rho; NaN where it is undefined (fewer than 3 pairs, or a constant side)."""
+    if len(a) < 3 or a.nunique() < 2 or b.nunique() < 2:
+        return float("nan")
+    return float(stats.spearmanr(a, b).statistic)
+
+
+def noise_floor(noise: pd.DataFrame | None) -> float:
+    """Median over retrained configurations of the seed-to-seed standard deviation of MAE."""
+    if noise is None or noise.empty:
+        return float("nan")
+    spread = noise.groupby("config_rank")["val_mae"].std(ddof=1).dropna()
+    return float(spread.median()) if len(spread) else float("nan")
+
+
+def ranking(best: pd.DataFrame, floor: float, seed: int = 0) -> pd.DataFrame:
+    """Strategies ranked by median final MAE over seeds, with a bootstrap 95% CI of the mean,
+    and a one-sided Mann-Whitney U test of the winner against each other strategy."""
+    rows = []
+    for strategy, runs in best.groupby("strategy"):
+        values = runs["best"].dropna().to_numpy()
+        ci = (np.nan, np.nan)
+        if len(values) >= 2 and np.ptp(values) > 0:
+            res = stats.bootstrap((values,), np.mean, confidence_level=0.95, n_resamples=2000, method="percentile",
+                                  random_state=seed)
+            ci = (res.confidence_interval.low, res.confidence_interval.high)
+        elif len(values):
+            ci = (values.mean(), values.mean())
+        rows.append({"strategy": strategy, "median": np.median(values) if len(values) else np.nan,
+                     "mean": values.mean() if len(values) else np.nan, "ci_low": ci[0], "ci_high": ci[1],
+                     "seeds": len(values), "values": values})
+    table = pd.DataFrame(rows).sort_values(["median", "mean"], na_position="last").reset_index(drop=True)
+    table["rank"] = np.arange(1, len(table) + 1)
+    winner = table.iloc[0]
+    p_values, verdicts = [], []
+    for _, row in table.iterrows():
+        if row["strategy"] == winner["strategy"]:
+            p_values.append(np.nan)
+            verdicts.append("winner")
+            continue
+        if len(winner["values"]) and len(row["values"]):
+            p = stats.mannwhitneyu(winner["values"], row["values"], alternative="less").pvalue
+        else:
+            p = np.nan
+        p_values.append(p)
+        gap = row["median"] - winner["median"]
+        if np.isfinite(floor) and gap < floor:
+            verdicts.append("tie (within the noise floor)")
+        elif np.isfinite(p) and p < 0.05:
+            verdicts.append("worse (p < 0.05)")
+        else:
+            verdicts.append("not separated")
+    table["p_vs_winner"] = p_values
+    table["verdict"] = verdicts
+    return table.drop(columns="values")
+
+
+def importance(results: Results, rung: int | None = None) -> pd.Series:
+    """optuna.importance over the pooled trials: COMPLETE trials at the last rung, or every trial
+    that reached ``rung`` with its MAE there (far more data when pruning is aggressive)."""
+    space = {p.name: p for p in results.space()}
+    if rung is None:
+        done = results.trials[results.trials["state"] == "COMPLETE"]
+        values = done["val_mae"].to_numpy()
+        params = done
+    else:
+        at = results.rungs[results.rungs["rung"] == rung]
+        values, params = at["val_mae"].to_numpy(), at
+    if len(params) < 4:
+        return pd.Series(dtype=float)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="minimize")
+    for (_, row), value in zip(params.iterrows(), values):
+        p = {name: _native(row[f"param_{name}"], space[name]) for name in space}
+        if all(space[n].contains(v) for n, v in p.items()) and math.isfinite(value):
+            study.add_trial(optuna.trial.create_trial(params=p, distributions={n: space[n].distribution() for n in p},
+                                                      value=float(value)))
+    varying = [n for n in space if len({t.params[n] for t in study.trials}) > 1]
+    if len(study.trials) < 4 or not varying:
+        return pd.Series(dtype=float)
+    imp = optuna.importance.get_param_importances(study, params=varying)
+    return pd.Series(imp, dtype=float).sort_values(ascending=False)
+
+
+def good_ranges(results: Results, top_share: float = 0.2) -> pd.DataFrame:
+    """Where the best ``top_share`` of COMPLETE trials lie, per parameter."""
+    done = results.trials[results.trials["state"] == "COMPLETE"].sort_values("val_mae")
+    top = done.head(max(3, int(math.ceil(top_share * len(done)))))
+    rows = []
+    for p in results.space():
+        col = top[f"param_{p.name}"]
+        if p.type == "categorical":
+            rows.append({"param": p.name, "good": ", ".join(str(v) for v in col.value_counts().index[:2]),
+                         "low": np.nan, "high": np.nan, "searched": ", ".join(map(str, p.choices))})
+        else:
+            rows.append({"param": p.name, "good": f"{col.min():.4g} .. {col.max():.4g}", "low": float(col.min()),
+                         "high": float(col.max()), "searched": f"{p.low:g} .. {p.high:g}{' (log)' if p.log else ''}"})
+    return pd.DataFrame(rows)
+
+
+def false_prunes(audit: pd.DataFrame | None) -> dict:
+    if audit is None or audit.empty:
+        return {"audited": 0, "would_have_won": 0, "share": float("nan")}
+    won = int(audit["would_have_won"].sum())
+    return {"audited": len(audit), "would_have_won": won, "share": won / len(audit)}
+
+
+def _native(value, param):
+    if param.type == "int":
+        return int(value)
+    if param.type == "float":
+        return float(value)
+    for choice in param.choices:  # CSV gives strings or numpy numbers; map back to the declared choice
+        if str(choice) == str(value) or (isinstance(choice, (int, float)) and not isinstance(choice, bool)
+                                          and _is_number(value) and float(choice) == float(value)):
+            return choice
+    return value
+
+
+def _is_number(value) -> bool:
+    try:
+        float(value)
+        return True
+    except (TypeError, ValueError):
+        return False

@@ -1,0 +1,118 @@
+"""Comparison plots (PNG and SVG), each readable without the write-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from harness.analysis.metrics import rung_table  # noqa: E402
+
+
+def _colors(strategies):
+    cmap = plt.get_cmap("tab10")
+    return {s: cmap(i % 10) for i, s in enumerate(sorted(strategies))}
+
+
+def _save(fig, out: Path, name: str) -> str:
+    out.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    for ext in ("png", "svg"):
+        fig.savefig(out / f"{name}.{ext}", dpi=120)
+    plt.close(fig)
+    return f"{name}.png"
+
+
+def anytime_plot(bands: pd.DataFrame, out: Path, target: float) -> str:
+    fig, ax = plt.subplots(figsize=(8, 5))
+    colors = _colors(bands["strategy"].unique())
+    for strategy, b in bands.groupby("strategy"):
+        ax.plot(b["elapsed"], b["median"], label=strategy, color=colors[strategy], lw=2)
+        ax.fill_between(b["elapsed"], b["q25"], b["q75"], color=colors[strategy], alpha=0.15)
+    ax.axhline(target, color="k", ls=":", lw=1, label="target (best + 1%)")
+    ax.set(xlabel="wall-clock (s)", ylabel="best validation MAE so far (bikes)",
+           title="Anytime performance: median over seeds, band = quartiles")
+    ax.legend(fontsize=8, ncol=2)
+    return _save(fig, out, "anytime")
+
+
+def time_to_target_plot(ttt: pd.DataFrame, out: Path) -> str:
+    t = ttt.assign(order=ttt["median"].replace(np.inf, np.nan)).sort_values("order", na_position="last")
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(t) + 1.5))
+    y = np.arange(len(t))
+    widths = np.nan_to_num(t["order"].to_numpy(), nan=0.0)
+    colors = _colors(t["strategy"])
+    ax.barh(y, widths, color=[colors[s] for s in t["strategy"]])
+    for yi, w, r, n in zip(y, widths, t["reached"], t["runs"]):
+        ax.text(w, yi, f"  {r}/{n} runs reached" + ("" if w > 0 else " (median: not reached)"), va="center", fontsize=8)
+    ax.set_yticks(y, t["strategy"])
+    ax.invert_yaxis()
+    ax.set_xlim(0, max(widths.max(), 1e-9) * 1.6)
+    ax.set(xlabel="median seconds to reach the target", title="Time to target (within 1% of the best MAE any run reached)")
+    return _save(fig, out, "time_to_target")
+
+
+def savings_plot(saved: pd.DataFrame, out: Path) -> str:
+    fig, ax = plt.subplots(figsize=(8, 4))
+    x = np.arange(len(saved))
+    ax.bar(x - 0.2, saved[("saved_share", "median")] * 100, 0.4, label="compute saved vs unpruned")
+    ax.bar(x + 0.2, saved[("pruned_share", "median")] * 100, 0.4, label="trials pruned")
+    ax.set_xticks(x, saved["strategy"], rotation=30, ha="right")
+    ax.set(ylabel="% (median over seeds)", title="What pruning saves")
+    ax.legend()
+    return _save(fig, out, "savings")
+
+
+def trust_scatter(rungs: pd.DataFrame, n_rungs: int, out: Path) -> str:
+    wide = rung_table(rungs)
+    low = [r for r in range(1, n_rungs) if r in wide.columns]
+    fig, axes = plt.subplots(1, max(1, len(low)), figsize=(5 * max(1, len(low)), 4), squeeze=False)
+    for ax, rung in zip(axes[0], low):
+        both = wide.dropna(subset=[rung, n_rungs]) if n_rungs in wide.columns else wide.iloc[0:0]
+        ax.scatter(both[rung], both[n_rungs], s=14, alpha=0.6)
+        rho = both[[rung, n_rungs]].corr(method="spearman").iloc[0, 1] if len(both) >= 3 else np.nan
+        ax.set(xlabel=f"validation MAE at rung {rung}", ylabel=f"validation MAE at rung {n_rungs} (full)",
+               title=f"Fidelity trust, rung {rung}: Spearman {rho:.2f} (n={len(both)})")
+    return _save(fig, out, "fidelity_trust")
+
+
+def importance_plot(importances: dict[str, pd.Series], out: Path) -> str:
+    fig, axes = plt.subplots(1, len(importances), figsize=(5 * len(importances), 4), squeeze=False)
+    for ax, (label, imp) in zip(axes[0], importances.items()):
+        if len(imp):
+            ax.barh(imp.index[::-1], imp.values[::-1])
+        ax.set(xlabel="importance (optuna.importance, PED-ANOVA)", title=label)
+    return _save(fig, out, "importance")
+
+
+def learning_curves_plot(rungs: pd.DataFrame, trials: pd.DataFrame, out: Path) -> str:
+    state = trials.set_index(["strategy", "seed", "trial"])["state"]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for key, curve in rungs.groupby(["strategy", "seed", "trial"]):
+        s = state.get(key, "FAIL")
+        ax.plot(curve["step"], curve["val_mae"], color="tab:blue" if s == "COMPLETE" else "tab:red",
+                alpha=0.35 if s == "COMPLETE" else 0.25, lw=1, marker="o", ms=2)
+    ax.plot([], [], color="tab:blue", label="completed")
+    ax.plot([], [], color="tab:red", label="pruned")
+    ax.set(xscale="log", xlabel="budget (units of the first rung)", ylabel="validation MAE (bikes)",
+           title="Learning curves: pruned against completed trials")
+    ax.legend()
+    return _save(fig, out, "learning_curves")
+
+
+def rank_over_time_plot(bands: pd.DataFrame, out: Path) -> str:
+    pivot = bands.pivot_table(index="elapsed", columns="strategy", values="median")
+    ranks = pivot.rank(axis=1, method="average")
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    colors = _colors(pivot.columns)
+    for s in ranks.columns:
+        ax.plot(ranks.index, ranks[s], label=s, color=colors[s], lw=2)
+    ax.set(xlabel="wall-clock (s)", ylabel="rank of median best MAE (1 = best)", title="Rank of each strategy over time")
+    ax.invert_yaxis()
+    ax.legend(fontsize=8, ncol=2)
+    return _save(fig, out, "rank_over_time")

@@ -1,0 +1,80 @@
+"""Retraining recorded configurations through the whole ladder: the noise floor and the audit.
+
+A trial's training seed is a function of the run seed and the trial number, so retraining a
+pruned trial with its own seed reproduces its recorded rungs exactly (on the same CPU) and
+then carries it to full fidelity.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from harness.experiment import Experiment
+from model.fidelity import FidelitySampler
+from model.train import Trainer
+from model.windows import ForecastData
+
+
+def trial_seed(run_seed: int, trial_number: int) -> int:
+    return run_seed * 100_003 + trial_number
+
+
+def climb(experiment: Experiment, data: ForecastData, fidelity: FidelitySampler, params: dict, seed: int,
+          device: str) -> float:
+    """Validation MAE after every rung of the ladder, with no pruning (NaN if training diverges)."""
+    trainer = Trainer(data, experiment.base_config().with_params(params), seed=seed, device=device,
+                      precision=experiment.precision)
+    mae = float("nan")
+    for fraction, epochs in zip(experiment.ladder.fractions, experiment.ladder.epochs):
+        if trainer.train(fidelity.indices(fraction), epochs).diverged:
+            return float("nan")
+        mae = trainer.evaluate("val").metrics["mae"]
+    return mae
+
+
+def param_columns(frame: pd.DataFrame) -> list[str]:
+    return [c for c in frame.columns if c.startswith("param_")]
+
+
+def params_of(row: pd.Series, space_names) -> dict:
+    out = {}
+    for name in space_names:
+        value = row[f"param_{name}"]
+        out[name] = value.item() if isinstance(value, np.generic) else value
+    return out
+
+
+def measure_noise(experiment, data, fidelity, trials: pd.DataFrame, n_configs: int, n_seeds: int, device: str,
+                  progress: bool = True) -> pd.DataFrame:
+    """Retrain the ``n_configs`` best distinct complete configurations with ``n_seeds`` training seeds."""
+    done = trials[trials["state"] == "COMPLETE"].sort_values("val_mae")
+    configs = done.drop_duplicates(param_columns(done)).head(n_configs)
+    rows = []
+    jobs = [(rank, row, s) for rank, (_, row) in enumerate(configs.iterrows(), start=1) for s in range(n_seeds)]
+    for rank, row, s in tqdm(jobs, desc="noise floor", unit="retrain", disable=not progress):
+        params = params_of(row, experiment.space.names)
+        rows.append({"config_rank": rank, "strategy": row["strategy"], "seed": row["seed"], "trial": row["trial"],
+                     "train_seed": 9_000_000 + s, "val_mae": climb(experiment, data, fidelity, params, 9_000_000 + s, device),
+                     **{f"param_{k}": v for k, v in params.items()}})
+    return pd.DataFrame(rows)
+
+
+def audit_pruned(experiment, data, fidelity, trials: pd.DataFrame, k: int, device: str, seed: int = 0,
+                 progress: bool = True) -> pd.DataFrame:
+    """Finish ``k`` pruned trials at full fidelity; would they have beaten their run's best survivor?"""
+    pruned = trials[trials["state"] == "PRUNED"]
+    if pruned.empty or k <= 0:
+        return pd.DataFrame()
+    sample = pruned.sample(n=min(k, len(pruned)), random_state=seed)
+    best = trials[trials["state"] == "COMPLETE"].groupby(["strategy", "seed"])["val_mae"].min()
+    rows = []
+    for _, row in tqdm(list(sample.iterrows()), desc="audit", unit="trial", disable=not progress):
+        params = params_of(row, experiment.space.names)
+        full = climb(experiment, data, fidelity, params, trial_seed(int(row["seed"]), int(row["trial"])), device)
+        survivor = best.get((row["strategy"], row["seed"]), np.nan)
+        rows.append({"strategy": row["strategy"], "seed": row["seed"], "trial": row["trial"],
+                     "pruned_after_rung": row["rungs_done"], "mae_when_pruned": row["val_mae"], "full_mae": full,
+                     "best_survivor_mae": survivor, "would_have_won": bool(full < survivor)})
+    return pd.DataFrame(rows)

@@ -1,0 +1,56 @@
+"""compare + plan + final + report on smoke, with the real LSTM and the real commands."""
+
+import json
+import tomllib
+
+import pandas as pd
+
+from harness.analysis.loading import load_results
+from harness.cli import main
+from harness.experiment import parse_experiment
+
+
+def test_compare_plan_final_report(tmp_path, capsys):
+    res = ["--results", str(tmp_path)]
+    args = ["compare", "--experiment", "smoke", "--strategies", "random,tpe_hyperband,grid", "--seeds", "2",
+            "--noise-seeds", "2", "--noise-configs", "2", "--audit", "2", "--no-progress", *res]
+    assert main(args) == 0
+    results = load_results(tmp_path, "smoke")
+    assert set(results.meta) == {(s, seed) for s in ("random", "tpe_hyperband", "grid") for seed in (0, 1)}
+    noise = pd.read_csv(tmp_path / "smoke/noise.csv")
+    assert len(noise) == 4 and noise["val_mae"].notna().all()
+    audit = pd.read_csv(tmp_path / "smoke/audit.csv")
+    assert len(audit) <= 2 and set(audit.columns) >= {"full_mae", "would_have_won"}
+
+    n_rungs_before = len(results.rungs)
+    assert main(args) == 0  # resumable: every (strategy, seed) run is reused, nothing retrained
+    assert len(load_results(tmp_path, "smoke").rungs) == n_rungs_before
+
+    assert main(["plan", "--experiment", "smoke", "--target", "smoke", "--hours", "12", *res]) == 0
+    plan = json.loads((tmp_path / "smoke/plan.json").read_text())
+    overnight = tmp_path / "smoke/overnight.toml"
+    exp = parse_experiment(tomllib.loads(overnight.read_text()), str(overnight))  # runnable
+    assert exp.strategy == plan["strategy"] and exp.budget.timeout_minutes == 720
+    assert 1 <= len(exp.space.params) <= 6
+
+    assert main(["final", "--experiment", "smoke", "--seeds", "2", "--max-epochs", "2", "--no-progress", *res]) == 0
+    assert sorted(p.name for p in (tmp_path / "smoke/final").iterdir()) == ["model-seed-0.pt", "model-seed-1.pt"]
+
+    capsys.readouterr()
+    assert main(["report", "--experiment", "smoke", *res]) == 0
+    report = (tmp_path / "smoke/REPORT.md").read_text()
+    html = (tmp_path / "smoke/REPORT.html").read_text()
+    for plot in ("anytime", "time_to_target", "savings", "fidelity_trust", "importance", "learning_curves", "rank_over_time"):
+        assert (tmp_path / f"smoke/plots/{plot}.png").stat().st_size > 5000 and (tmp_path / f"smoke/plots/{plot}.svg").exists()
+    assert html.count("data:image/png;base64,") == 7  # self-contained
+    # the report carries the figures of the tables it was made from
+    best = results.trials[results.trials["state"] == "COMPLETE"].groupby(["strategy", "seed"])["val_mae"].min()
+    for strategy, values in best.groupby(level=0):
+        assert f"{values.median():.4f}" in report
+    assert f"Run **{plan['strategy']}**" in report and plan["summary"] in report
+    assert json.loads((tmp_path / "smoke/final.json").read_text())["summary"] in report
+
+
+def test_report_without_runs_is_a_clear_error(tmp_path, capsys):
+    assert main(["report", "--experiment", "smoke", "--results", str(tmp_path)]) == 2
+    assert "no recorded runs" in capsys.readouterr().err
