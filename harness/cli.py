@@ -32,8 +32,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--storage", help="any Optuna storage URL (default: journal file under results/<experiment>/)")
     run.add_argument("--device", help="auto, cpu or cuda[:N] (overrides the experiment's)")
     run.add_argument("--results", default="results", help="results folder (default ./results)")
+    run.add_argument("--workers", type=int, default=1, help="worker processes sharing the study on this machine (default 1)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.set_defaults(func=_cmd_run)
+
+    work = sub.add_parser("worker", help="join an existing study (from any machine) and train until its budget is met")
+    work.add_argument("--storage", required=True, help="the study's storage URL, e.g. postgresql://user@host/db")
+    work.add_argument("--study", required=True, help="the study name, <experiment>.<strategy>.seed-<n>")
+    work.add_argument("--device", help="auto, cpu or cuda[:N]")
+    work.add_argument("--results", default="results", help="where this worker writes its records (default ./results)")
+    work.add_argument("--no-progress", action="store_true")
+    work.set_defaults(func=_cmd_worker)
 
     comp = sub.add_parser("compare", help="run several strategies x seeds under the same budget (resumable)")
     comp.add_argument("--experiment", default="quick", help="a name in experiments/ or a path to a .toml file")
@@ -47,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--storage", help="any Optuna storage URL (default: journal file under results/<experiment>/)")
     comp.add_argument("--device", help="auto, cpu or cuda[:N]")
     comp.add_argument("--results", default="results", help="results folder (default ./results)")
+    comp.add_argument("--workers", type=int, default=1, help="worker processes per run (default 1)")
     comp.add_argument("--no-progress", action="store_true")
     comp.set_defaults(func=_cmd_compare)
 
@@ -97,7 +107,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     experiment = load_experiment(args.experiment)
     opts = RunOptions(strategy=args.strategy, seed=args.seed, results_dir=args.results, storage=args.storage,
                       n_trials=args.trials, timeout_minutes=args.timeout_minutes, device=args.device,
-                      progress=not args.no_progress)
+                      progress=not args.no_progress, workers=args.workers)
     summary = run_strategy(experiment, opts)
     print(f"{experiment.name} / {args.strategy or experiment.strategy} / seed {args.seed}  (study {summary['study']}, device {summary['device']})")
     print(format_summary(summary))
@@ -106,6 +116,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print("interrupted   finished trials are kept; run the same command again to continue", file=sys.stderr)
         return 130
     return 0
+
+
+def _cmd_worker(args: argparse.Namespace) -> int:
+    from harness.run import join_study
+    from harness.summary import format_summary
+
+    summary = join_study(args.storage, args.study, args.results, args.device, progress=not args.no_progress)
+    print(f"worker done on {args.study}")
+    print(format_summary(summary))
+    return 130 if summary["interrupted"] else 0
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
@@ -120,7 +140,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     out = compare(experiment, CompareOptions(
         strategies=strategies, seeds=tuple(range(args.seeds)) if args.seeds else None, results_dir=args.results,
         storage=args.storage, n_trials=args.trials, timeout_minutes=args.timeout_minutes, device=args.device,
-        noise_configs=args.noise_configs, noise_seeds=args.noise_seeds, audit=args.audit, progress=not args.no_progress))
+        noise_configs=args.noise_configs, noise_seeds=args.noise_seeds, audit=args.audit, progress=not args.no_progress,
+        workers=args.workers))
     print(f"{out['runs']} runs recorded under {out['results']}; next: python -m harness report --experiment {experiment.name}")
     return 0
 

@@ -33,6 +33,7 @@ class CompareOptions:
     noise_seeds: int = 0
     audit: int = 0
     progress: bool = True
+    workers: int = 1
 
 
 def compare(experiment: Experiment, opts: CompareOptions) -> dict:
@@ -47,7 +48,7 @@ def compare(experiment: Experiment, opts: CompareOptions) -> dict:
         bar.set_postfix_str(f"{strategy} seed {seed}")
         summaries[(strategy, seed)] = run_strategy(experiment, RunOptions(
             strategy, seed=seed, results_dir=opts.results_dir, storage=opts.storage, n_trials=opts.n_trials,
-            timeout_minutes=opts.timeout_minutes, device=opts.device, progress=False))
+            timeout_minutes=opts.timeout_minutes, device=opts.device, progress=False, workers=opts.workers))
         if summaries[(strategy, seed)]["interrupted"]:
             raise KeyboardInterrupt
     bar.close()

@@ -12,8 +12,18 @@ import optuna
 from harness.experiment import Experiment
 from harness.records import RunRecorder
 from model.fidelity import FidelitySampler
+from model.runtime import release_device_memory
 from model.train import Trainer
 from model.windows import ForecastData
+
+
+QUEUE_EMPTY = "not run: every queued configuration was already taken (grid exhausted)"
+
+
+def _was_queued(trial: optuna.Trial) -> bool:
+    # Optuna marks trials popped from the queue with a "fixed_params" system attribute; Trial no
+    # longer exposes system attributes in Optuna 5, the storage does.
+    return "fixed_params" in trial.study._storage.get_trial_system_attrs(trial._trial_id)
 
 
 class TrialFailed(Exception):
@@ -33,14 +43,20 @@ class TrialTimes:
 class Objective:
     def __init__(self, experiment: Experiment, data: ForecastData, fidelity: FidelitySampler, recorder: RunRecorder,
                  *, strategy: str, seed: int, device: str, precision: str,
-                 on_rung: Callable[[int, int, float], None] | None = None) -> None:
+                 on_rung: Callable[[int, int, float], None] | None = None, queued_only: bool = False) -> None:
         self.experiment, self.data, self.fidelity, self.recorder = experiment, data, fidelity, recorder
         self.strategy, self.seed, self.device, self.precision = strategy, seed, device, precision
         self.on_rung = on_rung
+        self.queued_only = queued_only
         self.base = experiment.base_config()
         self.times: dict[int, TrialTimes] = {}  # by trial number, for the trial table
 
     def __call__(self, trial: optuna.Trial) -> float:
+        if self.queued_only and not _was_queued(trial):
+            # Another worker took the last queued point between our check and this trial's creation.
+            trial.set_user_attr("fail_reason", QUEUE_EMPTY)
+            trial.study.stop()
+            raise TrialFailed(QUEUE_EMPTY)
         params = self.experiment.space.suggest(trial)
         times = self.times.setdefault(trial.number, TrialTimes(params=params))
         try:
@@ -51,6 +67,7 @@ class Objective:
             times.reason = str(exc)
         except Exception as exc:  # any crash inside training fails this trial, not the study
             times.reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]
+        release_device_memory()
         trial.set_user_attr("fail_reason", times.reason)
         raise TrialFailed(times.reason)
 

@@ -7,6 +7,8 @@ being trained. Analysis reads these files (and never the model).
 from __future__ import annotations
 
 import csv
+import fcntl
+import io
 import json
 from pathlib import Path
 
@@ -28,15 +30,26 @@ def run_dir(results_dir: str | Path, experiment: str, strategy: str, seed: int) 
 
 
 class _CsvLog:
+    """A CSV file several processes append to: each row is written whole under an exclusive lock,
+    and a last line torn by a killed process is cut off when the file is next opened."""
+
     def __init__(self, path: Path, columns: list[str]) -> None:
         self.path, self.columns = path, columns
-        if not path.exists() or path.stat().st_size == 0:
-            with path.open("w", newline="") as fh:
+        with path.open("a+", newline="") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            fh.seek(0)
+            text = fh.read()
+            if not text:
                 csv.writer(fh).writerow(columns)
+            elif not text.endswith("\n"):
+                fh.truncate(text.rfind("\n") + 1)
 
     def append(self, row: dict) -> None:
+        line = io.StringIO()
+        csv.DictWriter(line, self.columns, extrasaction="raise").writerow({c: row.get(c, "") for c in self.columns})
         with self.path.open("a", newline="") as fh:
-            csv.DictWriter(fh, self.columns, extrasaction="raise").writerow({c: row.get(c, "") for c in self.columns})
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            fh.write(line.getvalue())
 
 
 class RunRecorder:

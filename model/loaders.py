@@ -51,6 +51,10 @@ def load_source(path: str | Path) -> HourlyPanel:
         else:
             raise DataSourceError(f"{path}: no .json (GBFS) or .csv (Paris open data) files found")
     tidy, rejected = clean_readings(readings, str(path))
+    if tidy["bikes"].notna().sum() == 0:
+        reasons = ", ".join(f"{k} {v}" for k, v in rejected.items() if v) or "no rows"
+        raise DataSourceError(f"{path}: no usable readings ({reasons}); check the columns' units "
+                              "(bikes as counts, timestamps as ISO dates or POSIX seconds)")
     return panel_from_tidy(tidy, source=f"{kind}: {path}", rejected=rejected)
 
 
@@ -98,9 +102,9 @@ def _parse_times(values: pd.Series) -> pd.Series:
         return values.dt.tz_convert(LOCAL_TZ).dt.tz_localize(None) if values.dt.tz is not None else values
     out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
     numeric = pd.to_numeric(values, errors="coerce")
-    posix = numeric > 1e8
+    posix = (numeric > 1e8) & (numeric < 1e10)  # 1973..2286 in seconds; milliseconds fall outside, unparsable
     out[posix] = _to_local(pd.to_datetime(numeric[posix], unit="s", utc=True))
-    text = values[numeric.isna()].astype("string").str.strip()
+    text = values[numeric.isna()].astype("string").str.strip()  # numbers outside the range stay NaT
     aware = text.str.contains(r"(?:[+-]\d\d:?\d\d|Z)$", regex=True).fillna(False)
     out[text.index[aware]] = _to_local(pd.to_datetime(text[aware], utc=True, errors="coerce", format="ISO8601"))
     out[text.index[~aware]] = pd.to_datetime(text[~aware], errors="coerce", format="ISO8601")

@@ -47,3 +47,12 @@ def configure_process(threads: int | None = None) -> None:
         libc.mallopt(_M_MMAP_THRESHOLD, 32 * 2**20)
         libc.mallopt(_M_TRIM_THRESHOLD, 2**30)
         libc.mallopt(_M_TOP_PAD, 64 * 2**20)
+
+
+def release_device_memory() -> None:
+    """After a failed trial: return cached GPU memory so the next trial starts clean."""
+    import gc
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

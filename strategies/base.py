@@ -16,17 +16,21 @@ class StrategyInputs:
 
     ``resumed_trials`` is how many trials the study already holds: samplers whose random
     stream would otherwise restart from the beginning (random, TPE's start-up) are
-    reseeded on resume so they do not repeat the configurations already tried.
+    reseeded on resume so they do not repeat the configurations already tried, and each
+    extra worker process (``worker`` > 0) draws its own stream for the same reason.
     """
 
     space: SearchSpace
     ladder: Ladder
     seed: int
     resumed_trials: int = 0
+    worker: int = 0  # 0 for the coordinator; each extra worker process draws its own stream
 
     @property
     def stream_seed(self) -> int:
-        return self.seed if self.resumed_trials == 0 else (self.seed * 1_000_003 + self.resumed_trials) % 2**31
+        if self.resumed_trials == 0 and self.worker == 0:
+            return self.seed
+        return (self.seed * 1_000_003 + self.resumed_trials * 7919 + self.worker) % 2**31
 
 
 @dataclass(frozen=True)
@@ -36,3 +40,6 @@ class Strategy:
     rationale: str  # when it shines, and its known caveats (quoted by the write-up)
     make: Callable[[StrategyInputs], tuple[optuna.samplers.BaseSampler, optuna.pruners.BasePruner]]
     prunes: bool
+    # Configurations enqueued once when the study is created; when given, a study runs exactly
+    # these (each once, whatever the number of workers) and nothing else.
+    queue: Callable[[StrategyInputs], list[dict]] | None = None

@@ -8,7 +8,10 @@ fall exactly on the fidelity ladder and median pruning compares trials at equal 
 
 from __future__ import annotations
 
+import itertools
 import warnings
+
+import numpy as np
 
 import optuna
 from optuna.pruners import HyperbandPruner, MedianPruner, NopPruner, SuccessiveHalvingPruner
@@ -66,6 +69,15 @@ def _grid(inputs: StrategyInputs) -> GridSampler:
     return GridSampler(inputs.space.reduced_grid(), seed=inputs.seed)
 
 
+def _grid_points(inputs: StrategyInputs) -> list[dict]:
+    """Every point of the reduced grid, in a seeded order. Enqueued points are popped atomically
+    by the storage, so several workers never evaluate a point twice (GridSampler alone can)."""
+    grid = inputs.space.reduced_grid()
+    points = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
+    order = np.random.default_rng(inputs.seed).permutation(len(points))
+    return [points[i] for i in order]
+
+
 _STRATEGIES = (
     Strategy("tpe_median", "TPE sampler + median pruning",
              "Stops a trial whose best MAE so far is worse than the median of completed trials at the same rung. "
@@ -100,7 +112,7 @@ _STRATEGIES = (
     Strategy("grid", "grid over the reduced space, no pruning",
              "Tries every combination of the few values given for the important parameters (the rest at defaults), "
              "then stops by itself. Transparent and exhaustive, but its cost grows multiplicatively.",
-             lambda i: (_grid(i), NopPruner()), prunes=False),
+             lambda i: (_grid(i), NopPruner()), prunes=False, queue=_grid_points),
 )
 
 STRATEGIES: dict[str, Strategy] = {s.name: s for s in _STRATEGIES}

@@ -7,3 +7,22 @@ from harness.datasets import DataSpec, load_data
 def tiny_data():
     """12 synthetic stations x 14 days: small enough to train in seconds."""
     return load_data(DataSpec(stations=12, days=14, seed=3))
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A real PostgreSQL server on loopback. CI installs it (.ci/run); elsewhere a missing server
+    skips the tests that need it, saying so, but under CI it is a failure."""
+    import os
+
+    from tests.postgres_server import PostgresServer, find_bin
+
+    bindir = find_bin()
+    if bindir is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL is not installed; .ci/run should have installed Debian's postgresql package")
+        pytest.skip("PostgreSQL is not installed here (CI installs it): apt-get install postgresql")
+    server = PostgresServer(bindir)
+    url = server.start()
+    yield url
+    server.stop()

@@ -63,6 +63,7 @@ def test_bad_experiment_files(tmp_path, capsys, toml, expected):
     (("--storage", "not-a-url"), "not a storage URL"),
     (("--storage", "sqlite:////no/such/dir/x.db"), "cannot connect"),
     (("--device", "tpu"), "device must be"),
+    (("--workers", "0"), "--workers must be >= 1"),
 ])
 def test_bad_flags(tmp_path, capsys, extra, expected):
     code, err = _run(tmp_path, capsys, GOOD, extra) if "--experiment" not in extra else _run(tmp_path, capsys, None, extra)
@@ -81,3 +82,9 @@ def test_list_shows_strategies_and_experiments(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
     assert "tpe_hyperband" in out and "quick" in out and "velib_overnight" in out
+
+
+def test_worker_for_a_missing_study(tmp_path, capsys):
+    code = main(["worker", "--storage", f"sqlite:///{tmp_path}/x.db", "--study", "nope.random.seed-0", "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "study 'nope.random.seed-0' not found" in err and "\n" not in err

@@ -153,3 +153,12 @@ def test_tidy_corrupt_parquet(tmp_path):
 def test_missing_path():
     with pytest.raises(DataSourceError, match="no such file"):
         load_source("/definitely/not/here")
+
+
+def test_wrong_units_millisecond_timestamps(tmp_path):
+    path = tmp_path / "ms.csv"
+    df = _tidy_frame()
+    df["timestamp"] = ((df["timestamp"] - pd.Timestamp("1970-01-01")) // pd.Timedelta("1ms")).astype(str)  # ms, not s
+    df.to_csv(path, index=False)
+    with pytest.raises(DataSourceError, match=r"ms\.csv: no usable readings \(unparsable_time 8\); check the columns' units"):
+        load_source(path)
