@@ -33,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--device", help="auto, cpu or cuda[:N] (overrides the experiment's)")
     run.add_argument("--results", default="results", help="results folder (default ./results)")
     run.add_argument("--workers", type=int, default=1, help="worker processes sharing the study on this machine (default 1)")
+    run.add_argument("--backend", default="real", choices=("real", "replay"),
+                     help="replay: the surrogate fitted by 'record', simulated clock, records under results/<experiment>.replay/")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.set_defaults(func=_cmd_run)
 
@@ -57,6 +59,18 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--device", help="auto, cpu or cuda[:N]")
     comp.add_argument("--results", default="results", help="results folder (default ./results)")
     comp.add_argument("--workers", type=int, default=1, help="worker processes per run (default 1)")
+    comp.add_argument("--backend", default="real", choices=("real", "replay"), help="real training, or the replay surrogate")
+
+    rec = sub.add_parser("record", help="learning curves of Sobol configurations (+ v4), every rung, repeated: the replay data")
+    rec.add_argument("--experiment", default="quick", help="a name in experiments/ or a path to a .toml file")
+    rec.add_argument("--configs", type=int, default=32, help="Sobol configurations (default 32, plus v4)")
+    rec.add_argument("--repeats", type=int, default=2, help="training seeds per configuration (default 2)")
+    rec.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    rec.add_argument("--storage", help="any Optuna storage URL (default: journal file under results/<experiment>/)")
+    rec.add_argument("--device", help="auto, cpu or cuda[:N]")
+    rec.add_argument("--results", default="results", help="results folder (default ./results)")
+    rec.add_argument("--no-progress", action="store_true")
+    rec.set_defaults(func=_cmd_record)
     comp.add_argument("--no-progress", action="store_true")
     comp.set_defaults(func=_cmd_compare)
 
@@ -107,7 +121,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     experiment = load_experiment(args.experiment)
     opts = RunOptions(strategy=args.strategy, seed=args.seed, results_dir=args.results, storage=args.storage,
                       n_trials=args.trials, timeout_minutes=args.timeout_minutes, device=args.device,
-                      progress=not args.no_progress, workers=args.workers)
+                      progress=not args.no_progress, workers=args.workers, backend=args.backend)
     summary = run_strategy(experiment, opts)
     print(f"{experiment.name} / {args.strategy or experiment.strategy} / seed {args.seed}  (study {summary['study']}, device {summary['device']})")
     print(format_summary(summary))
@@ -115,6 +129,26 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if summary["interrupted"]:
         print("interrupted   finished trials are kept; run the same command again to continue", file=sys.stderr)
         return 130
+    return 0
+
+
+def _cmd_record(args: argparse.Namespace) -> int:
+    from harness.experiment import load_experiment
+    from harness.replay.run import load_surrogate
+    from harness.run import RunOptions, run_strategy
+
+    if args.configs < 4 or args.repeats < 1:
+        raise UserError(f"record needs --configs >= 4 and --repeats >= 1, got {args.configs} and {args.repeats}")
+    experiment = load_experiment(args.experiment)
+    summary = run_strategy(experiment, RunOptions(
+        f"record-{args.configs}x{args.repeats}", results_dir=args.results, storage=args.storage,
+        n_trials=(args.configs + 1) * args.repeats, timeout_minutes=float("inf"), device=args.device,
+        progress=not args.no_progress, workers=args.workers))
+    print(f"recorded {summary['trials']} learning curves under {summary['records']}")
+    ev = load_surrogate(experiment, args.results).evidence
+    print("surrogate, leaving one configuration out (last-rung MAE): " + "; ".join(
+        f"{k}: Spearman {ev[k]['spearman']:.2f}, error {ev[k]['mae']:.3f}" for k in ("knn1", "knn5", "ridge"))
+        + f" -> {ev['chosen']}")
     return 0
 
 
@@ -129,6 +163,8 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from harness.compare import CompareOptions, compare
     from harness.experiment import load_experiment
     from strategies import STRATEGIES
@@ -141,8 +177,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         strategies=strategies, seeds=tuple(range(args.seeds)) if args.seeds else None, results_dir=args.results,
         storage=args.storage, n_trials=args.trials, timeout_minutes=args.timeout_minutes, device=args.device,
         noise_configs=args.noise_configs, noise_seeds=args.noise_seeds, audit=args.audit, progress=not args.no_progress,
-        workers=args.workers))
-    print(f"{out['runs']} runs recorded under {out['results']}; next: python -m harness report --experiment {experiment.name}")
+        workers=args.workers, backend=args.backend))
+    print(f"{out['runs']} runs recorded under {out['results']}; next: python -m harness report --experiment {Path(out['results']).name}")
     return 0
 
 

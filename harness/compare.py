@@ -34,6 +34,7 @@ class CompareOptions:
     audit: int = 0
     progress: bool = True
     workers: int = 1
+    backend: str = "real"
 
 
 def compare(experiment: Experiment, opts: CompareOptions) -> dict:
@@ -48,11 +49,14 @@ def compare(experiment: Experiment, opts: CompareOptions) -> dict:
         bar.set_postfix_str(f"{strategy} seed {seed}")
         summaries[(strategy, seed)] = run_strategy(experiment, RunOptions(
             strategy, seed=seed, results_dir=opts.results_dir, storage=opts.storage, n_trials=opts.n_trials,
-            timeout_minutes=opts.timeout_minutes, device=opts.device, progress=False, workers=opts.workers))
+            timeout_minutes=opts.timeout_minutes, device=opts.device, progress=False, workers=opts.workers,
+            backend=opts.backend))
         if summaries[(strategy, seed)]["interrupted"]:
             raise KeyboardInterrupt
     bar.close()
-    base = Path(opts.results_dir) / experiment.name
+    base = Path(opts.results_dir) / (f"{experiment.name}.replay" if opts.backend == "replay" else experiment.name)
+    if opts.backend == "replay":
+        return {"runs": len(summaries), "results": str(base)}  # noise and audit retrain the real model
     results = load_results(opts.results_dir, experiment.name)
     device = str(resolve_device(opts.device or experiment.device))
     if opts.noise_seeds or opts.audit:

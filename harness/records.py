@@ -17,7 +17,7 @@ import pandas as pd
 RUNG_COLUMNS = (
     "strategy", "seed", "trial", "rung", "step", "fraction", "epochs", "samples", "train_loss",
     "val_mae", "val_mae_h1", "val_mae_h2", "val_mae_h3", "val_r2",
-    "train_seconds", "eval_seconds", "device", "pruned",
+    "train_seconds", "eval_seconds", "device", "pruned", "replayed",
 )
 TRIAL_COLUMNS = (
     "strategy", "seed", "trial", "state", "fail_reason", "rungs_done", "last_step", "val_mae",

@@ -55,6 +55,7 @@ class RunOptions:
     progress: bool = True
     workers: int = 1
     role: str = "coordinator"  # or "worker"
+    backend: str = "real"  # or "replay": the surrogate of results/<experiment>/record-*/ with a simulated clock
 
 
 def study_name(experiment: Experiment, strategy: str, seed: int) -> str:
@@ -77,21 +78,39 @@ def run_strategy(experiment: Experiment, opts: RunOptions) -> dict:
         raise UserError(f"budget: n_trials and timeout must be > 0, got {n_trials} and {timeout}")
     if opts.workers < 1:
         raise UserError(f"--workers must be >= 1, got {opts.workers}")
-    url = opts.storage or experiment.storage or default_storage_url(Path(opts.results_dir), experiment.name)
-    storage = open_storage(url)
-    name = study_name(experiment, strategy.name, opts.seed)
+    if opts.backend not in ("real", "replay"):
+        raise UserError(f"--backend must be 'real' or 'replay', got {opts.backend!r}")
+    replay = opts.backend == "replay"
+    folder = f"{experiment.name}.replay" if replay else experiment.name
+    if replay:  # fast and reproducible: kept in memory, a finished run's records are its proof
+        url, storage = "in-memory (replay)", optuna.storages.InMemoryStorage()
+        if opts.workers > 1:
+            raise UserError("--workers applies to real training; replay runs are single-process")
+    else:
+        url = opts.storage or experiment.storage or default_storage_url(Path(opts.results_dir), folder)
+        storage = open_storage(url)
+    name = f"{folder}.{strategy.name}.seed-{opts.seed}"
     threads = max(1, len(os.sched_getaffinity(0)) // opts.workers)
-    if device.type == "cpu":
+    if device.type == "cpu" and not replay:
         configure_process(threads)
 
     # Optuna logs every failed trial with a traceback; the harness prints one line per failure instead.
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    data = load_data(experiment.data)
-    fidelity = FidelitySampler(data, seed=experiment.data.seed)
+    directory = run_dir(opts.results_dir, folder, strategy.name, opts.seed)
     setup_start = time.perf_counter()
-    warm_up(data, device)  # one-time costs, kept out of the first trial's harness time
+    if replay:
+        from harness.replay.run import prepare_replay
+
+        data, fidelity, factory, finished = prepare_replay(experiment, opts.results_dir, directory)
+        if finished:
+            return _summary_of(directory, experiment, fidelity, name, url, "replay", interrupted=False)
+    else:
+        data = load_data(experiment.data)
+        fidelity = FidelitySampler(data, seed=experiment.data.seed)
+        warm_up(data, device)  # one-time costs, kept out of the first trial's harness time
+        factory = None
     setup_seconds = time.perf_counter() - setup_start
-    recorder = RunRecorder(run_dir(opts.results_dir, experiment.name, strategy.name, opts.seed), experiment.space.names)
+    recorder = RunRecorder(directory, experiment.space.names)
 
     existing = _existing_trials(storage, name)
     inputs = StrategyInputs(experiment.space, experiment.ladder, opts.seed, resumed_trials=len(existing),
@@ -114,14 +133,19 @@ def run_strategy(experiment: Experiment, opts: RunOptions) -> dict:
         _share_with_workers(study, experiment, strategy.name, opts.seed, target, deadline)
     else:
         target, deadline = study.user_attrs.get("target", target), study.user_attrs.get("deadline")
-    recorder.write_metadata({**_metadata(experiment, strategy, opts, url, name, device, n_trials, timeout),
-                             "process_setup_seconds": setup_seconds, "workers": opts.workers, "threads": threads})
+    meta = {**_metadata(experiment, strategy, opts, url, name, "replay" if replay else device, n_trials, timeout),
+            "process_setup_seconds": setup_seconds, "workers": opts.workers, "threads": threads, "backend": opts.backend}
+    recorder.write_metadata(meta)
 
     interrupted = False
+    sim_budget = timeout * 60 if replay and timeout is not None else None
+    if replay:
+        deadline = None  # the clock is simulated: the budget is checked against recorded seconds
     if _count_done(study) < target and (deadline is None or deadline > time.time()):
         children = _start_workers(url, name, opts, threads) if opts.role == "coordinator" and opts.workers > 1 else []
         try:
-            interrupted = _optimize(study, experiment, data, fidelity, recorder, strategy, opts, device, target, deadline)
+            interrupted = _optimize(study, experiment, data, fidelity, recorder, strategy, opts, device, target, deadline,
+                                    factory, sim_budget)
         finally:
             for child in children:
                 if interrupted:
@@ -129,10 +153,16 @@ def run_strategy(experiment: Experiment, opts: RunOptions) -> dict:
                 child.wait()
     if opts.role == "coordinator":
         _reconcile(study, recorder, strategy.name, opts.seed)
-    rungs, trials = recorder.read()
+    if replay and not interrupted:
+        recorder.write_metadata({**meta, "finished": True})
+    return _summary_of(directory, experiment, fidelity, name, url, "replay" if replay else str(device), interrupted)
+
+
+def _summary_of(directory, experiment, fidelity, name, url, device, interrupted) -> dict:
+    rungs, trials = pd.read_csv(directory / "rungs.csv"), pd.read_csv(directory / "trials.csv")
     samples = {k + 1: len(fidelity.indices(f)) * e for k, (f, e) in enumerate(zip(experiment.ladder.fractions, experiment.ladder.epochs))}
     summary = summarize(rungs, trials, samples, len(experiment.ladder))
-    summary.update(study=name, storage=url, records=str(recorder.directory), device=str(device), interrupted=interrupted)
+    summary.update(study=name, storage=url, records=str(directory), device=device, interrupted=interrupted)
     return summary
 
 
@@ -171,25 +201,29 @@ def _start_workers(url: str, name: str, opts: RunOptions, threads: int) -> list[
     return [subprocess.Popen(cmd, env=env, cwd=os.getcwd(), stdout=subprocess.DEVNULL) for _ in range(opts.workers - 1)]
 
 
-def _optimize(study, experiment, data, fidelity, recorder, strategy, opts, device, target, deadline) -> bool:
-    """Train until the study-wide budget is met; True if the user interrupted."""
+def _optimize(study, experiment, data, fidelity, recorder, strategy, opts, device, target, deadline,
+              factory=None, sim_budget=None) -> bool:
+    """Train until the study-wide budget is met; True if the user interrupted. Under replay,
+    ``sim_budget`` is the wall-clock budget in simulated seconds."""
     done = _count_done(study)
     bar = tqdm(total=None if math.isinf(target) else target, initial=done, desc=f"{strategy.name} seed {opts.seed}",
                unit="trial", disable=not opts.progress, dynamic_ncols=True)
-    state = {"best": _best_value(study), "fails": 0, "last": time.perf_counter(), "done": done}
+    state = {"best": _best_value(study), "fails": 0, "last": time.perf_counter(), "done": done, "elapsed": 0.0}
 
     def on_rung(number: int, rung: int, mae: float) -> None:
         bar.set_postfix_str(f"trial {number} rung {rung}/{len(experiment.ladder)} MAE {mae:.3f} | best {state['best']:.3f}")
 
     objective = Objective(experiment, data, fidelity, recorder, strategy=strategy.name, seed=opts.seed,
                           device=str(device), precision=experiment.precision, on_rung=on_rung,
-                          queued_only=strategy.queue is not None)
+                          queued_only=strategy.queue is not None, **({"trainer_factory": factory} if factory else {}))
 
     def after_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         now = time.perf_counter()
         times = objective.times.pop(trial.number, None)
-        wall, state["last"] = now - state["last"], now
-        train, ev = (times.train, times.eval) if times else (0.0, 0.0)
+        real_wall, state["last"] = now - state["last"], now
+        train, ev, real_work = (times.train, times.eval, times.real_work) if times else (0.0, 0.0, 0.0)
+        wall = real_wall - real_work + train + ev  # identical to real_wall unless the work is simulated
+        state["elapsed"] += wall
         recorder.add_trial({
             "strategy": strategy.name, "seed": opts.seed, "trial": trial.number, "state": trial.state.name,
             "fail_reason": trial.user_attrs.get("fail_reason", ""), "rungs_done": times.rungs if times else 0,
@@ -213,6 +247,8 @@ def _optimize(study, experiment, data, fidelity, recorder, strategy, opts, devic
             bar.write(f"stopping: {state['fails']} trials failed in a row (last: {trial.user_attrs.get('fail_reason')})")
             study.stop()
         elif state["done"] >= target or (strategy.queue is not None and not _waiting(study)):
+            study.stop()
+        elif sim_budget is not None and state["elapsed"] >= sim_budget:
             study.stop()
 
     try:
@@ -295,7 +331,8 @@ def _metadata(experiment, strategy, opts, url, name, device, n_trials, timeout) 
         "seed": opts.seed, "study_name": name, "storage": url,
         "budget": {"n_trials": n_trials, "timeout_minutes": timeout},
         "experiment": experiment.to_dict(), "base_config": asdict(experiment.base_config()), "device": str(device),
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine(),
+        "device_name": ("surrogate (replay)" if isinstance(device, str) else torch.cuda.get_device_name(device)
+                        if device.type == "cuda" else platform.processor() or platform.machine()),
         "torch_threads": torch.get_num_threads(),
         "versions": {"python": platform.python_version(), "torch": torch.__version__, "optuna": optuna.__version__,
                      "numpy": np.__version__, "pandas": pd.__version__},

@@ -9,6 +9,7 @@ fall exactly on the fidelity ladder and median pruning compares trials at equal 
 from __future__ import annotations
 
 import itertools
+import re
 import warnings
 
 import numpy as np
@@ -118,8 +119,30 @@ _STRATEGIES = (
 STRATEGIES: dict[str, Strategy] = {s.name: s for s in _STRATEGIES}
 
 
+def record_strategy(n_configs: int, repeats: int) -> Strategy:
+    """Not a competitor: trains ``n_configs`` scrambled-Sobol configurations plus the space's defaults
+    (v4), each ``repeats`` times with different training seeds, through every rung with no pruning."""
+
+    def queue(inputs: StrategyInputs) -> list[dict]:
+        from scipy.stats import qmc
+
+        params = inputs.space.params
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # balance wants a power of 2; any count is a fine design
+            units = qmc.Sobol(len(params), scramble=True, seed=inputs.seed).random(n_configs)
+        configs = [inputs.space.defaults()] + [{p.name: p.from_unit(u) for p, u in zip(params, row)} for row in units]
+        return [c for _ in range(repeats) for c in configs]  # repeat-major: a partial record still spans the space
+
+    return Strategy(f"record-{n_configs}x{repeats}", "learning curves of a space-filling design, for the replay surrogate",
+                    "Sobol points plus v4, every rung, no pruning, repeated with other training seeds.",
+                    lambda i: (RandomSampler(seed=i.seed), NopPruner()), prunes=False, queue=queue)
+
+
 def get_strategy(name: str) -> Strategy:
     """The registered strategy ``name``; an unknown name is a ValueError listing the known ones."""
+    match = re.fullmatch(r"record-(\d+)x(\d+)", name)
+    if match:
+        return record_strategy(int(match.group(1)), int(match.group(2)))
     try:
         return STRATEGIES[name]
     except KeyError:

@@ -33,6 +33,26 @@ class Param:
             return IntDistribution(int(self.low), int(self.high), log=self.log, step=int(self.step or 1))
         return FloatDistribution(self.low, self.high, log=self.log, step=self.step)
 
+    def from_unit(self, u: float) -> Any:
+        """The value at position ``u`` in [0, 1) of this parameter's range (log-aware, on its steps)."""
+        u = min(max(float(u), 0.0), 1 - 1e-12)
+        if self.type == "categorical":
+            return self.choices[int(u * len(self.choices))]
+        if self.type == "int" or self.step:
+            step = self.step or 1
+            n = int(round((self.high - self.low) / step)) + 1
+            value = self.low + int(u * n) * step
+            return int(value) if self.type == "int" else float(value)
+        if self.log:
+            return float(math.exp(math.log(self.low) + u * (math.log(self.high) - math.log(self.low))))
+        return float(self.low + u * (self.high - self.low))
+
+    def to_unit(self, value: Any) -> float:
+        """Where ``value`` lies in [0, 1] of the range (numeric parameters)."""
+        if self.log:
+            return (math.log(value) - math.log(self.low)) / (math.log(self.high) - math.log(self.low))
+        return (float(value) - self.low) / (self.high - self.low)
+
     def contains(self, value: Any) -> bool:
         if self.type == "categorical":
             return value in self.choices

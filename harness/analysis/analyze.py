@@ -33,6 +33,11 @@ class Analysis:
     good_ranges: pd.DataFrame
     choice: str
     choice_reason: str
+    results_dir: str = "results"
+
+    @property
+    def replayed(self) -> bool:
+        return any(m.get("backend") == "replay" for m in self.results.meta.values())
 
     def params_to_search(self) -> list[str]:
         """The most important parameters (at most 6), from final-rung importance, else rung 1's."""
@@ -53,7 +58,7 @@ def analyze(results_dir: str | Path, experiment: str, tolerance: float = 0.01) -
         ranking=ranking, ttt=ttt, target=target, saved=metrics.compute_saved(results),
         trust=metrics.fidelity_trust(results), floor=floor, false_prunes=metrics.false_prunes(results.audit),
         importance_final=metrics.importance(results), importance_rung1=metrics.importance(results, rung=1),
-        good_ranges=metrics.good_ranges(results), choice=choice, choice_reason=reason,
+        good_ranges=metrics.good_ranges(results), choice=choice, choice_reason=reason, results_dir=str(results_dir),
     )
 
 

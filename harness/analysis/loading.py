@@ -42,7 +42,8 @@ class Results:
 
 def load_results(results_dir: str | Path, experiment: str) -> Results:
     base = Path(results_dir) / experiment
-    runs = sorted(p for p in base.glob("*/seed-*") if (p / "metadata.json").is_file() and (p / "trials.csv").is_file())
+    runs = sorted(p for p in base.glob("*/seed-*") if (p / "metadata.json").is_file() and (p / "trials.csv").is_file()
+                  and not p.parent.name.startswith("record-"))  # learning-curve records are not a strategy
     if not runs:
         raise UserError(f"{base}: no recorded runs (run 'python -m harness compare' or 'run' first)")
     meta, rungs, trials = {}, [], []

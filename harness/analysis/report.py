@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from harness.analysis.agreement import agreement, surrogate_table
 from harness.analysis.analyze import Analysis, write_plots
 
 
@@ -105,10 +106,31 @@ def build_sections(a: Analysis, plots: dict[str, str], plan: dict | None, final:
         blocks.append(("p", final["summary"]))
         blocks.append(("table", pd.DataFrame(final["table"])))
 
+    agree = agreement(a.results_dir, r.experiment["name"] + (".replay" if a.replayed else ""))
+    if a.replayed or agree:
+        blocks.append(("h2", "Replay: the surrogate and its agreement with real runs"))
+        evidence = agree["surrogate"] if agree else _surrogate_evidence(a)
+        if evidence:
+            blocks.append(("p", f"The surrogate was fitted to {evidence['configs']} recorded configurations "
+                                f"({evidence['repeats_per_config']:.1f} repeats each; seed noise: {evidence['noise_trial']:.3f} "
+                                "bikes per trial). Each candidate model was scored by predicting every recorded "
+                                "configuration's last-rung MAE from the others:"))
+            blocks.append(("table", surrogate_table(evidence)))
+        if agree:
+            blocks.append(("p", agree["summary"]))
+            blocks.append(("table", agree["table"]))
+        else:
+            blocks.append(("p", "No real runs of this experiment to compare with: the replayed verdict is unchecked."))
+
     blocks.append(("h2", "Caveats the data shows"))
     for line in caveats(a):
         blocks.append(("li", line))
     return blocks
+
+
+def _surrogate_evidence(a: Analysis) -> dict | None:
+    path = Path(a.results_dir) / f"{a.results.experiment['name']}.replay" / "surrogate.json"
+    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def caveats(a: Analysis) -> list[str]:

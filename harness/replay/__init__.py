@@ -1,0 +1,1 @@
+"""Record once, replay many: a surrogate of the objective fitted to recorded learning curves."""

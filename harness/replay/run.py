@@ -1,0 +1,48 @@
+"""Preparing a replay run: the surrogate (fitted once per process), its evidence, the simulated fidelities."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+
+from harness.errors import UserError
+from harness.replay.surrogate import Surrogate
+from harness.replay.trainer import ReplayFidelity, replay_factory
+
+_CACHE: dict[tuple[str, str], Surrogate] = {}
+
+
+def record_curves(results_dir: str | Path, experiment: str) -> pd.DataFrame:
+    runs = sorted((Path(results_dir) / experiment).glob("record-*/seed-*/rungs.csv"))
+    if not runs:
+        raise UserError(f"{Path(results_dir) / experiment}: no recorded learning curves; "
+                        f"run 'python -m harness record --experiment {experiment}' first")
+    return pd.concat([pd.read_csv(p) for p in runs], ignore_index=True)
+
+
+def load_surrogate(experiment, results_dir: str | Path) -> Surrogate:
+    key = (str(Path(results_dir).resolve()), experiment.name)
+    if key not in _CACHE:
+        try:
+            surrogate = Surrogate.fit(list(experiment.space.params), record_curves(results_dir, experiment.name))
+        except ValueError as exc:
+            raise UserError(f"replay: {exc}") from None
+        out = Path(results_dir) / f"{experiment.name}.replay"
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "surrogate.json").write_text(json.dumps(surrogate.evidence, indent=1))
+        _CACHE[key] = surrogate
+    return _CACHE[key]
+
+
+def prepare_replay(experiment, results_dir, directory: Path):
+    surrogate = load_surrogate(experiment, results_dir)
+    fidelity = ReplayFidelity(experiment.ladder.fractions, experiment.ladder.epochs, surrogate.samples)
+    meta = directory / "metadata.json"
+    if meta.is_file() and json.loads(meta.read_text()).get("finished"):
+        return None, fidelity, None, True
+    if directory.exists():  # an unfinished replay is cheaper to redo than to resume (in-memory storage)
+        shutil.rmtree(directory)
+    return None, fidelity, replay_factory(surrogate, experiment.space.names), False

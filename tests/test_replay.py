@@ -1,0 +1,76 @@
+"""record -> surrogate -> replay on smoke, with real learning curves from the real LSTM."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from harness.cli import main
+from harness.experiment import load_experiment
+from harness.replay.run import record_curves
+from harness.replay.surrogate import CANDIDATES, Surrogate
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory):
+    root = tmp_path_factory.mktemp("replay")
+    assert main(["record", "--experiment", "smoke", "--configs", "10", "--repeats", "2", "--results", str(root),
+                 "--no-progress"]) == 0
+    return root
+
+
+def test_record_trains_every_configuration_through_every_rung_repeated(recorded):
+    curves = record_curves(recorded, "smoke")
+    assert set(curves["rung"]) == {1, 2, 3} and not curves["pruned"].any()
+    per_config = curves[curves["rung"] == 3].groupby([c for c in curves.columns if c.startswith("param_")]).size()
+    assert len(per_config) == 11 and (per_config == 2).all()  # 10 Sobol points + v4, twice each
+    exp = load_experiment("smoke")
+    v4 = curves[(curves["param_hidden_1"] == exp.space.defaults()["hidden_1"])
+                & np.isclose(curves["param_learning_rate"], exp.space.defaults()["learning_rate"])]
+    assert len(v4) == 6  # the defaults (v4) are in the design
+
+
+def test_surrogate_is_chosen_on_held_out_evidence(recorded):
+    s = Surrogate.fit(list(load_experiment("smoke").space.params), record_curves(recorded, "smoke"))
+    scores = {k: s.evidence[k]["spearman"] for k in CANDIDATES}
+    assert s.kind == max(scores, key=scores.get)  # the best held-out rank correlation wins
+    assert s.noise_trial > 0 and (s.noise_rung >= 0).all()  # noise measured from repeats
+    params = load_experiment("smoke").space.defaults()
+    draws = np.array([s.sample(params, np.random.default_rng(i))[-1] for i in range(400)])
+    assert draws.std() == pytest.approx(np.hypot(s.noise_trial, s.noise_rung[-1]), rel=0.15)
+    train, ev = s.cost(params)
+    curves = record_curves(recorded, "smoke")
+    v4 = curves[(curves["param_hidden_1"] == params["hidden_1"]) & np.isclose(curves["param_learning_rate"], params["learning_rate"])]
+    np.testing.assert_allclose(train, v4.groupby("rung")["train_seconds"].mean(), rtol=1e-3)  # a recorded config's own cost
+    assert (ev > 0).all()
+
+
+def test_replay_runs_fast_with_the_real_layout_and_agrees_in_the_report(recorded, capsys):
+    res = ["--results", str(recorded)]
+    assert main(["compare", "--experiment", "smoke", "--strategies", "random,tpe_hyperband,tpe_median,qmc",
+                 "--seeds", "2", "--no-progress", *res]) == 0
+    assert main(["compare", "--experiment", "smoke", "--backend", "replay", "--strategies",
+                 "random,tpe_hyperband,tpe_median,qmc", "--seeds", "6", "--trials", "20", "--no-progress", *res]) == 0
+    real = pd.read_csv(recorded / "smoke/random/seed-0/rungs.csv")
+    replayed = pd.read_csv(recorded / "smoke.replay/random/seed-0/rungs.csv")
+    assert list(real.columns) == list(replayed.columns)  # same layout...
+    assert replayed["replayed"].all() and not real["replayed"].any() and set(replayed["device"]) == {"replay"}  # ...marked
+    trials = pd.read_csv(recorded / "smoke.replay/tpe_hyperband/seed-0/trials.csv")
+    assert len(trials) == 20 and (trials["state"] == "PRUNED").any()  # real pruners drive the surrogate
+    # simulated clock: wall = simulated work + real harness time, nothing slept
+    assert np.allclose(trials["wall_seconds"], trials["train_seconds"] + trials["eval_seconds"] + trials["harness_seconds"])
+    meta = json.loads((recorded / "smoke.replay/random/seed-0/metadata.json").read_text())
+    assert meta["backend"] == "replay" and meta["finished"]
+
+    capsys.readouterr()
+    assert main(["report", "--experiment", "smoke.replay", *res]) == 0
+    report = (recorded / "smoke.replay/REPORT.md").read_text()
+    evidence = json.loads((recorded / "smoke.replay/surrogate.json").read_text())
+    assert "Kendall's tau" in report and f"{evidence[evidence['chosen']]['spearman']:.4f}" in report
+
+
+def test_replay_without_a_record_is_a_clear_error(tmp_path, capsys):
+    code = main(["run", "--strategy", "random", "--experiment", "smoke", "--backend", "replay", "--results", str(tmp_path),
+                 "--no-progress"])
+    assert code == 2 and "no recorded learning curves; run 'python -m harness record" in capsys.readouterr().err
