@@ -11,6 +11,18 @@ import textwrap
 from harness.errors import UserError
 
 
+def _common_options(parser: argparse.ArgumentParser, storage: bool = False, device: bool = False,
+                    progress: bool = False) -> None:
+    """The options several subcommands share, declared once."""
+    if storage:
+        parser.add_argument("--storage", help="any Optuna storage URL (default: journal file under results/<experiment>/)")
+    if device:
+        parser.add_argument("--device", help="auto, cpu or cuda[:N] (overrides the experiment's)")
+    parser.add_argument("--results", default="results", help="results folder (default ./results)")
+    if progress:
+        parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m harness", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -29,13 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=0, help="strategy seed (default 0)")
     run.add_argument("--trials", type=int, help="trial budget (overrides the experiment's)")
     run.add_argument("--timeout-minutes", type=float, help="wall-clock budget (overrides the experiment's)")
-    run.add_argument("--storage", help="any Optuna storage URL (default: journal file under results/<experiment>/)")
-    run.add_argument("--device", help="auto, cpu or cuda[:N] (overrides the experiment's)")
-    run.add_argument("--results", default="results", help="results folder (default ./results)")
     run.add_argument("--workers", type=int, default=1, help="worker processes sharing the study on this machine (default 1)")
     run.add_argument("--backend", default="real", choices=("real", "replay"),
                      help="replay: the surrogate fitted by 'record', simulated clock, records under results/<experiment>.replay/")
-    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _common_options(run, storage=True, device=True, progress=True)
     run.set_defaults(func=_cmd_run)
 
     work = sub.add_parser("worker", help="join an existing study (from any machine) and train until its budget is met")
@@ -55,9 +64,6 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--noise-seeds", type=int, default=0, help="retrain the best configurations with N seeds (noise floor)")
     comp.add_argument("--noise-configs", type=int, default=3, help="how many best configurations to retrain (default 3)")
     comp.add_argument("--audit", type=int, default=0, help="finish K pruned trials at full fidelity (false prunes)")
-    comp.add_argument("--storage", help="any Optuna storage URL (default: journal file under results/<experiment>/)")
-    comp.add_argument("--device", help="auto, cpu or cuda[:N]")
-    comp.add_argument("--results", default="results", help="results folder (default ./results)")
     comp.add_argument("--workers", type=int, default=1, help="worker processes per run (default 1)")
     comp.add_argument("--backend", default="real", choices=("real", "replay"), help="real training, or the replay surrogate")
 
@@ -66,18 +72,15 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--configs", type=int, default=32, help="Sobol configurations (default 32, plus v4)")
     rec.add_argument("--repeats", type=int, default=2, help="training seeds per configuration (default 2)")
     rec.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
-    rec.add_argument("--storage", help="any Optuna storage URL (default: journal file under results/<experiment>/)")
-    rec.add_argument("--device", help="auto, cpu or cuda[:N]")
-    rec.add_argument("--results", default="results", help="results folder (default ./results)")
-    rec.add_argument("--no-progress", action="store_true")
+    _common_options(rec, storage=True, device=True, progress=True)
     rec.set_defaults(func=_cmd_record)
-    comp.add_argument("--no-progress", action="store_true")
+    _common_options(comp, storage=True, device=True, progress=True)
     comp.set_defaults(func=_cmd_compare)
 
     rep = sub.add_parser("report", help="analysis, plots and the write-up from recorded runs (no training)")
     rep.add_argument("--experiment", default="quick", help="experiment name (its folder under results/)")
     rep.add_argument("--tolerance", type=float, default=0.01, help="time-to-target tolerance (default 0.01 = 1%%)")
-    rep.add_argument("--results", default="results", help="results folder (default ./results)")
+    _common_options(rep, progress=False)
     rep.set_defaults(func=_cmd_report)
 
     pl = sub.add_parser("plan", help="cost model, projections for a 12-18 h night, and the overnight experiment file")
@@ -86,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--hours", type=float, default=15.0, help="length of the night, 12-18 (default 15)")
     pl.add_argument("--calibrate", action="store_true", help="time a few training steps here to scale the recorded costs")
     pl.add_argument("--device-factor", type=float, help="tonight's machine's time per recorded second (e.g. 0.1)")
-    pl.add_argument("--results", default="results", help="results folder (default ./results)")
+    _common_options(pl, progress=False)
     pl.set_defaults(func=_cmd_plan)
 
     fin = sub.add_parser("final", help="retrain the best configuration and v4 with early stopping; test once")
@@ -95,9 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     fin.add_argument("--top-k", type=int, default=1, help="retrain the K best configurations, keep the best on validation")
     fin.add_argument("--max-epochs", type=int, default=30)
     fin.add_argument("--patience", type=int, default=3)
-    fin.add_argument("--device", help="auto, cpu or cuda[:N]")
-    fin.add_argument("--results", default="results", help="results folder (default ./results)")
-    fin.add_argument("--no-progress", action="store_true")
+    _common_options(fin, device=True, progress=True)
     fin.set_defaults(func=_cmd_final)
 
     lister = sub.add_parser("list", help="list strategies and experiments")
