@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import textwrap
+from pathlib import Path
 
 from harness.errors import UserError
 
@@ -21,6 +22,11 @@ def _common_options(parser: argparse.ArgumentParser, storage: bool = False, devi
     parser.add_argument("--results", default="results", help="results folder (default ./results)")
     if progress:
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _mlflow_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--mlflow", nargs="?", const="default", metavar="URI",
+                        help="log to MLflow (default store: sqlite under results/; needs pip install -e '.[mlflow]')")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--backend", default="real", choices=("real", "replay"),
                      help="replay: the surrogate fitted by 'record', simulated clock, records under results/<experiment>.replay/")
     _common_options(run, storage=True, device=True, progress=True)
+    _mlflow_option(run)
     run.set_defaults(func=_cmd_run)
 
     work = sub.add_parser("worker", help="join an existing study (from any machine) and train until its budget is met")
@@ -75,12 +82,14 @@ def build_parser() -> argparse.ArgumentParser:
     _common_options(rec, storage=True, device=True, progress=True)
     rec.set_defaults(func=_cmd_record)
     _common_options(comp, storage=True, device=True, progress=True)
+    _mlflow_option(comp)
     comp.set_defaults(func=_cmd_compare)
 
     rep = sub.add_parser("report", help="analysis, plots and the write-up from recorded runs (no training)")
     rep.add_argument("--experiment", default="quick", help="experiment name (its folder under results/)")
     rep.add_argument("--tolerance", type=float, default=0.01, help="time-to-target tolerance (default 0.01 = 1%%)")
     _common_options(rep, progress=False)
+    _mlflow_option(rep)
     rep.set_defaults(func=_cmd_report)
 
     pl = sub.add_parser("plan", help="cost model, projections for a 12-18 h night, and the overnight experiment file")
@@ -89,6 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--hours", type=float, default=15.0, help="length of the night, 12-18 (default 15)")
     pl.add_argument("--calibrate", action="store_true", help="time a few training steps here to scale the recorded costs")
     pl.add_argument("--device-factor", type=float, help="tonight's machine's time per recorded second (e.g. 0.1)")
+    pl.add_argument("--max-trial-minutes", type=float, help="cost ceiling: predicted training minutes per trial tonight")
+    pl.add_argument("--max-params", type=int, help="cost ceiling: model parameters")
     _common_options(pl, progress=False)
     pl.set_defaults(func=_cmd_plan)
 
@@ -114,6 +125,14 @@ def _cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _logger(args: argparse.Namespace, experiment: str):
+    if not getattr(args, "mlflow", None):
+        return None
+    from harness.tracking import MlflowLogger
+
+    return MlflowLogger(args.mlflow, experiment, args.results)
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from harness.experiment import load_experiment
     from harness.run import RunOptions, run_strategy
@@ -123,7 +142,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     opts = RunOptions(strategy=args.strategy, seed=args.seed, results_dir=args.results, storage=args.storage,
                       n_trials=args.trials, timeout_minutes=args.timeout_minutes, device=args.device,
                       progress=not args.no_progress, workers=args.workers, backend=args.backend)
+    logger = _logger(args, experiment.name)  # before training: a missing extra fails fast
     summary = run_strategy(experiment, opts)
+    if logger:
+        print(f"mlflow        {logger.log_run(Path(summary['records']))} trials logged to {logger.uri}")
     print(f"{experiment.name} / {args.strategy or experiment.strategy} / seed {args.seed}  (study {summary['study']}, device {summary['device']})")
     print(format_summary(summary))
     print(f"records       {summary['records']}")
@@ -174,11 +196,16 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     strategies = tuple(s.strip() for s in args.strategies.split(",")) if args.strategies else tuple(STRATEGIES)
     if args.seeds is not None and args.seeds < 1:
         raise UserError(f"--seeds must be >= 1, got {args.seeds}")
+    logger = _logger(args, experiment.name)
     out = compare(experiment, CompareOptions(
         strategies=strategies, seeds=tuple(range(args.seeds)) if args.seeds else None, results_dir=args.results,
         storage=args.storage, n_trials=args.trials, timeout_minutes=args.timeout_minutes, device=args.device,
         noise_configs=args.noise_configs, noise_seeds=args.noise_seeds, audit=args.audit, progress=not args.no_progress,
         workers=args.workers, backend=args.backend))
+    if logger:
+        logged = sum(logger.log_run(p.parent) for p in sorted(Path(out["results"]).glob("*/seed-*/metadata.json"))
+                     if not p.parent.parent.name.startswith("record-"))
+        print(f"mlflow: {logged} trials logged to {logger.uri}")
     print(f"{out['runs']} runs recorded under {out['results']}; next: python -m harness report --experiment {Path(out['results']).name}")
     return 0
 
@@ -189,8 +216,11 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from harness.analysis.analyze import analyze
     from harness.analysis.report import write_report
 
+    logger = _logger(args, args.experiment)
     a = analyze(args.results, args.experiment, args.tolerance)
     path = write_report(a, Path(args.results) / args.experiment)
+    if logger:
+        print(f"mlflow: report and plots logged as run {logger.log_report(path.parent)} in {logger.uri}")
     print(a.ranking[["rank", "strategy", "median", "p_vs_winner", "verdict"]].to_string(index=False))
     print(f"\nverdict: {a.choice} ({a.choice_reason})")
     print(f"report: {path} and {path.with_suffix('.html')}")
@@ -207,7 +237,11 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     if args.device_factor is not None and args.device_factor <= 0:
         raise UserError(f"--device-factor must be > 0, got {args.device_factor}")
     factor = args.device_factor or (calibrate_device_factor(a) if args.calibrate else 1.0)
-    plan = make_plan(a, Path(args.results) / args.experiment, args.target, args.hours, factor)
+    for flag, value in (("--max-trial-minutes", args.max_trial_minutes), ("--max-params", args.max_params)):
+        if value is not None and value <= 0:
+            raise UserError(f"{flag} must be > 0, got {value}")
+    plan = make_plan(a, Path(args.results) / args.experiment, args.target, args.hours, factor,
+                     args.max_trial_minutes, args.max_params)
     print(plan["summary"])
     import pandas as pd
     print(pd.DataFrame(plan["projections"]).to_string(index=False))

@@ -11,6 +11,7 @@ import optuna
 
 from harness.experiment import Experiment
 from harness.records import RunRecorder
+from model.config import count_parameters
 from model.fidelity import FidelitySampler
 from model.runtime import release_device_memory
 from model.train import Trainer
@@ -39,22 +40,24 @@ class TrialTimes:
     last_step: int = 0
     reason: str = ""
     params: dict = field(default_factory=dict)
+    parameters: int = 0  # the network's trainable parameters
 
 
 class Objective:
     def __init__(self, experiment: Experiment, data: ForecastData, fidelity: FidelitySampler, recorder: RunRecorder,
                  *, strategy: str, seed: int, device: str, precision: str,
                  on_rung: Callable[[int, int, float], None] | None = None, queued_only: bool = False,
-                 trainer_factory: Callable[..., Trainer] = Trainer) -> None:
+                 trainer_factory: Callable[..., Trainer] = Trainer, objectives: int = 1) -> None:
         self.experiment, self.data, self.fidelity, self.recorder = experiment, data, fidelity, recorder
         self.strategy, self.seed, self.device, self.precision = strategy, seed, device, precision
         self.on_rung = on_rung
         self.queued_only = queued_only
         self.trainer_factory = trainer_factory  # the replay backend passes a surrogate with Trainer's interface
+        self.objectives = objectives  # 2: return (MAE, training seconds); no reports, no pruning
         self.base = experiment.base_config()
         self.times: dict[int, TrialTimes] = {}  # by trial number, for the trial table
 
-    def __call__(self, trial: optuna.Trial) -> float:
+    def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
         if self.queued_only and not _was_queued(trial):
             # Another worker took the last queued point between our check and this trial's creation.
             trial.set_user_attr("fail_reason", QUEUE_EMPTY)
@@ -74,9 +77,11 @@ class Objective:
         trial.set_user_attr("fail_reason", times.reason)
         raise TrialFailed(times.reason)
 
-    def _climb(self, trial: optuna.Trial, params: dict, times: TrialTimes) -> float:
+    def _climb(self, trial: optuna.Trial, params: dict, times: TrialTimes) -> float | tuple[float, float]:
         ladder = self.experiment.ladder
-        trainer = self.trainer_factory(self.data, self.base.with_params(params), seed=self.seed * 100_003 + trial.number,
+        config = self.base.with_params(params)
+        times.parameters = count_parameters(config, self.experiment.data.stations if self.data is None else self.data.n_stations)
+        trainer = self.trainer_factory(self.data, config, seed=self.seed * 100_003 + trial.number,
                                        device=self.device, precision=self.precision)
         mae = math.nan
         for rung, (fraction, epochs, step) in enumerate(zip(ladder.fractions, ladder.epochs, ladder.steps), start=1):
@@ -91,8 +96,9 @@ class Objective:
             mae = ev.metrics["mae"]
             if not math.isfinite(mae):
                 raise TrialFailed(f"diverged: non-finite validation MAE at rung {rung}")
-            trial.report(mae, step)
-            pruned = rung < len(ladder) and trial.should_prune()
+            if self.objectives == 1:
+                trial.report(mae, step)
+            pruned = self.objectives == 1 and rung < len(ladder) and trial.should_prune()
             times.rungs, times.last_step = rung, step
             self.recorder.add_rung({
                 "strategy": self.strategy, "seed": self.seed, "trial": trial.number, "rung": rung, "step": step,
@@ -106,4 +112,4 @@ class Objective:
                 self.on_rung(trial.number, rung, mae)
             if pruned:
                 raise optuna.TrialPruned(f"pruned after rung {rung} (step {step}) at MAE {mae:.4f}")
-        return mae
+        return mae if self.objectives == 1 else (mae, times.train)

@@ -14,9 +14,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from harness.analysis import metrics
 from harness.analysis.analyze import Analysis
 from harness.errors import UserError
 from harness.experiment import load_experiment, parse_experiment, resolve_experiment_path
+from model.config import ModelConfig, count_parameters
 
 NIGHT_HOURS = (12, 15, 18)
 COST_FEATURES = ("hidden_1", "hidden_2", "num_layers", "batch_size")
@@ -114,13 +116,15 @@ def _best_after(curve: pd.DataFrame, strategy: str, n: int) -> str:
     return text if n <= observed else f"<= {text} (recorded up to {observed} trials)"
 
 
-def reduced_space(a: Analysis, target) -> tuple[dict, dict]:
+def reduced_space(a: Analysis, target, allowed: pd.DataFrame | None = None) -> tuple[dict, dict]:
     """The target's space cut to the most important measured parameters, ranges narrowed to where
-    the best trials lie (widened by a quarter on each side); the rest fixed at the best values."""
+    the best trials lie (widened by a quarter on each side); the rest fixed at the best values.
+    ``allowed``: only these trials count (those under a cost ceiling)."""
     measured = {p.name: p for p in a.results.space()}
     keep = [n for n in a.params_to_search() if n in {p.name for p in target.space.params}]
-    good = a.good_ranges.set_index("param")
-    best_row = a.results.trials[a.results.trials["state"] == "COMPLETE"].sort_values("val_mae").iloc[0]
+    pool = a.results.trials if allowed is None else allowed
+    good = metrics.good_ranges(a.results, trials=pool).set_index("param")
+    best_row = pool[pool["state"] == "COMPLETE"].sort_values("val_mae").iloc[0]
     best = {n: _py(best_row[f"param_{n}"]) for n in measured}
     space, fixed = {}, {}
     for p in target.space.params:
@@ -201,7 +205,42 @@ def _toml(v) -> str:
     return json.dumps(str(v))
 
 
-def make_plan(a: Analysis, out_dir: Path, target_name: str, hours: float, device_factor: float) -> dict:
+def trial_minutes_and_size(a: Analysis, model: CostModel, target, device_factor: float) -> pd.DataFrame:
+    """Complete trials with their predicted full-ladder training minutes at the target scale and their size."""
+    r = a.results
+    done = r.trials[r.trials["state"] == "COMPLETE"].copy()
+    cfg = configs_of(done, r.meta)
+    scale = _windows_scale(r.experiment["data"], target) * _ladder_scale(r.experiment["ladder"], target.ladder)
+    samples = r.rungs.groupby("rung")["samples"].max().to_numpy(float)
+    seconds = sum(model.predict(np.full(len(done), s * scale), cfg) for s in samples) * device_factor
+    done["target_minutes"] = seconds / 60
+    done["parameters"] = [
+        count_parameters(ModelConfig(**{**r.meta[(s, int(sd))]["base_config"],
+                                        **{n: _py(row[f"param_{n}"]) for n in (p.name for p in r.space())}}),
+                         target.data.stations)
+        for (_, row), s, sd in zip(done.iterrows(), done["strategy"], done["seed"])]
+    return done
+
+
+def apply_ceiling(done: pd.DataFrame, max_minutes: float | None, max_params: int | None) -> tuple[pd.DataFrame, dict]:
+    keep = np.ones(len(done), bool)
+    if max_minutes is not None:
+        keep &= done["target_minutes"].to_numpy() <= max_minutes
+    if max_params is not None:
+        keep &= done["parameters"].to_numpy() <= max_params
+    allowed = done[keep]
+    if allowed.empty:
+        raise UserError(f"plan: no recorded configuration meets the ceiling (the cheapest needs "
+                        f"{done['target_minutes'].min():.1f} min per trial, the smallest {done['parameters'].min():,} parameters)")
+    best, capped = done["val_mae"].min(), allowed["val_mae"].min()
+    return allowed, {"max_trial_minutes": max_minutes, "max_params": max_params, "allowed": int(len(allowed)),
+                     "complete": int(len(done)), "best_mae": float(best), "best_mae_under_ceiling": float(capped),
+                     "mae_cost": float(capped - best), "mae_cost_share": float(capped / best - 1),
+                     "mean_minutes_under_ceiling": float(allowed["target_minutes"].mean())}
+
+
+def make_plan(a: Analysis, out_dir: Path, target_name: str, hours: float, device_factor: float,
+              max_trial_minutes: float | None = None, max_params: int | None = None) -> dict:
     if not NIGHT_HOURS[0] <= hours <= NIGHT_HOURS[-1]:
         raise UserError(f"--hours must be within {NIGHT_HOURS[0]}-{NIGHT_HOURS[-1]}, got {hours}")
     target_path = resolve_experiment_path(target_name)
@@ -210,20 +249,31 @@ def make_plan(a: Analysis, out_dir: Path, target_name: str, hours: float, device
     table, scales = project(a, model, target, device_factor)
     chosen = table.set_index("strategy").loc[a.choice]
     cost = chosen["minutes per trial"] * 60
+    ceiling, allowed = None, None
+    if max_trial_minutes is not None or max_params is not None:
+        allowed, ceiling = apply_ceiling(trial_minutes_and_size(a, model, target, device_factor), max_trial_minutes, max_params)
+        cost = min(cost, ceiling["mean_minutes_under_ceiling"] * 60)  # configurations under the ceiling are cheaper
     n_trials = max(1, int(hours * 3600 // cost))
-    space, fixed = reduced_space(a, target)
+    space, fixed = reduced_space(a, target, allowed)
     path = out_dir / "overnight.toml"
     write_overnight(path, target_path, a.choice, n_trials, hours, space, fixed, a.choice_reason)
     parse_experiment(tomllib.loads(path.read_text()), str(path))  # the written file must load
     summary = (f"Cost model: log training seconds on log samples, hidden sizes, layers and batch size, fitted to "
                f"{model.n_rows} recorded rungs (R² {model.r2:.2f} on the log scale); scaled x{scales['cost_scale']:.1f} to "
                f"{target.name}'s data and ladder, device factor {device_factor:.3g}. Recommended: {a.choice} with "
-               f"{n_trials} trials or {hours:g} hours ({chosen['minutes per trial']:.1f} min per trial on average, "
+               f"{n_trials} trials or {hours:g} hours ({cost / 60:.1f} min per trial on average, "
                f"{chosen['complete share']:.0%} of trials reaching full fidelity), searching {', '.join(space)}; "
                f"written to {path}.")
+    if ceiling:
+        limits = " and ".join(x for x in (f"at most {max_trial_minutes:g} min per trial" if max_trial_minutes else "",
+                                          f"at most {max_params:,} parameters" if max_params else "") if x)
+        summary += (f" Cost ceiling ({limits}): {ceiling['allowed']} of {ceiling['complete']} complete trials meet it; the "
+                    f"best of them reaches MAE {ceiling['best_mae_under_ceiling']:.4f} against {ceiling['best_mae']:.4f} "
+                    f"without the ceiling, so the ceiling costs {ceiling['mae_cost']:.4f} bikes ({ceiling['mae_cost_share']:+.1%}).")
     plan = {"summary": summary, "strategy": a.choice, "n_trials": n_trials, "hours": hours, "experiment_file": str(path),
             "cost_model": {"weights": model.weights.tolist(), "r2": model.r2, "rows": model.n_rows, **scales},
-            "space": space, "fixed": fixed, "projections": json.loads(table.round(3).to_json(orient="records"))}
+            "space": space, "fixed": fixed, "ceiling": ceiling,
+            "projections": json.loads(table.round(3).to_json(orient="records"))}
     (out_dir / "plan.json").write_text(json.dumps(plan, indent=1))
     return plan
 

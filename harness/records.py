@@ -21,7 +21,7 @@ RUNG_COLUMNS = (
 )
 TRIAL_COLUMNS = (
     "strategy", "seed", "trial", "state", "fail_reason", "rungs_done", "last_step", "val_mae",
-    "train_seconds", "eval_seconds", "wall_seconds", "harness_seconds",
+    "train_seconds", "eval_seconds", "wall_seconds", "harness_seconds", "parameters",
 )
 
 

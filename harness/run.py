@@ -117,7 +117,7 @@ def run_strategy(experiment: Experiment, opts: RunOptions) -> dict:
                             worker=0 if opts.role == "coordinator" else os.getpid())
     sampler, pruner = strategy.make(inputs)
     study = optuna.create_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner,
-                                direction="minimize", load_if_exists=True)
+                                directions=["minimize"] * strategy.objectives, load_if_exists=True)
     target = n_trials if n_trials is not None else math.inf
     if strategy.queue is not None:
         queue = strategy.queue(inputs)
@@ -215,7 +215,8 @@ def _optimize(study, experiment, data, fidelity, recorder, strategy, opts, devic
 
     objective = Objective(experiment, data, fidelity, recorder, strategy=strategy.name, seed=opts.seed,
                           device=str(device), precision=experiment.precision, on_rung=on_rung,
-                          queued_only=strategy.queue is not None, **({"trainer_factory": factory} if factory else {}))
+                          queued_only=strategy.queue is not None, objectives=strategy.objectives,
+                          **({"trainer_factory": factory} if factory else {}))
 
     def after_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         now = time.perf_counter()
@@ -228,11 +229,12 @@ def _optimize(study, experiment, data, fidelity, recorder, strategy, opts, devic
             "strategy": strategy.name, "seed": opts.seed, "trial": trial.number, "state": trial.state.name,
             "fail_reason": trial.user_attrs.get("fail_reason", ""), "rungs_done": times.rungs if times else 0,
             "last_step": times.last_step if times else 0,
-            "val_mae": trial.value if trial.state != TrialState.FAIL else "",
+            "val_mae": _mae_of(trial) if trial.state != TrialState.FAIL else "",
             "train_seconds": train, "eval_seconds": ev, "wall_seconds": wall, "harness_seconds": max(0.0, wall - train - ev),
+            "parameters": times.parameters if times else "",
         }, trial.params)
         if trial.state == TrialState.COMPLETE:
-            state["best"] = min(state["best"], trial.value)
+            state["best"] = min(state["best"], _mae_of(trial))
         failed = trial.state == TrialState.FAIL
         state["fails"] = state["fails"] + 1 if failed else 0
         if failed:
@@ -295,7 +297,7 @@ def _reconcile(study: optuna.Study, recorder: RunRecorder, strategy: str, seed: 
         if t.state.is_finished() and t.number not in recorded:
             reason = t.user_attrs.get("fail_reason", "worker died mid-trial (stale heartbeat)" if t.state == TrialState.FAIL else "")
             recorder.add_trial({"strategy": strategy, "seed": seed, "trial": t.number, "state": t.state.name,
-                                "fail_reason": reason, "val_mae": t.value if t.state != TrialState.FAIL else "",
+                                "fail_reason": reason, "val_mae": _mae_of(t) if t.state != TrialState.FAIL else "",
                                 "last_step": t.last_step or 0, "train_seconds": 0.0, "eval_seconds": 0.0,
                                 "wall_seconds": 0.0, "harness_seconds": 0.0}, t.params)
 
@@ -310,7 +312,12 @@ def _waiting(study: optuna.Study) -> bool:
 
 def _best_value(study: optuna.Study) -> float:
     done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    return min((t.value for t in done), default=math.inf)
+    return min((_mae_of(t) for t in done), default=math.inf)
+
+
+def _mae_of(trial: optuna.trial.FrozenTrial) -> float:
+    """Validation MAE: the value, or the first of a multi-objective trial's values."""
+    return trial.values[0] if trial.values else float("nan")
 
 
 def _spent_minutes(recorder: RunRecorder) -> float:

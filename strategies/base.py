@@ -43,3 +43,5 @@ class Strategy:
     # Configurations enqueued once when the study is created; when given, a study runs exactly
     # these (each once, whatever the number of workers) and nothing else.
     queue: Callable[[StrategyInputs], list[dict]] | None = None
+    # 2: the study minimizes (validation MAE, training seconds) together; pruners do not apply.
+    objectives: int = 1

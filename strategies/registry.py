@@ -110,6 +110,11 @@ _STRATEGIES = (
     Strategy("qmc", "scrambled Sobol sequence, no pruning",
              "Quasi-random points that cover the space more evenly than random search at small budgets.",
              lambda i: (_qmc(i), NopPruner()), prunes=False),
+    Strategy("mo_tpe", "multi-objective TPE over validation MAE and training time",
+             "Searches accuracy and cost together and returns a Pareto front rather than one best trial; Optuna's pruners "
+             "do not work on multi-objective studies, so every trial climbs the whole ladder (its low-rung MAEs are "
+             "recorded, not used to stop it). For a night that must also buy a cheap model.",
+             lambda i: (_tpe(i), NopPruner()), prunes=False, objectives=2),
     Strategy("grid", "grid over the reduced space, no pruning",
              "Tries every combination of the few values given for the important parameters (the rest at defaults), "
              "then stops by itself. Transparent and exhaustive, but its cost grows multiplicatively.",

@@ -75,7 +75,7 @@ def test_unknown_strategy_from_the_real_command_line(tmp_path):
                            "--results", str(tmp_path)], capture_output=True, text=True)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip() == ("error: unknown strategy 'nope'; known: tpe_median, tpe_hyperband, tpe_asha, tpe, "
-                                   "random, random_median, cmaes, qmc, grid")
+                                   "random, random_median, cmaes, qmc, mo_tpe, grid")
 
 
 def test_list_shows_strategies_and_experiments(capsys):

@@ -32,6 +32,15 @@ def test_compare_plan_final_report(tmp_path, capsys):
     exp = parse_experiment(tomllib.loads(overnight.read_text()), str(overnight))  # runnable
     assert exp.strategy == plan["strategy"] and exp.budget.timeout_minutes == 720
     assert 1 <= len(exp.space.params) <= 6
+    free_high = dict(tomllib.loads(overnight.read_text())["space"]).get("hidden_1", {}).get("high")
+
+    # a cost ceiling changes the plan: only small models inform the space, and the plan says what it costs
+    assert main(["plan", "--experiment", "smoke", "--target", "smoke", "--hours", "12", "--max-params", "2300", *res]) == 0
+    capped = json.loads((tmp_path / "smoke/plan.json").read_text())
+    assert capped["ceiling"]["mae_cost"] >= 0 and "the ceiling costs" in capped["summary"]
+    capped_space = tomllib.loads(overnight.read_text())["space"]
+    if free_high is not None and "hidden_1" in capped_space:
+        assert capped_space["hidden_1"]["high"] <= free_high
 
     assert main(["final", "--experiment", "smoke", "--seeds", "2", "--max-epochs", "2", "--no-progress", *res]) == 0
     assert sorted(p.name for p in (tmp_path / "smoke/final").iterdir()) == ["model-seed-0.pt", "model-seed-1.pt"]
@@ -40,14 +49,17 @@ def test_compare_plan_final_report(tmp_path, capsys):
     assert main(["report", "--experiment", "smoke", *res]) == 0
     report = (tmp_path / "smoke/REPORT.md").read_text()
     html = (tmp_path / "smoke/REPORT.html").read_text()
-    for plot in ("anytime", "time_to_target", "savings", "fidelity_trust", "importance", "learning_curves", "rank_over_time"):
+    for plot in ("anytime", "time_to_target", "savings", "fidelity_trust", "importance", "learning_curves", "rank_over_time",
+                 "pareto"):
         assert (tmp_path / f"smoke/plots/{plot}.png").stat().st_size > 5000 and (tmp_path / f"smoke/plots/{plot}.svg").exists()
-    assert html.count("data:image/png;base64,") == 7  # self-contained
+    assert html.count("data:image/png;base64,") == 8  # self-contained
     # the report carries the figures of the tables it was made from
     best = results.trials[results.trials["state"] == "COMPLETE"].groupby(["strategy", "seed"])["val_mae"].min()
     for strategy, values in best.groupby(level=0):
         assert f"{values.median():.4f}" in report
-    assert f"Run **{plan['strategy']}**" in report and plan["summary"] in report
+    latest = json.loads((tmp_path / "smoke/plan.json").read_text())  # the capped plan, written last
+    assert f"Run **{latest['strategy']}**" in report and latest["summary"] in report
+    assert "## MAE against cost" in report and "Front against training seconds" in report
     assert json.loads((tmp_path / "smoke/final.json").read_text())["summary"] in report
 
 

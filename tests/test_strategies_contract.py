@@ -30,10 +30,18 @@ def _curve(trial):
     return value
 
 
+def _two_objectives(trial):
+    """Multi-objective strategies: MAE at full fidelity and a cost that grows with the network."""
+    p = SPACE.suggest(trial)
+    return abs(math.log10(p["learning_rate"]) + 2.5) + 64 / p["hidden_1"], p["hidden_1"] / 16
+
+
 def _study(name, seed, n_trials=24):
-    sampler, pruner = get_strategy(name).make(StrategyInputs(SPACE, LADDER, seed))
-    study = optuna.create_study(study_name=f"contract-{name}", sampler=sampler, pruner=pruner)
-    study.optimize(_curve, n_trials=n_trials)
+    strategy = get_strategy(name)
+    sampler, pruner = strategy.make(StrategyInputs(SPACE, LADDER, seed))
+    study = optuna.create_study(study_name=f"contract-{name}", sampler=sampler, pruner=pruner,
+                                directions=["minimize"] * strategy.objectives)
+    study.optimize(_curve if strategy.objectives == 1 else _two_objectives, n_trials=n_trials)
     return study
 
 

@@ -195,9 +195,10 @@ def importance(results: Results, rung: int | None = None) -> pd.Series:
     return pd.Series(imp, dtype=float).sort_values(ascending=False)
 
 
-def good_ranges(results: Results, top_share: float = 0.2) -> pd.DataFrame:
-    """Where the best ``top_share`` of COMPLETE trials lie, per parameter."""
-    done = results.trials[results.trials["state"] == "COMPLETE"].sort_values("val_mae")
+def good_ranges(results: Results, top_share: float = 0.2, trials: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Where the best ``top_share`` of COMPLETE trials (of ``trials``, default all) lie, per parameter."""
+    trials = results.trials if trials is None else trials
+    done = trials[trials["state"] == "COMPLETE"].sort_values("val_mae")
     top = done.head(max(3, int(math.ceil(top_share * len(done)))))
     rows = []
     for p in results.space():

@@ -116,3 +116,18 @@ def rank_over_time_plot(bands: pd.DataFrame, out: Path) -> str:
     ax.invert_yaxis()
     ax.legend(fontsize=8, ncol=2)
     return _save(fig, out, "rank_over_time")
+
+
+def pareto_plot(costs: pd.DataFrame, fronts: dict[str, pd.DataFrame], out: Path) -> str:
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    for ax, (cost, label) in zip(axes, (("full_train_seconds", "full-fidelity training time (s)"), ("parameters", "parameters"))):
+        measured = costs[~costs["extrapolated"]]
+        guessed = costs[costs["extrapolated"]]
+        ax.scatter(measured[cost], measured["val_mae"], s=12, alpha=0.5, label="trials (measured at full fidelity)")
+        ax.scatter(guessed[cost], guessed["val_mae"], s=12, alpha=0.4, marker="x",
+                   label="pruned trials (time extrapolated, MAE at their last rung)")
+        front = fronts[cost]
+        ax.step(front[cost], front["val_mae"], where="post", color="k", lw=1.5, label="Pareto front")
+        ax.set(xscale="log", xlabel=label, ylabel="validation MAE (bikes)", title=f"MAE against {label}")
+        ax.legend(fontsize=7)
+    return _save(fig, out, "pareto")

@@ -13,6 +13,8 @@ import pandas as pd
 
 from harness.analysis.agreement import agreement, surrogate_table
 from harness.analysis.analyze import Analysis, write_plots
+from harness.analysis.pareto import pareto_front, trial_costs
+from harness.analysis.plots import pareto_plot
 
 
 def _f(x, digits=4) -> str:
@@ -25,7 +27,7 @@ def _pct(x) -> str:
     return "n/a" if x is None or not np.isfinite(x) else f"{x:.0%}"
 
 
-def build_sections(a: Analysis, plots: dict[str, str], plan: dict | None, final: dict | None) -> list:
+def build_sections(a: Analysis, plots: dict[str, str], plan: dict | None, final: dict | None, plot_dir: Path) -> list:
     """A list of ("h", text) / ("p", text) / ("table", DataFrame) / ("img", file, caption) blocks."""
     r, exp = a.results, a.results.experiment
     any_meta = next(iter(r.meta.values()))
@@ -94,6 +96,21 @@ def build_sections(a: Analysis, plots: dict[str, str], plan: dict | None, final:
     blocks.append(("table", a.good_ranges[["param", "good", "searched"]]))
     blocks.append(("img", plots["importance"], "Parameter importance (optuna.importance)."))
     blocks.append(("p", f"Search tonight: {', '.join(a.params_to_search()) or 'n/a'} (the most important, at most 6)."))
+
+    costs = trial_costs(r)
+    complete = costs[costs["reached_full"]].dropna(subset=["parameters"])
+    if len(complete) >= 2:
+        fronts = {c: pareto_front(complete, c) for c in ("full_train_seconds", "parameters")}
+        blocks.append(("h2", "MAE against cost"))
+        blocks.append(("p", "The Pareto front of the trials that reached full fidelity: no other trial is both more accurate "
+                            "and cheaper. Pruned trials are plotted with their training time extrapolated from their own "
+                            "cost per sample (marked x) and their MAE at the rung where they stopped; they are not on the fronts."))
+        blocks.append(("img", pareto_plot(costs, fronts, plot_dir),
+                       "Validation MAE against full-fidelity training time and parameter count."))
+        for c, label in (("full_train_seconds", "training seconds"), ("parameters", "parameters")):
+            front = fronts[c][["strategy", "seed", "trial", "val_mae", "full_train_seconds", "parameters"]]
+            blocks.append(("p", f"Front against {label} ({len(front)} trials):"))
+            blocks.append(("table", front))
 
     blocks.append(("h2", "Verdict"))
     blocks.append(("p", f"Run **{a.choice}**: {a.choice_reason}."))
@@ -217,7 +234,7 @@ def write_report(a: Analysis, out_dir: Path) -> Path:
     plots = write_plots(a, plot_dir)
     plan = json.loads((out_dir / "plan.json").read_text()) if (out_dir / "plan.json").is_file() else None
     final = json.loads((out_dir / "final.json").read_text()) if (out_dir / "final.json").is_file() else None
-    blocks = build_sections(a, plots, plan, final)
+    blocks = build_sections(a, plots, plan, final, plot_dir)
     (out_dir / "REPORT.md").write_text(render_markdown(blocks))
     (out_dir / "REPORT.html").write_text(render_html(blocks, plot_dir))
     return out_dir / "REPORT.md"

@@ -1,0 +1,34 @@
+"""MAE against cost: the parameter count, the Pareto front, and the plan's cost ceiling."""
+
+import pandas as pd
+import pytest
+
+from harness.analysis.pareto import pareto_front
+from harness.plan import apply_ceiling
+from harness.errors import UserError
+from model.config import ModelConfig, count_parameters
+from model.network import ForecastNet
+from model.network import count_parameters as torch_count
+
+
+@pytest.mark.parametrize("cfg", [ModelConfig(), ModelConfig(num_layers=1, dense=8),
+                                 ModelConfig(num_layers=3, hidden_1=96, hidden_2=48, embedding_dim=8, dense=64)])
+def test_parameter_count_matches_pytorch(cfg):
+    assert count_parameters(cfg, 150) == torch_count(ForecastNet(cfg, 150))  # no torch needed to know a model's size
+
+
+def test_pareto_front_keeps_only_undominated_trials():
+    frame = pd.DataFrame({"cost": [1, 2, 3, 4, 2.5], "val_mae": [5.0, 4.0, 4.5, 3.0, 3.9]})
+    front = pareto_front(frame, "cost")
+    assert list(front["cost"]) == [1, 2, 2.5, 4]  # 3 -> 4.5 is dominated by 2 -> 4.0
+
+
+def test_ceiling_keeps_cheap_trials_and_states_its_cost():
+    done = pd.DataFrame({"val_mae": [3.0, 3.2, 3.5, 4.0], "target_minutes": [30, 10, 5, 1], "parameters": [9e5, 2e5, 5e4, 1e4]})
+    allowed, c = apply_ceiling(done, max_minutes=12, max_params=None)
+    assert list(allowed["val_mae"]) == [3.2, 3.5, 4.0]
+    assert c["mae_cost"] == pytest.approx(0.2) and c["mae_cost_share"] == pytest.approx(0.2 / 3.0)
+    allowed, c = apply_ceiling(done, max_minutes=None, max_params=6e4)
+    assert c["best_mae_under_ceiling"] == 3.5
+    with pytest.raises(UserError, match="no recorded configuration meets the ceiling"):
+        apply_ceiling(done, max_minutes=0.5, max_params=None)

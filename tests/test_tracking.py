@@ -1,0 +1,60 @@
+"""MLflow logging against a real local MLflow store: read back what was logged."""
+
+import os
+import sys
+
+import pandas as pd
+import pytest
+
+from harness.cli import main
+
+try:
+    import mlflow  # noqa: F401
+except ImportError:
+    if os.environ.get("CI"):
+        raise  # CI installs the extra: a missing one must fail, not skip
+    pytest.skip("the mlflow extra is not installed here (CI installs it): pip install -e '.[mlflow]'",
+                allow_module_level=True)
+
+
+def test_trials_and_report_logged_and_read_back(tmp_path, capsys):
+    from mlflow.tracking import MlflowClient
+
+    res = ["--results", str(tmp_path)]
+    assert main(["compare", "--experiment", "smoke", "--strategies", "tpe_hyperband,random", "--seeds", "1",
+                 "--no-progress", "--mlflow", *res]) == 0
+    assert main(["compare", "--experiment", "smoke", "--strategies", "tpe_hyperband,random", "--seeds", "1",
+                 "--no-progress", "--mlflow", *res]) == 0  # again: nothing logged twice
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("smoke")
+    runs = client.search_runs([exp.experiment_id], max_results=1000)
+    trials = pd.concat([pd.read_csv(tmp_path / f"smoke/{s}/seed-0/trials.csv") for s in ("tpe_hyperband", "random")])
+    assert len(runs) == len(trials)  # one MLflow run per trial, once
+    rungs = pd.read_csv(tmp_path / "smoke/tpe_hyperband/seed-0/rungs.csv")
+    for run in runs:
+        tags = run.data.tags
+        if tags["strategy"] != "tpe_hyperband":
+            continue
+        t = int(tags["trial"])
+        row = trials[(trials["strategy"] == "tpe_hyperband") & (trials["trial"] == t)].iloc[0]
+        assert tags["seed"] == "0" and tags["state"] == row["state"]
+        assert run.data.params["hidden_1"] == str(row["param_hidden_1"])
+        history = client.get_metric_history(run.info.run_id, "val_mae")
+        mine = rungs[rungs["trial"] == t]
+        assert [m.step for m in history] == list(mine["step"])  # per-rung MAE as step metrics
+        assert [m.value for m in history] == pytest.approx(list(mine["val_mae"]))
+        assert len(client.get_metric_history(run.info.run_id, "train_seconds")) == len(mine)
+
+    assert main(["report", "--experiment", "smoke", "--mlflow", *res]) == 0
+    report_runs = client.search_runs([exp.experiment_id], filter_string="tags.kind = 'report'")
+    artifacts = {f.path for f in client.list_artifacts(report_runs[0].info.run_id)}
+    plots = {f.path for f in client.list_artifacts(report_runs[0].info.run_id, "plots")}
+    assert {"REPORT.md", "REPORT.html"} <= artifacts and "plots/anytime.png" in plots
+
+
+def test_without_the_extra_the_flag_is_a_one_line_error(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "mlflow", None)  # as if the extra were not installed
+    code = main(["run", "--strategy", "random", "--experiment", "smoke", "--results", str(tmp_path), "--mlflow"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err == "error: --mlflow needs the MLflow extra: pip install -e '.[mlflow]'"
+    assert not (tmp_path / "smoke").exists()  # it failed before training anything
