@@ -19,6 +19,8 @@ from harness.analysis.analyze import Analysis
 from harness.errors import UserError
 from harness.experiment import load_experiment, parse_experiment, resolve_experiment_path
 from model.config import ModelConfig, count_parameters
+from strategies import get_strategy
+from strategies.space import Param
 
 NIGHT_HOURS = (12, 15, 18)
 COST_FEATURES = ("hidden_1", "hidden_2", "num_layers", "batch_size")
@@ -114,6 +116,22 @@ def _best_after(curve: pd.DataFrame, strategy: str, n: int) -> str:
     value = runs[runs["trial_index"] == at]["best"].median() if at >= 1 else float("nan")
     text = "n/a" if not math.isfinite(value) else f"{value:.4f}"
     return text if n <= observed else f"<= {text} (recorded up to {observed} trials)"
+
+
+def add_grid_values(space: dict) -> int:
+    """For a grid strategy: both ends and the middle of every narrowed range (or the kept choices)
+    become the grid; returns its size."""
+    size = 1
+    for name, entry in space.items():
+        if entry["type"] == "categorical":
+            values = list(entry["choices"])
+        else:
+            p = Param(name, entry["type"], entry["default"], low=entry["low"], high=entry["high"],
+                      log=entry.get("log", False), step=entry.get("step"))
+            values = sorted({p.from_unit(u) for u in (0.0, 0.5, 1.0)})
+        entry["grid"] = values
+        size *= len(values)
+    return size
 
 
 def reduced_space(a: Analysis, target, allowed: pd.DataFrame | None = None) -> tuple[dict, dict]:
@@ -255,6 +273,12 @@ def make_plan(a: Analysis, out_dir: Path, target_name: str, hours: float, device
         cost = min(cost, ceiling["mean_minutes_under_ceiling"] * 60)  # configurations under the ceiling are cheaper
     n_trials = max(1, int(hours * 3600 // cost))
     space, fixed = reduced_space(a, target, allowed)
+    grid_note = ""
+    if get_strategy(a.choice).queue is not None:  # a grid runs its points and stops: budget = grid size
+        grid_size = add_grid_values(space)
+        grid_note = (f" The grid has {grid_size} points; {min(n_trials, grid_size)} fit in the night"
+                     + (" (all of them)." if n_trials >= grid_size else ", so it will not finish: consider fewer parameters."))
+        n_trials = min(n_trials, grid_size)
     path = out_dir / "overnight.toml"
     write_overnight(path, target_path, a.choice, n_trials, hours, space, fixed, a.choice_reason)
     parse_experiment(tomllib.loads(path.read_text()), str(path))  # the written file must load
@@ -263,7 +287,7 @@ def make_plan(a: Analysis, out_dir: Path, target_name: str, hours: float, device
                f"{target.name}'s data and ladder, device factor {device_factor:.3g}. Recommended: {a.choice} with "
                f"{n_trials} trials or {hours:g} hours ({cost / 60:.1f} min per trial on average, "
                f"{chosen['complete share']:.0%} of trials reaching full fidelity), searching {', '.join(space)}; "
-               f"written to {path}.")
+               f"written to {path}.{grid_note}")
     if ceiling:
         limits = " and ".join(x for x in (f"at most {max_trial_minutes:g} min per trial" if max_trial_minutes else "",
                                           f"at most {max_params:,} parameters" if max_params else "") if x)

@@ -44,8 +44,10 @@ class Param:
             value = self.low + int(u * n) * step
             return int(value) if self.type == "int" else float(value)
         if self.log:
-            return float(math.exp(math.log(self.low) + u * (math.log(self.high) - math.log(self.low))))
-        return float(self.low + u * (self.high - self.low))
+            value = math.exp(math.log(self.low) + u * (math.log(self.high) - math.log(self.low)))
+        else:
+            value = self.low + u * (self.high - self.low)
+        return float(min(max(value, self.low), self.high))  # exp(log(x)) can land a hair outside
 
     def to_unit(self, value: Any) -> float:
         """Where ``value`` lies in [0, 1] of the range (numeric parameters)."""

@@ -32,3 +32,20 @@ def test_ceiling_keeps_cheap_trials_and_states_its_cost():
     assert c["best_mae_under_ceiling"] == 3.5
     with pytest.raises(UserError, match="no recorded configuration meets the ceiling"):
         apply_ceiling(done, max_minutes=0.5, max_params=None)
+
+
+def test_grid_values_for_a_grid_night_stay_inside_their_ranges():
+    import tomllib
+
+    from harness.experiment import parse_experiment
+    from harness.plan import _toml, add_grid_values
+
+    space = {"learning_rate": {"type": "float", "low": 1e-7, "high": 1e-3, "log": True, "default": 1e-5},
+             "hidden_1": {"type": "int", "low": 32, "high": 96, "step": 32, "default": 64},
+             "optimizer": {"type": "categorical", "choices": ["adam"], "default": "adam"}}
+    assert add_grid_values(space) == 3 * 3 * 1
+    assert space["hidden_1"]["grid"] == [32, 64, 96]
+    text = "[ladder]\nfractions = [1]\nepochs = [1]\n[budget]\nn_trials = 9\n" + "".join(
+        f"[space.{n}]\n" + "".join(f"{k} = {_toml(v)}\n" for k, v in e.items()) for n, e in space.items())
+    exp = parse_experiment(tomllib.loads(text), "night.toml")  # log-scale ends survive the round trip
+    assert exp.space.grid_size() == 9
