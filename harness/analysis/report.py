@@ -42,7 +42,7 @@ def build_sections(a: Analysis, plots: dict[str, str], plan: dict | None, final:
     blocks.append(("p", f"Data: {data['source'] or 'synthetic Vélib-like network'} ({data['stations']} stations x "
                         f"{data['days']} days). Fidelity ladder: data fractions {[round(f, 4) for f in ladder['fractions']]}, "
                         f"epochs {ladder['epochs']}, report steps {ladder['steps']}. Budget per run: "
-                        f"{exp['budget']['n_trials']} trials and/or {exp['budget']['timeout_minutes']} minutes. "
+                        f"{_budget(any_meta['budget'])}. "
                         f"{len(r.strategies)} strategies x {len(seeds)} seeds ({seeds}); {len(r.trials)} trials and "
                         f"{len(r.rungs)} rungs recorded. Machine: {any_meta['device']} ({any_meta.get('device_name', '')}), "
                         f"torch {any_meta['versions']['torch']}, optuna {any_meta['versions']['optuna']}."))
@@ -148,6 +148,13 @@ def build_sections(a: Analysis, plots: dict[str, str], plan: dict | None, final:
 def _surrogate_evidence(a: Analysis) -> dict | None:
     path = Path(a.results_dir) / f"{a.results.experiment['name']}.replay" / "surrogate.json"
     return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _budget(budget: dict) -> str:
+    """The budget the runs actually had (command-line overrides included), from their metadata."""
+    parts = [f"{budget['n_trials']} trials" if budget.get("n_trials") else "",
+             f"{budget['timeout_minutes']:g} minutes" if budget.get("timeout_minutes") not in (None, float("inf")) else ""]
+    return " or ".join(p for p in parts if p) or "unlimited"
 
 
 def caveats(a: Analysis) -> list[str]:
