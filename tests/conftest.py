@@ -26,3 +26,15 @@ def postgres_url():
     url = server.start()
     yield url
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def recorded(tmp_path_factory):
+    """Real learning curves of the smoke experiment (10 Sobol configurations + v4, twice each),
+    recorded once for the replay tests and benchmarks."""
+    from harness.cli import main
+
+    root = tmp_path_factory.mktemp("recorded")
+    assert main(["record", "--experiment", "smoke", "--configs", "10", "--repeats", "2", "--results", str(root),
+                 "--no-progress"]) == 0
+    return root

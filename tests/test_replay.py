@@ -12,14 +12,6 @@ from harness.replay.run import record_curves
 from harness.replay.surrogate import CANDIDATES, Surrogate
 
 
-@pytest.fixture(scope="module")
-def recorded(tmp_path_factory):
-    root = tmp_path_factory.mktemp("replay")
-    assert main(["record", "--experiment", "smoke", "--configs", "10", "--repeats", "2", "--results", str(root),
-                 "--no-progress"]) == 0
-    return root
-
-
 def test_record_trains_every_configuration_through_every_rung_repeated(recorded):
     curves = record_curves(recorded, "smoke")
     assert set(curves["rung"]) == {1, 2, 3} and not curves["pruned"].any()

@@ -5,20 +5,11 @@ import time
 
 import pytest
 
-from harness.cli import main
 from harness.experiment import load_experiment
 from harness.replay import trainer as replay_trainer
 from harness.run import RunOptions, run_strategy
 
 N_TRIALS = 200
-
-
-@pytest.fixture(scope="module")
-def recorded(tmp_path_factory):
-    root = tmp_path_factory.mktemp("bench-replay")
-    assert main(["record", "--experiment", "smoke", "--configs", "12", "--repeats", "1", "--results", str(root),
-                 "--no-progress"]) == 0
-    return root
 
 
 @pytest.mark.parametrize("strategy", ["tpe_hyperband", "random"])
