@@ -83,13 +83,18 @@ class Surrogate:
         return base
 
     def _predict_rows(self, x: np.ndarray, kind: str, keep: np.ndarray | None = None) -> np.ndarray:
+        # Never outside what was measured at each rung: samplers otherwise exploit the model's
+        # extrapolation (a quadratic's valley below every recorded configuration).
         xs, ys = (self.x, self.mae) if keep is None else (self.x[keep], self.mae[keep])
+        return np.clip(self._raw_predict(x, kind, xs, ys, keep is None), ys.min(0), ys.max(0))
+
+    def _raw_predict(self, x: np.ndarray, kind: str, xs: np.ndarray, ys: np.ndarray, full: bool) -> np.ndarray:
         if kind == "ridge":
-            if keep is None and self._ridge is not None:
+            if full and self._ridge is not None:
                 return _quadratic(x) @ self._ridge  # fitted once on every configuration
             q = _quadratic(xs)
             w = np.linalg.solve(q.T @ q + 1e-2 * np.eye(q.shape[1]), q.T @ ys)
-            if keep is None:
+            if full:
                 self._ridge = w
             return _quadratic(x) @ w
         k = 1 if kind == "knn1" else min(5, len(xs))
