@@ -14,7 +14,7 @@ from harness.datasets import load_data
 from harness.errors import UserError
 from harness.experiment import Experiment
 from harness.retrain import audit_pruned, measure_noise
-from harness.run import RunOptions, run_strategy
+from harness.run import RunOptions, results_folder, run_strategy
 from model.fidelity import FidelitySampler
 from model.runtime import resolve_device
 from strategies import STRATEGIES
@@ -54,7 +54,7 @@ def compare(experiment: Experiment, opts: CompareOptions) -> dict:
         if summaries[(strategy, seed)]["interrupted"]:
             raise KeyboardInterrupt
     bar.close()
-    base = Path(opts.results_dir) / (f"{experiment.name}.replay" if opts.backend == "replay" else experiment.name)
+    base = Path(opts.results_dir) / results_folder(experiment, opts.backend)
     if opts.backend == "replay":
         return {"runs": len(summaries), "results": str(base)}  # noise and audit retrain the real model
     results = load_results(opts.results_dir, experiment.name)

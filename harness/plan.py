@@ -81,10 +81,15 @@ def _windows_scale(recorded: dict, target) -> float:
     return per(target.data.stations, target.data.days) / per(recorded["stations"], recorded["days"])
 
 
+def _sample_scale(recorded_experiment: dict, target) -> float:
+    """Training samples per rung at the target scale over the recorded ones: data size x epochs."""
+    return _windows_scale(recorded_experiment["data"], target) * _ladder_scale(recorded_experiment["ladder"], target.ladder)
+
+
 def project(a: Analysis, model: CostModel, target, device_factor: float) -> tuple[pd.DataFrame, dict]:
     """Per strategy: trials, trials reaching full fidelity, and expected best MAE in 12/15/18 hours."""
     r = a.results
-    scale = _windows_scale(r.experiment["data"], target) * _ladder_scale(r.experiment["ladder"], target.ladder)
+    scale = _sample_scale(r.experiment, target)
     rungs = r.rungs.copy()
     rungs["target_seconds"] = model.predict(rungs["samples"] * scale, configs_of(rungs, r.meta)) * device_factor \
         + rungs["eval_seconds"] * _windows_scale(r.experiment["data"], target) * device_factor
@@ -228,7 +233,7 @@ def trial_minutes_and_size(a: Analysis, model: CostModel, target, device_factor:
     r = a.results
     done = r.trials[r.trials["state"] == "COMPLETE"].copy()
     cfg = configs_of(done, r.meta)
-    scale = _windows_scale(r.experiment["data"], target) * _ladder_scale(r.experiment["ladder"], target.ladder)
+    scale = _sample_scale(r.experiment, target)
     samples = r.rungs.groupby("rung")["samples"].max().to_numpy(float)
     seconds = sum(model.predict(np.full(len(done), s * scale), cfg) for s in samples) * device_factor
     done["target_minutes"] = seconds / 60

@@ -33,7 +33,7 @@ from harness.storage import default_storage_url, is_rdb, open_storage
 from harness.summary import summarize
 from model.fidelity import FidelitySampler
 from model.runtime import configure_process, resolve_device
-from model.train import warm_up
+from model.train import Trainer, warm_up
 from strategies import StrategyInputs, get_strategy
 
 MAX_CONSECUTIVE_FAILURES = 5
@@ -58,9 +58,14 @@ class RunOptions:
     backend: str = "real"  # or "replay": the surrogate of results/<experiment>/record-*/ with a simulated clock
 
 
-def study_name(experiment: Experiment, strategy: str, seed: int) -> str:
+def results_folder(experiment: Experiment, backend: str = "real") -> str:
+    """The experiment's folder under results/ (replayed runs apart from real ones)."""
+    return f"{experiment.name}.replay" if backend == "replay" else experiment.name
+
+
+def study_name(experiment: Experiment, strategy: str, seed: int, backend: str = "real") -> str:
     # Fixed and unique per run: Hyperband assigns brackets from a hash of "{study_name}_{number}".
-    return f"{experiment.name}.{strategy}.seed-{seed}"
+    return f"{results_folder(experiment, backend)}.{strategy}.seed-{seed}"
 
 
 def run_strategy(experiment: Experiment, opts: RunOptions) -> dict:
@@ -81,7 +86,7 @@ def run_strategy(experiment: Experiment, opts: RunOptions) -> dict:
     if opts.backend not in ("real", "replay"):
         raise UserError(f"--backend must be 'real' or 'replay', got {opts.backend!r}")
     replay = opts.backend == "replay"
-    folder = f"{experiment.name}.replay" if replay else experiment.name
+    folder = results_folder(experiment, opts.backend)
     if replay:  # fast and reproducible: kept in memory, a finished run's records are its proof
         url, storage = "in-memory (replay)", optuna.storages.InMemoryStorage()
         if opts.workers > 1:
@@ -89,7 +94,7 @@ def run_strategy(experiment: Experiment, opts: RunOptions) -> dict:
     else:
         url = opts.storage or experiment.storage or default_storage_url(Path(opts.results_dir), folder)
         storage = open_storage(url)
-    name = f"{folder}.{strategy.name}.seed-{opts.seed}"
+    name = study_name(experiment, strategy.name, opts.seed, opts.backend)
     threads = max(1, len(os.sched_getaffinity(0)) // opts.workers)
     if device.type == "cpu" and not replay:
         configure_process(threads)
@@ -108,7 +113,7 @@ def run_strategy(experiment: Experiment, opts: RunOptions) -> dict:
         data = load_data(experiment.data)
         fidelity = FidelitySampler(data, seed=experiment.data.seed)
         warm_up(data, device)  # one-time costs, kept out of the first trial's harness time
-        factory = None
+        factory = Trainer
     setup_seconds = time.perf_counter() - setup_start
     recorder = RunRecorder(directory, experiment.space.names)
 
@@ -128,7 +133,8 @@ def run_strategy(experiment: Experiment, opts: RunOptions) -> dict:
     if opts.role == "coordinator":
         if not is_rdb(url):  # RDB storages fail and retry such trials through heartbeats
             _recover_interrupted(study, recorder, strategy.name, opts.seed)
-        remaining = None if timeout is None else timeout - _spent_minutes(recorder) / opts.workers
+        # Under replay the clock is simulated: the budget is checked against recorded seconds instead.
+        remaining = None if timeout is None or replay else timeout - _spent_minutes(recorder) / opts.workers
         deadline = None if remaining is None else time.time() + remaining * 60
         _share_with_workers(study, experiment, strategy.name, opts.seed, target, deadline)
     else:
@@ -139,8 +145,6 @@ def run_strategy(experiment: Experiment, opts: RunOptions) -> dict:
 
     interrupted = False
     sim_budget = timeout * 60 if replay and timeout is not None else None
-    if replay:
-        deadline = None  # the clock is simulated: the budget is checked against recorded seconds
     if _count_done(study) < target and (deadline is None or deadline > time.time()):
         children = _start_workers(url, name, opts, threads) if opts.role == "coordinator" and opts.workers > 1 else []
         try:
@@ -202,7 +206,7 @@ def _start_workers(url: str, name: str, opts: RunOptions, threads: int) -> list[
 
 
 def _optimize(study, experiment, data, fidelity, recorder, strategy, opts, device, target, deadline,
-              factory=None, sim_budget=None) -> bool:
+              factory, sim_budget) -> bool:
     """Train until the study-wide budget is met; True if the user interrupted. Under replay,
     ``sim_budget`` is the wall-clock budget in simulated seconds."""
     done = _count_done(study)
@@ -215,8 +219,7 @@ def _optimize(study, experiment, data, fidelity, recorder, strategy, opts, devic
 
     objective = Objective(experiment, data, fidelity, recorder, strategy=strategy.name, seed=opts.seed,
                           device=str(device), precision=experiment.precision, on_rung=on_rung,
-                          queued_only=strategy.queue is not None, objectives=strategy.objectives,
-                          **({"trainer_factory": factory} if factory else {}))
+                          queued_only=strategy.queue is not None, objectives=strategy.objectives, trainer_factory=factory)
 
     def after_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         now = time.perf_counter()
@@ -259,10 +262,10 @@ def _optimize(study, experiment, data, fidelity, recorder, strategy, opts, devic
     except KeyboardInterrupt:
         # Optuna has failed the trial in flight; record why and queue its configuration again.
         for number, times in objective.times.items():
-            recorder.add_trial({"strategy": strategy.name, "seed": opts.seed, "trial": number, "state": "FAIL",
-                                "fail_reason": INTERRUPTED_BY_USER, "rungs_done": times.rungs, "last_step": times.last_step,
-                                "train_seconds": times.train, "eval_seconds": times.eval,
-                                "wall_seconds": time.perf_counter() - state["last"], "harness_seconds": 0.0}, times.params)
+            recorder.add_trial(_unfinished_row(strategy.name, opts.seed, number, INTERRUPTED_BY_USER, rungs_done=times.rungs,
+                                               last_step=times.last_step, train_seconds=times.train,
+                                               eval_seconds=times.eval, wall_seconds=time.perf_counter() - state["last"]),
+                               times.params)
             study.enqueue_trial(times.params, skip_if_exists=False)
         return True
     finally:
@@ -282,9 +285,7 @@ def _recover_interrupted(study: optuna.Study, recorder: RunRecorder, strategy: s
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         study._storage.set_trial_user_attr(t._trial_id, "fail_reason", INTERRUPTED_BY_KILL)
         study.tell(t.number, state=TrialState.FAIL)
-        recorder.add_trial({"strategy": strategy, "seed": seed, "trial": t.number, "state": "FAIL",
-                            "fail_reason": INTERRUPTED_BY_KILL, "train_seconds": 0.0, "eval_seconds": 0.0,
-                            "wall_seconds": 0.0, "harness_seconds": 0.0}, t.params)
+        recorder.add_trial(_unfinished_row(strategy, seed, t.number, INTERRUPTED_BY_KILL), t.params)
         if t.params:
             study.enqueue_trial(t.params, skip_if_exists=False)
 
@@ -296,10 +297,15 @@ def _reconcile(study: optuna.Study, recorder: RunRecorder, strategy: str, seed: 
     for t in study.get_trials(deepcopy=False):
         if t.state.is_finished() and t.number not in recorded:
             reason = t.user_attrs.get("fail_reason", "worker died mid-trial (stale heartbeat)" if t.state == TrialState.FAIL else "")
-            recorder.add_trial({"strategy": strategy, "seed": seed, "trial": t.number, "state": t.state.name,
-                                "fail_reason": reason, "val_mae": _mae_of(t) if t.state != TrialState.FAIL else "",
-                                "last_step": t.last_step or 0, "train_seconds": 0.0, "eval_seconds": 0.0,
-                                "wall_seconds": 0.0, "harness_seconds": 0.0}, t.params)
+            recorder.add_trial(_unfinished_row(strategy, seed, t.number, reason, state=t.state.name, last_step=t.last_step or 0,
+                                               val_mae=_mae_of(t) if t.state != TrialState.FAIL else ""), t.params)
+
+
+def _unfinished_row(strategy: str, seed: int, trial: int, reason: str, **fields) -> dict:
+    """A trial-table row for a trial this process did not see finish: failed, no time measured,
+    unless ``fields`` say otherwise."""
+    return {"strategy": strategy, "seed": seed, "trial": trial, "state": "FAIL", "fail_reason": reason,
+            "train_seconds": 0.0, "eval_seconds": 0.0, "wall_seconds": 0.0, "harness_seconds": 0.0, **fields}
 
 
 def _count_done(study: optuna.Study) -> int:

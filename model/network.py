@@ -32,5 +32,6 @@ class ForecastNet(nn.Module):
         return self.head(torch.cat(parts, dim=1))  # (B, 3)
 
 
-def count_parameters(model: nn.Module) -> int:
+def count_module_parameters(model: nn.Module) -> int:
+    """PyTorch's own count (the reference for model.config.count_parameters, which needs no torch)."""
     return sum(p.numel() for p in model.parameters())

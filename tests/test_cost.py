@@ -8,7 +8,7 @@ from harness.plan import apply_ceiling
 from harness.errors import UserError
 from model.config import ModelConfig, count_parameters
 from model.network import ForecastNet
-from model.network import count_parameters as torch_count
+from model.network import count_module_parameters as torch_count
 
 
 @pytest.mark.parametrize("cfg", [ModelConfig(), ModelConfig(num_layers=1, dense=8),

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from model.metrics import forecast_metrics, persistence_metrics
-from model.network import ForecastNet, ModelConfig, count_parameters
+from model.network import ForecastNet, ModelConfig, count_module_parameters
 from model.train import Trainer
 
 
@@ -68,7 +68,7 @@ def test_network_variants_train(tiny_data, cfg):
 def test_v4_default_shape():
     net = ForecastNet(ModelConfig(), n_stations=10)
     assert net.lstm_1.hidden_size == 128 and net.lstm_rest.hidden_size == 64 and net.head[0].out_features == 32
-    assert count_parameters(net) > 100_000
+    assert count_module_parameters(net) > 100_000
 
 
 @pytest.mark.parametrize("field, value", [("dropout", 1.0), ("optimizer", "sgd"), ("hidden_1", 0), ("learning_rate", 0)])

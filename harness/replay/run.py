@@ -30,7 +30,9 @@ def load_surrogate(experiment, results_dir: str | Path) -> Surrogate:
             surrogate = Surrogate.fit(list(experiment.space.params), record_curves(results_dir, experiment.name))
         except ValueError as exc:
             raise UserError(f"replay: {exc}") from None
-        out = Path(results_dir) / f"{experiment.name}.replay"
+        from harness.run import results_folder  # run imports this module lazily; no cycle at load time
+
+        out = Path(results_dir) / results_folder(experiment, "replay")
         out.mkdir(parents=True, exist_ok=True)
         (out / "surrogate.json").write_text(json.dumps(surrogate.evidence, indent=1))
         _CACHE[key] = surrogate
