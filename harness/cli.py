@@ -12,11 +12,18 @@ from pathlib import Path
 from harness.errors import UserError
 
 
-def _common_options(parser: argparse.ArgumentParser, storage: bool = False, device: bool = False,
-                    progress: bool = False) -> None:
+def _common_options(
+    parser: argparse.ArgumentParser,
+    storage: bool = False,
+    device: bool = False,
+    progress: bool = False,
+) -> None:
     """The options several subcommands share, declared once."""
     if storage:
-        parser.add_argument("--storage", help="any Optuna storage URL (default: journal file under results/<experiment>/)")
+        parser.add_argument(
+            "--storage",
+            help="any Optuna storage URL (default: journal file under results/<experiment>/)",
+        )
     if device:
         parser.add_argument("--device", help="auto, cpu or cuda[:N] (overrides the experiment's)")
     parser.add_argument("--results", default="results", help="results folder (default ./results)")
@@ -25,59 +32,145 @@ def _common_options(parser: argparse.ArgumentParser, storage: bool = False, devi
 
 
 def _mlflow_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--mlflow", nargs="?", const="default", metavar="URI",
-                        help="log to MLflow (default store: sqlite under results/; needs pip install -e '.[mlflow]')")
+    parser.add_argument(
+        "--mlflow",
+        nargs="?",
+        const="default",
+        metavar="URI",
+        help="log to MLflow (default store: sqlite under results/; needs pip install -e '.[mlflow]')",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m harness", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    data = sub.add_parser("data", help="describe a data set: splits, missing share, persistence MAE")
-    data.add_argument("--stations", type=int, default=150, help="synthetic stations (default 150; full scale 1498)")
+    data = sub.add_parser(
+        "data", help="describe a data set: splits, missing share, persistence MAE"
+    )
+    data.add_argument(
+        "--stations",
+        type=int,
+        default=150,
+        help="synthetic stations (default 150; full scale 1498)",
+    )
     data.add_argument("--days", type=int, default=28, help="synthetic days (default 28)")
     data.add_argument("--seed", type=int, default=0, help="synthetic generator seed")
-    data.add_argument("--source", help="a tidy CSV/Parquet file, or a directory of GBFS JSON or Paris CSV snapshots")
+    data.add_argument(
+        "--source",
+        help="a tidy CSV/Parquet file, or a directory of GBFS JSON or Paris CSV snapshots",
+    )
     data.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     data.set_defaults(func=_cmd_data)
 
     run = sub.add_parser("run", help="run one strategy on an experiment (resumes if run before)")
-    run.add_argument("--strategy", help="a registered strategy (see 'list'); default: the experiment's [run] strategy")
-    run.add_argument("--experiment", default="quick", help="a name in experiments/ or a path to a .toml file (default quick)")
+    run.add_argument(
+        "--strategy",
+        help="a registered strategy (see 'list'); default: the experiment's [run] strategy",
+    )
+    run.add_argument(
+        "--experiment",
+        default="quick",
+        help="a name in experiments/ or a path to a .toml file (default quick)",
+    )
     run.add_argument("--seed", type=int, default=0, help="strategy seed (default 0)")
     run.add_argument("--trials", type=int, help="trial budget (overrides the experiment's)")
-    run.add_argument("--timeout-minutes", type=float, help="wall-clock budget (overrides the experiment's)")
-    run.add_argument("--workers", type=int, default=1, help="worker processes sharing the study on this machine (default 1)")
-    run.add_argument("--backend", default="real", choices=("real", "replay"),
-                     help="replay: the surrogate fitted by 'record', simulated clock, records under results/<experiment>.replay/")
+    run.add_argument(
+        "--timeout-minutes", type=float, help="wall-clock budget (overrides the experiment's)"
+    )
+    run.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes sharing the study on this machine (default 1)",
+    )
+    run.add_argument(
+        "--backend",
+        default="real",
+        choices=("real", "replay"),
+        help="replay: the surrogate fitted by 'record', simulated clock, records under results/<experiment>.replay/",
+    )
     _common_options(run, storage=True, device=True, progress=True)
     _mlflow_option(run)
     run.set_defaults(func=_cmd_run)
 
-    work = sub.add_parser("worker", help="join an existing study (from any machine) and train until its budget is met")
-    work.add_argument("--storage", required=True, help="the study's storage URL, e.g. postgresql://user@host/db")
-    work.add_argument("--study", required=True, help="the study name, <experiment>.<strategy>.seed-<n>")
+    work = sub.add_parser(
+        "worker", help="join an existing study (from any machine) and train until its budget is met"
+    )
+    work.add_argument(
+        "--storage", required=True, help="the study's storage URL, e.g. postgresql://user@host/db"
+    )
+    work.add_argument(
+        "--study", required=True, help="the study name, <experiment>.<strategy>.seed-<n>"
+    )
     work.add_argument("--device", help="auto, cpu or cuda[:N]")
-    work.add_argument("--results", default="results", help="where this worker writes its records (default ./results)")
+    work.add_argument(
+        "--results",
+        default="results",
+        help="where this worker writes its records (default ./results)",
+    )
     work.add_argument("--no-progress", action="store_true")
     work.set_defaults(func=_cmd_worker)
 
-    comp = sub.add_parser("compare", help="run several strategies x seeds under the same budget (resumable)")
-    comp.add_argument("--experiment", default="quick", help="a name in experiments/ or a path to a .toml file")
-    comp.add_argument("--strategies", help="comma-separated strategy names (default: all registered)")
-    comp.add_argument("--seeds", type=int, help="number of seeds 0..N-1 (default: the experiment's seeds)")
-    comp.add_argument("--trials", type=int, help="trial budget per run (overrides the experiment's)")
-    comp.add_argument("--timeout-minutes", type=float, help="wall-clock budget per run (overrides the experiment's)")
-    comp.add_argument("--noise-seeds", type=int, default=0, help="retrain the best configurations with N seeds (noise floor)")
-    comp.add_argument("--noise-configs", type=int, default=3, help="how many best configurations to retrain (default 3)")
-    comp.add_argument("--audit", type=int, default=0, help="finish K pruned trials at full fidelity (false prunes)")
+    comp = sub.add_parser(
+        "compare", help="run several strategies x seeds under the same budget (resumable)"
+    )
+    comp.add_argument(
+        "--experiment", default="quick", help="a name in experiments/ or a path to a .toml file"
+    )
+    comp.add_argument(
+        "--strategies", help="comma-separated strategy names (default: all registered)"
+    )
+    comp.add_argument(
+        "--seeds", type=int, help="number of seeds 0..N-1 (default: the experiment's seeds)"
+    )
+    comp.add_argument(
+        "--trials", type=int, help="trial budget per run (overrides the experiment's)"
+    )
+    comp.add_argument(
+        "--timeout-minutes",
+        type=float,
+        help="wall-clock budget per run (overrides the experiment's)",
+    )
+    comp.add_argument(
+        "--noise-seeds",
+        type=int,
+        default=0,
+        help="retrain the best configurations with N seeds (noise floor)",
+    )
+    comp.add_argument(
+        "--noise-configs",
+        type=int,
+        default=3,
+        help="how many best configurations to retrain (default 3)",
+    )
+    comp.add_argument(
+        "--audit",
+        type=int,
+        default=0,
+        help="finish K pruned trials at full fidelity (false prunes)",
+    )
     comp.add_argument("--workers", type=int, default=1, help="worker processes per run (default 1)")
-    comp.add_argument("--backend", default="real", choices=("real", "replay"), help="real training, or the replay surrogate")
+    comp.add_argument(
+        "--backend",
+        default="real",
+        choices=("real", "replay"),
+        help="real training, or the replay surrogate",
+    )
 
-    rec = sub.add_parser("record", help="learning curves of Sobol configurations (+ v4), every rung, repeated: the replay data")
-    rec.add_argument("--experiment", default="quick", help="a name in experiments/ or a path to a .toml file")
-    rec.add_argument("--configs", type=int, default=32, help="Sobol configurations (default 32, plus v4)")
-    rec.add_argument("--repeats", type=int, default=2, help="training seeds per configuration (default 2)")
+    rec = sub.add_parser(
+        "record",
+        help="learning curves of Sobol configurations (+ v4), every rung, repeated: the replay data",
+    )
+    rec.add_argument(
+        "--experiment", default="quick", help="a name in experiments/ or a path to a .toml file"
+    )
+    rec.add_argument(
+        "--configs", type=int, default=32, help="Sobol configurations (default 32, plus v4)"
+    )
+    rec.add_argument(
+        "--repeats", type=int, default=2, help="training seeds per configuration (default 2)"
+    )
     rec.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     _common_options(rec, storage=True, device=True, progress=True)
     rec.set_defaults(func=_cmd_record)
@@ -85,28 +178,67 @@ def build_parser() -> argparse.ArgumentParser:
     _mlflow_option(comp)
     comp.set_defaults(func=_cmd_compare)
 
-    rep = sub.add_parser("report", help="analysis, plots and the write-up from recorded runs (no training)")
-    rep.add_argument("--experiment", default="quick", help="experiment name (its folder under results/)")
-    rep.add_argument("--tolerance", type=float, default=0.01, help="time-to-target tolerance (default 0.01 = 1%%)")
+    rep = sub.add_parser(
+        "report", help="analysis, plots and the write-up from recorded runs (no training)"
+    )
+    rep.add_argument(
+        "--experiment", default="quick", help="experiment name (its folder under results/)"
+    )
+    rep.add_argument(
+        "--tolerance",
+        type=float,
+        default=0.01,
+        help="time-to-target tolerance (default 0.01 = 1%%)",
+    )
     _common_options(rep, progress=False)
     _mlflow_option(rep)
     rep.set_defaults(func=_cmd_report)
 
-    pl = sub.add_parser("plan", help="cost model, projections for a 12-18 h night, and the overnight experiment file")
-    pl.add_argument("--experiment", default="quick", help="the compared experiment (its folder under results/)")
-    pl.add_argument("--target", default="velib_overnight", help="the experiment to scale to (name or .toml path)")
-    pl.add_argument("--hours", type=float, default=15.0, help="length of the night, 12-18 (default 15)")
-    pl.add_argument("--calibrate", action="store_true", help="time a few training steps here to scale the recorded costs")
-    pl.add_argument("--device-factor", type=float, help="tonight's machine's time per recorded second (e.g. 0.1)")
-    pl.add_argument("--max-trial-minutes", type=float, help="cost ceiling: predicted training minutes per trial tonight")
+    pl = sub.add_parser(
+        "plan",
+        help="cost model, projections for a 12-18 h night, and the overnight experiment file",
+    )
+    pl.add_argument(
+        "--experiment", default="quick", help="the compared experiment (its folder under results/)"
+    )
+    pl.add_argument(
+        "--target",
+        default="velib_overnight",
+        help="the experiment to scale to (name or .toml path)",
+    )
+    pl.add_argument(
+        "--hours", type=float, default=15.0, help="length of the night, 12-18 (default 15)"
+    )
+    pl.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="time a few training steps here to scale the recorded costs",
+    )
+    pl.add_argument(
+        "--device-factor",
+        type=float,
+        help="tonight's machine's time per recorded second (e.g. 0.1)",
+    )
+    pl.add_argument(
+        "--max-trial-minutes",
+        type=float,
+        help="cost ceiling: predicted training minutes per trial tonight",
+    )
     pl.add_argument("--max-params", type=int, help="cost ceiling: model parameters")
     _common_options(pl, progress=False)
     pl.set_defaults(func=_cmd_plan)
 
-    fin = sub.add_parser("final", help="retrain the best configuration and v4 with early stopping; test once")
+    fin = sub.add_parser(
+        "final", help="retrain the best configuration and v4 with early stopping; test once"
+    )
     fin.add_argument("--experiment", default="quick", help="the compared experiment")
     fin.add_argument("--seeds", type=int, default=3, help="training seeds (default 3)")
-    fin.add_argument("--top-k", type=int, default=1, help="retrain the K best configurations, keep the best on validation")
+    fin.add_argument(
+        "--top-k",
+        type=int,
+        default=1,
+        help="retrain the K best configurations, keep the best on validation",
+    )
     fin.add_argument("--max-epochs", type=int, default=30)
     fin.add_argument("--patience", type=int, default=3)
     _common_options(fin, device=True, progress=True)
@@ -139,18 +271,34 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from harness.summary import format_summary
 
     experiment = load_experiment(args.experiment)
-    opts = RunOptions(strategy=args.strategy, seed=args.seed, results_dir=args.results, storage=args.storage,
-                      n_trials=args.trials, timeout_minutes=args.timeout_minutes, device=args.device,
-                      progress=not args.no_progress, workers=args.workers, backend=args.backend)
+    opts = RunOptions(
+        strategy=args.strategy,
+        seed=args.seed,
+        results_dir=args.results,
+        storage=args.storage,
+        n_trials=args.trials,
+        timeout_minutes=args.timeout_minutes,
+        device=args.device,
+        progress=not args.no_progress,
+        workers=args.workers,
+        backend=args.backend,
+    )
     logger = _logger(args, experiment.name)  # before training: a missing extra fails fast
     summary = run_strategy(experiment, opts)
     if logger:
-        print(f"mlflow        {logger.log_run(Path(summary['records']))} trials logged to {logger.uri}")
-    print(f"{experiment.name} / {args.strategy or experiment.strategy} / seed {args.seed}  (study {summary['study']}, device {summary['device']})")
+        print(
+            f"mlflow        {logger.log_run(Path(summary['records']))} trials logged to {logger.uri}"
+        )
+    print(
+        f"{experiment.name} / {args.strategy or experiment.strategy} / seed {args.seed}  (study {summary['study']}, device {summary['device']})"
+    )
     print(format_summary(summary))
     print(f"records       {summary['records']}")
     if summary["interrupted"]:
-        print("interrupted   finished trials are kept; run the same command again to continue", file=sys.stderr)
+        print(
+            "interrupted   finished trials are kept; run the same command again to continue",
+            file=sys.stderr,
+        )
         return 130
     return 0
 
@@ -161,17 +309,33 @@ def _cmd_record(args: argparse.Namespace) -> int:
     from harness.run import RunOptions, run_strategy
 
     if args.configs < 4 or args.repeats < 1:
-        raise UserError(f"record needs --configs >= 4 and --repeats >= 1, got {args.configs} and {args.repeats}")
+        raise UserError(
+            f"record needs --configs >= 4 and --repeats >= 1, got {args.configs} and {args.repeats}"
+        )
     experiment = load_experiment(args.experiment)
-    summary = run_strategy(experiment, RunOptions(
-        f"record-{args.configs}x{args.repeats}", results_dir=args.results, storage=args.storage,
-        n_trials=(args.configs + 1) * args.repeats, timeout_minutes=float("inf"), device=args.device,
-        progress=not args.no_progress, workers=args.workers))
+    summary = run_strategy(
+        experiment,
+        RunOptions(
+            f"record-{args.configs}x{args.repeats}",
+            results_dir=args.results,
+            storage=args.storage,
+            n_trials=(args.configs + 1) * args.repeats,
+            timeout_minutes=float("inf"),
+            device=args.device,
+            progress=not args.no_progress,
+            workers=args.workers,
+        ),
+    )
     print(f"recorded {summary['trials']} learning curves under {summary['records']}")
     ev = load_surrogate(experiment, args.results).evidence
-    print("surrogate, leaving one configuration out (last-rung MAE): " + "; ".join(
-        f"{k}: Spearman {ev[k]['spearman']:.2f}, error {ev[k]['mae']:.3f}" for k in ("knn1", "knn5", "ridge"))
-        + f" -> {ev['chosen']}")
+    print(
+        "surrogate, leaving one configuration out (last-rung MAE): "
+        + "; ".join(
+            f"{k}: Spearman {ev[k]['spearman']:.2f}, error {ev[k]['mae']:.3f}"
+            for k in ("knn1", "knn5", "ridge")
+        )
+        + f" -> {ev['chosen']}"
+    )
     return 0
 
 
@@ -179,7 +343,9 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     from harness.run import join_study
     from harness.summary import format_summary
 
-    summary = join_study(args.storage, args.study, args.results, args.device, progress=not args.no_progress)
+    summary = join_study(
+        args.storage, args.study, args.results, args.device, progress=not args.no_progress
+    )
     print(f"worker done on {args.study}")
     print(format_summary(summary))
     return 130 if summary["interrupted"] else 0
@@ -193,20 +359,42 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from strategies import STRATEGIES
 
     experiment = load_experiment(args.experiment)
-    strategies = tuple(s.strip() for s in args.strategies.split(",")) if args.strategies else tuple(STRATEGIES)
+    strategies = (
+        tuple(s.strip() for s in args.strategies.split(","))
+        if args.strategies
+        else tuple(STRATEGIES)
+    )
     if args.seeds is not None and args.seeds < 1:
         raise UserError(f"--seeds must be >= 1, got {args.seeds}")
     logger = _logger(args, experiment.name)
-    out = compare(experiment, CompareOptions(
-        strategies=strategies, seeds=tuple(range(args.seeds)) if args.seeds else None, results_dir=args.results,
-        storage=args.storage, n_trials=args.trials, timeout_minutes=args.timeout_minutes, device=args.device,
-        noise_configs=args.noise_configs, noise_seeds=args.noise_seeds, audit=args.audit, progress=not args.no_progress,
-        workers=args.workers, backend=args.backend))
+    out = compare(
+        experiment,
+        CompareOptions(
+            strategies=strategies,
+            seeds=tuple(range(args.seeds)) if args.seeds else None,
+            results_dir=args.results,
+            storage=args.storage,
+            n_trials=args.trials,
+            timeout_minutes=args.timeout_minutes,
+            device=args.device,
+            noise_configs=args.noise_configs,
+            noise_seeds=args.noise_seeds,
+            audit=args.audit,
+            progress=not args.no_progress,
+            workers=args.workers,
+            backend=args.backend,
+        ),
+    )
     if logger:
-        logged = sum(logger.log_run(p.parent) for p in sorted(Path(out["results"]).glob("*/seed-*/metadata.json"))
-                     if not p.parent.parent.name.startswith("record-"))
+        logged = sum(
+            logger.log_run(p.parent)
+            for p in sorted(Path(out["results"]).glob("*/seed-*/metadata.json"))
+            if not p.parent.parent.name.startswith("record-")
+        )
         print(f"mlflow: {logged} trials logged to {logger.uri}")
-    print(f"{out['runs']} runs recorded under {out['results']}; next: python -m harness report --experiment {Path(out['results']).name}")
+    print(
+        f"{out['runs']} runs recorded under {out['results']}; next: python -m harness report --experiment {Path(out['results']).name}"
+    )
     return 0
 
 
@@ -220,8 +408,12 @@ def _cmd_report(args: argparse.Namespace) -> int:
     a = analyze(args.results, args.experiment, args.tolerance)
     path = write_report(a, Path(args.results) / args.experiment)
     if logger:
-        print(f"mlflow: report and plots logged as run {logger.log_report(path.parent)} in {logger.uri}")
-    print(a.ranking[["rank", "strategy", "median", "p_vs_winner", "verdict"]].to_string(index=False))
+        print(
+            f"mlflow: report and plots logged as run {logger.log_report(path.parent)} in {logger.uri}"
+        )
+    print(
+        a.ranking[["rank", "strategy", "median", "p_vs_winner", "verdict"]].to_string(index=False)
+    )
     print(f"\nverdict: {a.choice} ({a.choice_reason})")
     print(f"report: {path} and {path.with_suffix('.html')}")
     return 0
@@ -237,13 +429,24 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     if args.device_factor is not None and args.device_factor <= 0:
         raise UserError(f"--device-factor must be > 0, got {args.device_factor}")
     factor = args.device_factor or (calibrate_device_factor(a) if args.calibrate else 1.0)
-    for flag, value in (("--max-trial-minutes", args.max_trial_minutes), ("--max-params", args.max_params)):
+    for flag, value in (
+        ("--max-trial-minutes", args.max_trial_minutes),
+        ("--max-params", args.max_params),
+    ):
         if value is not None and value <= 0:
             raise UserError(f"{flag} must be > 0, got {value}")
-    plan = make_plan(a, Path(args.results) / args.experiment, args.target, args.hours, factor,
-                     args.max_trial_minutes, args.max_params)
+    plan = make_plan(
+        a,
+        Path(args.results) / args.experiment,
+        args.target,
+        args.hours,
+        factor,
+        args.max_trial_minutes,
+        args.max_params,
+    )
     print(plan["summary"])
     import pandas as pd
+
     print(pd.DataFrame(plan["projections"]).to_string(index=False))
     return 0
 
@@ -257,11 +460,20 @@ def _cmd_final(args: argparse.Namespace) -> int:
 
     experiment = load_experiment(args.experiment)
     a = analyze(args.results, experiment.name)
-    result = final_check(a, experiment, Path(args.results) / experiment.name, seeds=args.seeds, top_k=args.top_k,
-                         max_epochs=args.max_epochs, patience=args.patience, device=args.device or experiment.device,
-                         progress=not args.no_progress)
+    result = final_check(
+        a,
+        experiment,
+        Path(args.results) / experiment.name,
+        seeds=args.seeds,
+        top_k=args.top_k,
+        max_epochs=args.max_epochs,
+        patience=args.patience,
+        device=args.device or experiment.device,
+        progress=not args.no_progress,
+    )
     print(result["summary"])
     import pandas as pd
+
     print(pd.DataFrame(result["table"]).to_string(index=False))
     return 0
 
@@ -273,7 +485,11 @@ def _cmd_list(args: argparse.Namespace) -> int:
     print("strategies:")
     for s in STRATEGIES.values():
         print(f"  {s.name:<14} {s.summary}")
-        print(textwrap.fill(s.rationale, width=100, initial_indent=" " * 17, subsequent_indent=" " * 17))
+        print(
+            textwrap.fill(
+                s.rationale, width=100, initial_indent=" " * 17, subsequent_indent=" " * 17
+            )
+        )
     print("experiments:")
     for path in list_experiments():
         e = load_experiment(str(path))

@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
 from tqdm import tqdm
 
 from harness.analysis.loading import load_results
@@ -42,30 +41,64 @@ def compare(experiment: Experiment, opts: CompareOptions) -> dict:
     if unknown:
         raise UserError(f"unknown strategy {unknown[0]!r}; known: {', '.join(STRATEGIES)}")
     seeds = opts.seeds or experiment.seeds
-    jobs = [(s, seed) for seed in seeds for s in opts.strategies]  # seeds outer: early stops still cover every strategy
+    jobs = [
+        (s, seed) for seed in seeds for s in opts.strategies
+    ]  # seeds outer: early stops still cover every strategy
     summaries = {}
-    bar = tqdm(jobs, desc=f"compare {experiment.name}", unit="run", disable=not opts.progress, position=0)
+    bar = tqdm(
+        jobs, desc=f"compare {experiment.name}", unit="run", disable=not opts.progress, position=0
+    )
     for strategy, seed in bar:
         bar.set_postfix_str(f"{strategy} seed {seed}")
-        summaries[(strategy, seed)] = run_strategy(experiment, RunOptions(
-            strategy, seed=seed, results_dir=opts.results_dir, storage=opts.storage, n_trials=opts.n_trials,
-            timeout_minutes=opts.timeout_minutes, device=opts.device, progress=False, workers=opts.workers,
-            backend=opts.backend))
+        summaries[(strategy, seed)] = run_strategy(
+            experiment,
+            RunOptions(
+                strategy,
+                seed=seed,
+                results_dir=opts.results_dir,
+                storage=opts.storage,
+                n_trials=opts.n_trials,
+                timeout_minutes=opts.timeout_minutes,
+                device=opts.device,
+                progress=False,
+                workers=opts.workers,
+                backend=opts.backend,
+            ),
+        )
         if summaries[(strategy, seed)]["interrupted"]:
             raise KeyboardInterrupt
     bar.close()
     base = Path(opts.results_dir) / results_folder(experiment, opts.backend)
     if opts.backend == "replay":
-        return {"runs": len(summaries), "results": str(base)}  # noise and audit retrain the real model
+        return {
+            "runs": len(summaries),
+            "results": str(base),
+        }  # noise and audit retrain the real model
     results = load_results(opts.results_dir, experiment.name)
     device = str(resolve_device(opts.device or experiment.device))
     if opts.noise_seeds or opts.audit:
         data = load_data(experiment.data)
         fidelity = FidelitySampler(data, seed=experiment.data.seed)
         if opts.noise_seeds and not (base / "noise.csv").exists():
-            measure_noise(experiment, data, fidelity, results.trials, opts.noise_configs, opts.noise_seeds, device,
-                          opts.progress).to_csv(base / "noise.csv", index=False)
+            measure_noise(
+                experiment,
+                data,
+                fidelity,
+                results.trials,
+                opts.noise_configs,
+                opts.noise_seeds,
+                device,
+                opts.progress,
+            ).to_csv(base / "noise.csv", index=False)
         if opts.audit and not (base / "audit.csv").exists():
-            audit = audit_pruned(experiment, data, fidelity, results.trials, opts.audit, device, progress=opts.progress)
+            audit = audit_pruned(
+                experiment,
+                data,
+                fidelity,
+                results.trials,
+                opts.audit,
+                device,
+                progress=opts.progress,
+            )
             audit.to_csv(base / "audit.csv", index=False)
     return {"runs": len(summaries), "results": str(base)}

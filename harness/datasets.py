@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+from harness.errors import UserError
+from harness.experiment import DataSpec  # noqa: F401  (re-exported)
 from model.loaders import DataSourceError, load_source
 from model.metrics import persistence_metrics
 from model.synthetic import generate_panel
 from model.windows import HORIZONS, SPLITS, ForecastData, build_windows
-from harness.errors import UserError
-from harness.experiment import DataSpec  # noqa: F401  (re-exported)
-
 
 _CACHE: dict[DataSpec, ForecastData] = {}
 
@@ -17,7 +16,11 @@ def load_data(spec: DataSpec) -> ForecastData:
     """Build (or reuse, within this process) the windows of ``spec``."""
     if spec not in _CACHE:
         try:
-            panel = load_source(spec.source) if spec.source else generate_panel(spec.stations, spec.days, spec.seed)
+            panel = (
+                load_source(spec.source)
+                if spec.source
+                else generate_panel(spec.stations, spec.days, spec.seed)
+            )
             data = build_windows(panel)
         except DataSourceError as exc:
             raise UserError(str(exc)) from None
@@ -39,7 +42,10 @@ def describe(data: ForecastData) -> dict:
         "last_hour": str(data.hours[-1]),
         "n_windows": {name: len(data.splits[name]) for name in SPLITS},
         "missing_share": round(data.missing_share, 4),
-        "persistence_mae": {**{f"h{h}": round(test[f"mae_h{h}"], 3) for h in HORIZONS}, "overall": round(test["mae"], 3)},
+        "persistence_mae": {
+            **{f"h{h}": round(test[f"mae_h{h}"], 3) for h in HORIZONS},
+            "overall": round(test["mae"], 3),
+        },
         "persistence_r2": {f"h{h}": round(test[f"r2_h{h}"], 3) for h in HORIZONS},
         "rejected": data.rejected,
     }
@@ -53,9 +59,14 @@ def format_description(info: dict) -> str:
         f"hours         {info['n_hours']:,} ({info['first_hour']} .. {info['last_hour']})",
         f"windows       train {n['train']:,} / val {n['val']:,} / test {n['test']:,} (total {sum(n.values()):,})",
         f"missing       {info['missing_share']:.2%} of station-hours",
-        "persistence   test MAE " + ", ".join(f"T+{k[1:]}h {v:.3f}" for k, v in info["persistence_mae"].items() if k != "overall")
+        "persistence   test MAE "
+        + ", ".join(
+            f"T+{k[1:]}h {v:.3f}" for k, v in info["persistence_mae"].items() if k != "overall"
+        )
         + f" (overall {info['persistence_mae']['overall']:.3f} bikes)",
     ]
     if info["rejected"]:
-        lines.append("rejected rows " + ", ".join(f"{k} {v:,}" for k, v in info["rejected"].items()))
+        lines.append(
+            "rejected rows " + ", ".join(f"{k} {v:,}" for k, v in info["rejected"].items())
+        )
     return "\n".join(lines)

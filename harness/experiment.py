@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from harness.errors import UserError
 from model.config import ModelConfig
@@ -80,7 +81,9 @@ def resolve_experiment_path(name_or_path: str) -> Path:
     candidate = EXPERIMENTS_DIR / f"{name_or_path}.toml"
     if not candidate.is_file():
         known = ", ".join(p.stem for p in list_experiments())
-        raise UserError(f"unknown experiment {name_or_path!r}; known: {known} (or give a path to a .toml file)")
+        raise UserError(
+            f"unknown experiment {name_or_path!r}; known: {known} (or give a path to a .toml file)"
+        )
     return candidate
 
 
@@ -111,12 +114,17 @@ def parse_experiment(doc: dict, where: str, default_name: str = "experiment") ->
         source=_str(data_doc, "source", None, "data", fail),
     )
     if data.source and not Path(data.source).is_absolute():
-        data = DataSpec(data.stations, data.days, data.seed, str((Path(where).parent / data.source).resolve()))
+        data = DataSpec(
+            data.stations, data.days, data.seed, str((Path(where).parent / data.source).resolve())
+        )
 
     ladder_doc = doc.get("ladder")
     if not ladder_doc:
         raise fail("ladder", "missing: give fractions = [...] and epochs = [...]")
-    fractions = [_fraction(v, f"ladder.fractions[{i}]", fail) for i, v in enumerate(_list(ladder_doc, "fractions", "ladder", fail))]
+    fractions = [
+        _fraction(v, f"ladder.fractions[{i}]", fail)
+        for i, v in enumerate(_list(ladder_doc, "fractions", "ladder", fail))
+    ]
     epochs = _list(ladder_doc, "epochs", "ladder", fail)
     if not all(isinstance(e, int) and not isinstance(e, bool) for e in epochs):
         raise fail("ladder.epochs", f"must be whole numbers, got {epochs}")
@@ -129,13 +137,21 @@ def parse_experiment(doc: dict, where: str, default_name: str = "experiment") ->
     timeout = budget_doc.get("timeout_minutes")
     if n_trials is None and timeout is None:
         raise fail("budget", "give n_trials, timeout_minutes, or both")
-    if n_trials is not None and (not isinstance(n_trials, int) or isinstance(n_trials, bool) or n_trials <= 0):
+    if n_trials is not None and (
+        not isinstance(n_trials, int) or isinstance(n_trials, bool) or n_trials <= 0
+    ):
         raise fail("budget.n_trials", f"must be a whole number > 0, got {n_trials!r}")
-    if timeout is not None and (not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0):
+    if timeout is not None and (
+        not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0
+    ):
         raise fail("budget.timeout_minutes", f"must be a number > 0, got {timeout!r}")
 
     seeds = run_doc.get("seeds", [0])
-    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+    if (
+        not isinstance(seeds, list)
+        or not seeds
+        or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)
+    ):
         raise fail("run.seeds", f"must be a non-empty list of whole numbers, got {seeds!r}")
 
     model = doc.get("model", {})
@@ -148,12 +164,19 @@ def parse_experiment(doc: dict, where: str, default_name: str = "experiment") ->
         raise fail("model" if model else "space", str(exc)) from None
 
     return Experiment(
-        name=str(doc.get("name", default_name)), path=where, description=str(doc.get("description", "")),
-        data=data, space=space, ladder=ladder,
+        name=str(doc.get("name", default_name)),
+        path=where,
+        description=str(doc.get("description", "")),
+        data=data,
+        space=space,
+        ladder=ladder,
         budget=Budget(n_trials, float(timeout) if timeout is not None else None),
-        seeds=tuple(seeds), device=_str(run_doc, "device", "auto", "run", fail),
-        precision=_str(run_doc, "precision", "auto", "run", fail), storage=_str(run_doc, "storage", None, "run", fail) or None,
-        model=dict(model), strategy=_str(run_doc, "strategy", None, "run", fail),
+        seeds=tuple(seeds),
+        device=_str(run_doc, "device", "auto", "run", fail),
+        precision=_str(run_doc, "precision", "auto", "run", fail),
+        storage=_str(run_doc, "storage", None, "run", fail) or None,
+        model=dict(model),
+        strategy=_str(run_doc, "strategy", None, "run", fail),
     )
 
 
@@ -173,11 +196,16 @@ def _space(doc: Any, fail) -> SearchSpace:
         if kind not in PARAM_TYPES:
             raise fail(f"{where}.type", f"must be one of {PARAM_TYPES}, got {kind!r}")
         if "default" not in spec:
-            raise fail(f"{where}.default", "missing (the value used when the parameter is not searched)")
+            raise fail(
+                f"{where}.default", "missing (the value used when the parameter is not searched)"
+            )
         param = _param(name, kind, spec, where, fail)
         for value in (param.default, *(param.grid or ())):
             if not param.contains(value):
-                raise fail(f"{where}", f"value {value!r} (default or grid) lies outside the range or choices")
+                raise fail(
+                    f"{where}",
+                    f"value {value!r} (default or grid) lies outside the range or choices",
+                )
         params.append(param)
     return SearchSpace(tuple(params))
 
@@ -189,9 +217,18 @@ def _param(name: str, kind: str, spec: dict, where: str, fail) -> Param:
     if kind == "categorical":
         choices = spec.get("choices")
         if not isinstance(choices, list) or not choices:
-            raise fail(f"{where}.choices", "a categorical parameter needs a non-empty list of choices")
-        return Param(name, kind, spec["default"], choices=tuple(choices), grid=tuple(grid) if grid else None)
-    low, high, log, step = spec.get("low"), spec.get("high"), bool(spec.get("log", False)), spec.get("step")
+            raise fail(
+                f"{where}.choices", "a categorical parameter needs a non-empty list of choices"
+            )
+        return Param(
+            name, kind, spec["default"], choices=tuple(choices), grid=tuple(grid) if grid else None
+        )
+    low, high, log, step = (
+        spec.get("low"),
+        spec.get("high"),
+        bool(spec.get("log", False)),
+        spec.get("step"),
+    )
     for key, value in (("low", low), ("high", high)):
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             raise fail(f"{where}.{key}", f"must be a number, got {value!r}")
@@ -205,19 +242,37 @@ def _param(name: str, kind: str, spec: dict, where: str, fail) -> Param:
         raise fail(where, "cannot have both log = true and a step")
     if step is not None and (not isinstance(step, (int, float)) or step <= 0):
         raise fail(f"{where}.step", f"must be > 0, got {step!r}")
-    return Param(name, kind, spec["default"], low=low, high=high, log=log, step=step, grid=tuple(grid) if grid else None)
+    return Param(
+        name,
+        kind,
+        spec["default"],
+        low=low,
+        high=high,
+        log=log,
+        step=step,
+        grid=tuple(grid) if grid else None,
+    )
 
 
 def _no_unknown(doc: dict, allowed: set, prefix: str, fail) -> None:
     unknown = sorted(set(doc) - allowed)
     if unknown:
-        raise fail(f"{prefix}{unknown[0]}", f"unknown field; allowed here: {', '.join(sorted(allowed))}")
+        raise fail(
+            f"{prefix}{unknown[0]}", f"unknown field; allowed here: {', '.join(sorted(allowed))}"
+        )
 
 
 def _int(doc: dict, key: str, default: int, minimum: int | None, section: str, fail) -> int:
     value = doc.get(key, default)
-    if not isinstance(value, int) or isinstance(value, bool) or (minimum is not None and value < minimum):
-        raise fail(f"{section}.{key}", f"must be a whole number{f' >= {minimum}' if minimum is not None else ''}, got {value!r}")
+    if (
+        not isinstance(value, int)
+        or isinstance(value, bool)
+        or (minimum is not None and value < minimum)
+    ):
+        raise fail(
+            f"{section}.{key}",
+            f"must be a whole number{f' >= {minimum}' if minimum is not None else ''}, got {value!r}",
+        )
     return value
 
 
@@ -242,4 +297,4 @@ def _fraction(value: Any, where: str, fail) -> float:
             raise ValueError
         return float(Fraction(value)) if isinstance(value, str) else float(value)
     except (ValueError, ZeroDivisionError, TypeError):
-        raise fail(where, f"must be a number or a fraction like \"1/9\", got {value!r}") from None
+        raise fail(where, f'must be a number or a fraction like "1/9", got {value!r}') from None

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import json
 import math
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import tomllib
 
 from harness.analysis import metrics
 from harness.analysis.analyze import Analysis
@@ -37,9 +37,16 @@ class CostModel:
     @staticmethod
     def features(samples, cfg: pd.DataFrame) -> np.ndarray:
         layers = cfg["num_layers"].to_numpy(float)
-        return np.column_stack([np.ones(len(cfg)), np.log(np.asarray(samples, float)), np.log(cfg["hidden_1"].to_numpy(float)),
-                                np.log(cfg["hidden_2"].to_numpy(float)) * (layers > 1), layers,
-                                np.log(cfg["batch_size"].to_numpy(float))])
+        return np.column_stack(
+            [
+                np.ones(len(cfg)),
+                np.log(np.asarray(samples, float)),
+                np.log(cfg["hidden_1"].to_numpy(float)),
+                np.log(cfg["hidden_2"].to_numpy(float)) * (layers > 1),
+                layers,
+                np.log(cfg["batch_size"].to_numpy(float)),
+            ]
+        )
 
     def predict(self, samples, cfg: pd.DataFrame) -> np.ndarray:
         return np.exp(self.features(samples, cfg) @ self.weights)
@@ -54,11 +61,18 @@ def configs_of(rows: pd.DataFrame, meta: dict) -> pd.DataFrame:
             out[name] = rows[col].to_numpy(float)
         else:
             try:
-                out[name] = np.array([meta[(s, int(sd))]["base_config"][name]
-                                      for s, sd in zip(rows["strategy"], rows["seed"])], float)
+                out[name] = np.array(
+                    [
+                        meta[(s, int(sd))]["base_config"][name]
+                        for s, sd in zip(rows["strategy"], rows["seed"])
+                    ],
+                    float,
+                )
             except KeyError:
-                raise UserError("plan: these records predate base_config in metadata.json; "
-                                "run the same compare again to refresh them") from None
+                raise UserError(
+                    "plan: these records predate base_config in metadata.json; "
+                    "run the same compare again to refresh them"
+                ) from None
     return pd.DataFrame(out, index=rows.index)
 
 
@@ -83,22 +97,37 @@ def _windows_scale(recorded: dict, target) -> float:
 
 def _sample_scale(recorded_experiment: dict, target) -> float:
     """Training samples per rung at the target scale over the recorded ones: data size x epochs."""
-    return _windows_scale(recorded_experiment["data"], target) * _ladder_scale(recorded_experiment["ladder"], target.ladder)
+    return _windows_scale(recorded_experiment["data"], target) * _ladder_scale(
+        recorded_experiment["ladder"], target.ladder
+    )
 
 
-def project(a: Analysis, model: CostModel, target, device_factor: float) -> tuple[pd.DataFrame, dict]:
+def project(
+    a: Analysis, model: CostModel, target, device_factor: float
+) -> tuple[pd.DataFrame, dict]:
     """Per strategy: trials, trials reaching full fidelity, and expected best MAE in 12/15/18 hours."""
     r = a.results
     scale = _sample_scale(r.experiment, target)
     rungs = r.rungs.copy()
-    rungs["target_seconds"] = model.predict(rungs["samples"] * scale, configs_of(rungs, r.meta)) * device_factor \
+    rungs["target_seconds"] = (
+        model.predict(rungs["samples"] * scale, configs_of(rungs, r.meta)) * device_factor
         + rungs["eval_seconds"] * _windows_scale(r.experiment["data"], target) * device_factor
+    )
     per_trial = rungs.groupby(["strategy", "seed", "trial"])["target_seconds"].sum().reset_index()
-    cost = per_trial.groupby(["strategy", "seed"])["target_seconds"].mean().groupby("strategy").median()
+    cost = (
+        per_trial.groupby(["strategy", "seed"])["target_seconds"]
+        .mean()
+        .groupby("strategy")
+        .median()
+    )
     complete = r.trials.assign(c=r.trials["state"] == "COMPLETE").groupby("strategy")["c"].mean()
     rows = []
     for strategy in r.strategies:
-        row = {"strategy": strategy, "minutes per trial": cost[strategy] / 60, "complete share": complete[strategy]}
+        row = {
+            "strategy": strategy,
+            "minutes per trial": cost[strategy] / 60,
+            "complete share": complete[strategy],
+        }
         for hours in NIGHT_HOURS:
             n = int(hours * 3600 // cost[strategy])
             row[f"trials {hours}h"] = n
@@ -131,8 +160,15 @@ def add_grid_values(space: dict) -> int:
         if entry["type"] == "categorical":
             values = list(entry["choices"])
         else:
-            p = Param(name, entry["type"], entry["default"], low=entry["low"], high=entry["high"],
-                      log=entry.get("log", False), step=entry.get("step"))
+            p = Param(
+                name,
+                entry["type"],
+                entry["default"],
+                low=entry["low"],
+                high=entry["high"],
+                log=entry.get("log", False),
+                step=entry.get("step"),
+            )
             values = sorted({p.from_unit(u) for u in (0.0, 0.5, 1.0)})
         entry["grid"] = values
         size *= len(values)
@@ -156,18 +192,27 @@ def reduced_space(a: Analysis, target, allowed: pd.DataFrame | None = None) -> t
             continue
         entry = {"type": p.type}
         if p.type == "categorical":
-            top = [c for c in p.choices if str(c) in good.loc[p.name, "good"].split(", ")] or list(p.choices)
+            top = [c for c in p.choices if str(c) in good.loc[p.name, "good"].split(", ")] or list(
+                p.choices
+            )
             entry.update(choices=top, default=best[p.name] if best[p.name] in top else top[0])
         else:
             lo, hi = _widen(good.loc[p.name, "low"], good.loc[p.name, "high"], p)
             if p.type == "int":
                 step = int(p.step or 1)
-                lo, hi = int(p.low + step * math.floor((lo - p.low) / step)), int(p.low + step * math.ceil((hi - p.low) / step))
+                lo, hi = (
+                    int(p.low + step * math.floor((lo - p.low) / step)),
+                    int(p.low + step * math.ceil((hi - p.low) / step)),
+                )
                 hi = min(hi, int(p.high))
                 lo, hi = (lo, hi) if lo < hi else (int(p.low), int(p.high))
-                entry.update(low=lo, high=hi, step=step) if p.step else entry.update(low=lo, high=hi)
+                entry.update(low=lo, high=hi, step=step) if p.step else entry.update(
+                    low=lo, high=hi
+                )
             else:
-                entry.update(low=lo, high=hi, log=p.log) if not p.step else entry.update(low=lo, high=hi, step=p.step)
+                entry.update(low=lo, high=hi, log=p.log) if not p.step else entry.update(
+                    low=lo, high=hi, step=p.step
+                )
             value = best[p.name]
             entry["default"] = min(max(value, entry["low"]), entry["high"])
             if p.type == "int":
@@ -192,13 +237,24 @@ def _py(v):
     return v.item() if isinstance(v, np.generic) else v
 
 
-def write_overnight(path: Path, target_path: Path, strategy: str, n_trials: int, hours: float, space: dict,
-                    fixed: dict, reason: str) -> None:
+def write_overnight(
+    path: Path,
+    target_path: Path,
+    strategy: str,
+    n_trials: int,
+    hours: float,
+    space: dict,
+    fixed: dict,
+    reason: str,
+) -> None:
     doc = tomllib.loads(target_path.read_text())
-    lines = [f"# Written by 'python -m harness plan': {reason}.",
-             f"# Run it with: python -m harness run --experiment {path}",
-             f'description = "Overnight plan from {doc.get("name", target_path.stem)}: {strategy}, {len(space)} parameters, '
-             f'{n_trials} trials or {hours:g} hours."', ""]
+    lines = [
+        f"# Written by 'python -m harness plan': {reason}.",
+        f"# Run it with: python -m harness run --experiment {path}",
+        f'description = "Overnight plan from {doc.get("name", target_path.stem)}: {strategy}, {len(space)} parameters, '
+        f'{n_trials} trials or {hours:g} hours."',
+        "",
+    ]
     doc.pop("description", None)
     doc.pop("space", None)
     doc.setdefault("run", {})["strategy"] = strategy
@@ -228,24 +284,37 @@ def _toml(v) -> str:
     return json.dumps(str(v))
 
 
-def trial_minutes_and_size(a: Analysis, model: CostModel, target, device_factor: float) -> pd.DataFrame:
+def trial_minutes_and_size(
+    a: Analysis, model: CostModel, target, device_factor: float
+) -> pd.DataFrame:
     """Complete trials with their predicted full-ladder training minutes at the target scale and their size."""
     r = a.results
     done = r.trials[r.trials["state"] == "COMPLETE"].copy()
     cfg = configs_of(done, r.meta)
     scale = _sample_scale(r.experiment, target)
     samples = r.rungs.groupby("rung")["samples"].max().to_numpy(float)
-    seconds = sum(model.predict(np.full(len(done), s * scale), cfg) for s in samples) * device_factor
+    seconds = (
+        sum(model.predict(np.full(len(done), s * scale), cfg) for s in samples) * device_factor
+    )
     done["target_minutes"] = seconds / 60
     done["parameters"] = [
-        count_parameters(ModelConfig(**{**r.meta[(s, int(sd))]["base_config"],
-                                        **{n: _py(row[f"param_{n}"]) for n in (p.name for p in r.space())}}),
-                         target.data.stations)
-        for (_, row), s, sd in zip(done.iterrows(), done["strategy"], done["seed"])]
+        count_parameters(
+            ModelConfig(
+                **{
+                    **r.meta[(s, int(sd))]["base_config"],
+                    **{n: _py(row[f"param_{n}"]) for n in (p.name for p in r.space())},
+                }
+            ),
+            target.data.stations,
+        )
+        for (_, row), s, sd in zip(done.iterrows(), done["strategy"], done["seed"])
+    ]
     return done
 
 
-def apply_ceiling(done: pd.DataFrame, max_minutes: float | None, max_params: int | None) -> tuple[pd.DataFrame, dict]:
+def apply_ceiling(
+    done: pd.DataFrame, max_minutes: float | None, max_params: int | None
+) -> tuple[pd.DataFrame, dict]:
     keep = np.ones(len(done), bool)
     if max_minutes is not None:
         keep &= done["target_minutes"].to_numpy() <= max_minutes
@@ -253,17 +322,33 @@ def apply_ceiling(done: pd.DataFrame, max_minutes: float | None, max_params: int
         keep &= done["parameters"].to_numpy() <= max_params
     allowed = done[keep]
     if allowed.empty:
-        raise UserError(f"plan: no recorded configuration meets the ceiling (the cheapest needs "
-                        f"{done['target_minutes'].min():.1f} min per trial, the smallest {done['parameters'].min():,} parameters)")
+        raise UserError(
+            f"plan: no recorded configuration meets the ceiling (the cheapest needs "
+            f"{done['target_minutes'].min():.1f} min per trial, the smallest {done['parameters'].min():,} parameters)"
+        )
     best, capped = done["val_mae"].min(), allowed["val_mae"].min()
-    return allowed, {"max_trial_minutes": max_minutes, "max_params": max_params, "allowed": int(len(allowed)),
-                     "complete": int(len(done)), "best_mae": float(best), "best_mae_under_ceiling": float(capped),
-                     "mae_cost": float(capped - best), "mae_cost_share": float(capped / best - 1),
-                     "mean_minutes_under_ceiling": float(allowed["target_minutes"].mean())}
+    return allowed, {
+        "max_trial_minutes": max_minutes,
+        "max_params": max_params,
+        "allowed": int(len(allowed)),
+        "complete": int(len(done)),
+        "best_mae": float(best),
+        "best_mae_under_ceiling": float(capped),
+        "mae_cost": float(capped - best),
+        "mae_cost_share": float(capped / best - 1),
+        "mean_minutes_under_ceiling": float(allowed["target_minutes"].mean()),
+    }
 
 
-def make_plan(a: Analysis, out_dir: Path, target_name: str, hours: float, device_factor: float,
-              max_trial_minutes: float | None = None, max_params: int | None = None) -> dict:
+def make_plan(
+    a: Analysis,
+    out_dir: Path,
+    target_name: str,
+    hours: float,
+    device_factor: float,
+    max_trial_minutes: float | None = None,
+    max_params: int | None = None,
+) -> dict:
     if not NIGHT_HOURS[0] <= hours <= NIGHT_HOURS[-1]:
         raise UserError(f"--hours must be within {NIGHT_HOURS[0]}-{NIGHT_HOURS[-1]}, got {hours}")
     target_path = resolve_experiment_path(target_name)
@@ -274,35 +359,70 @@ def make_plan(a: Analysis, out_dir: Path, target_name: str, hours: float, device
     cost = chosen["minutes per trial"] * 60
     ceiling, allowed = None, None
     if max_trial_minutes is not None or max_params is not None:
-        allowed, ceiling = apply_ceiling(trial_minutes_and_size(a, model, target, device_factor), max_trial_minutes, max_params)
-        cost = min(cost, ceiling["mean_minutes_under_ceiling"] * 60)  # configurations under the ceiling are cheaper
+        allowed, ceiling = apply_ceiling(
+            trial_minutes_and_size(a, model, target, device_factor), max_trial_minutes, max_params
+        )
+        cost = min(
+            cost, ceiling["mean_minutes_under_ceiling"] * 60
+        )  # configurations under the ceiling are cheaper
     n_trials = max(1, int(hours * 3600 // cost))
     space, fixed = reduced_space(a, target, allowed)
     grid_note = ""
-    if get_strategy(a.choice).queue is not None:  # a grid runs its points and stops: budget = grid size
+    if (
+        get_strategy(a.choice).queue is not None
+    ):  # a grid runs its points and stops: budget = grid size
         grid_size = add_grid_values(space)
-        grid_note = (f" The grid has {grid_size} points; {min(n_trials, grid_size)} fit in the night"
-                     + (" (all of them)." if n_trials >= grid_size else ", so it will not finish: consider fewer parameters."))
+        grid_note = (
+            f" The grid has {grid_size} points; {min(n_trials, grid_size)} fit in the night"
+            + (
+                " (all of them)."
+                if n_trials >= grid_size
+                else ", so it will not finish: consider fewer parameters."
+            )
+        )
         n_trials = min(n_trials, grid_size)
     path = out_dir / "overnight.toml"
     write_overnight(path, target_path, a.choice, n_trials, hours, space, fixed, a.choice_reason)
     parse_experiment(tomllib.loads(path.read_text()), str(path))  # the written file must load
-    summary = (f"Cost model: log training seconds on log samples, hidden sizes, layers and batch size, fitted to "
-               f"{model.n_rows} recorded rungs (R² {model.r2:.2f} on the log scale); scaled x{scales['cost_scale']:.1f} to "
-               f"{target.name}'s data and ladder, device factor {device_factor:.3g}. Recommended: {a.choice} with "
-               f"{n_trials} trials or {hours:g} hours ({cost / 60:.1f} min per trial on average, "
-               f"{chosen['complete share']:.0%} of trials reaching full fidelity), searching {', '.join(space)}; "
-               f"written to {path}.{grid_note}")
+    summary = (
+        f"Cost model: log training seconds on log samples, hidden sizes, layers and batch size, fitted to "
+        f"{model.n_rows} recorded rungs (R² {model.r2:.2f} on the log scale); scaled x{scales['cost_scale']:.1f} to "
+        f"{target.name}'s data and ladder, device factor {device_factor:.3g}. Recommended: {a.choice} with "
+        f"{n_trials} trials or {hours:g} hours ({cost / 60:.1f} min per trial on average, "
+        f"{chosen['complete share']:.0%} of trials reaching full fidelity), searching {', '.join(space)}; "
+        f"written to {path}.{grid_note}"
+    )
     if ceiling:
-        limits = " and ".join(x for x in (f"at most {max_trial_minutes:g} min per trial" if max_trial_minutes else "",
-                                          f"at most {max_params:,} parameters" if max_params else "") if x)
-        summary += (f" Cost ceiling ({limits}): {ceiling['allowed']} of {ceiling['complete']} complete trials meet it; the "
-                    f"best of them reaches MAE {ceiling['best_mae_under_ceiling']:.4f} against {ceiling['best_mae']:.4f} "
-                    f"without the ceiling, so the ceiling costs {ceiling['mae_cost']:.4f} bikes ({ceiling['mae_cost_share']:+.1%}).")
-    plan = {"summary": summary, "strategy": a.choice, "n_trials": n_trials, "hours": hours, "experiment_file": str(path),
-            "cost_model": {"weights": model.weights.tolist(), "r2": model.r2, "rows": model.n_rows, **scales},
-            "space": space, "fixed": fixed, "ceiling": ceiling,
-            "projections": json.loads(table.round(3).to_json(orient="records"))}
+        limits = " and ".join(
+            x
+            for x in (
+                f"at most {max_trial_minutes:g} min per trial" if max_trial_minutes else "",
+                f"at most {max_params:,} parameters" if max_params else "",
+            )
+            if x
+        )
+        summary += (
+            f" Cost ceiling ({limits}): {ceiling['allowed']} of {ceiling['complete']} complete trials meet it; the "
+            f"best of them reaches MAE {ceiling['best_mae_under_ceiling']:.4f} against {ceiling['best_mae']:.4f} "
+            f"without the ceiling, so the ceiling costs {ceiling['mae_cost']:.4f} bikes ({ceiling['mae_cost_share']:+.1%})."
+        )
+    plan = {
+        "summary": summary,
+        "strategy": a.choice,
+        "n_trials": n_trials,
+        "hours": hours,
+        "experiment_file": str(path),
+        "cost_model": {
+            "weights": model.weights.tolist(),
+            "r2": model.r2,
+            "rows": model.n_rows,
+            **scales,
+        },
+        "space": space,
+        "fixed": fixed,
+        "ceiling": ceiling,
+        "projections": json.loads(table.round(3).to_json(orient="records")),
+    }
     (out_dir / "plan.json").write_text(json.dumps(plan, indent=1))
     return plan
 

@@ -15,13 +15,40 @@ from pathlib import Path
 import pandas as pd
 
 RUNG_COLUMNS = (
-    "strategy", "seed", "trial", "rung", "step", "fraction", "epochs", "samples", "train_loss",
-    "val_mae", "val_mae_h1", "val_mae_h2", "val_mae_h3", "val_r2",
-    "train_seconds", "eval_seconds", "device", "pruned", "replayed",
+    "strategy",
+    "seed",
+    "trial",
+    "rung",
+    "step",
+    "fraction",
+    "epochs",
+    "samples",
+    "train_loss",
+    "val_mae",
+    "val_mae_h1",
+    "val_mae_h2",
+    "val_mae_h3",
+    "val_r2",
+    "train_seconds",
+    "eval_seconds",
+    "device",
+    "pruned",
+    "replayed",
 )
 TRIAL_COLUMNS = (
-    "strategy", "seed", "trial", "state", "fail_reason", "rungs_done", "last_step", "val_mae",
-    "train_seconds", "eval_seconds", "wall_seconds", "harness_seconds", "parameters",
+    "strategy",
+    "seed",
+    "trial",
+    "state",
+    "fail_reason",
+    "rungs_done",
+    "last_step",
+    "val_mae",
+    "train_seconds",
+    "eval_seconds",
+    "wall_seconds",
+    "harness_seconds",
+    "parameters",
 )
 
 
@@ -46,7 +73,9 @@ class _CsvLog:
 
     def append(self, row: dict) -> None:
         line = io.StringIO()
-        csv.DictWriter(line, self.columns, extrasaction="raise").writerow({c: row.get(c, "") for c in self.columns})
+        csv.DictWriter(line, self.columns, extrasaction="raise").writerow(
+            {c: row.get(c, "") for c in self.columns}
+        )
         with self.path.open("a", newline="") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
             fh.write(line.getvalue())

@@ -21,11 +21,22 @@ def trial_seed(run_seed: int, trial_number: int) -> int:
     return run_seed * 100_003 + trial_number
 
 
-def climb(experiment: Experiment, data: ForecastData, fidelity: FidelitySampler, params: dict, seed: int,
-          device: str) -> float:
+def climb(
+    experiment: Experiment,
+    data: ForecastData,
+    fidelity: FidelitySampler,
+    params: dict,
+    seed: int,
+    device: str,
+) -> float:
     """Validation MAE after every rung of the ladder, with no pruning (NaN if training diverges)."""
-    trainer = Trainer(data, experiment.base_config().with_params(params), seed=seed, device=device,
-                      precision=experiment.precision)
+    trainer = Trainer(
+        data,
+        experiment.base_config().with_params(params),
+        seed=seed,
+        device=device,
+        precision=experiment.precision,
+    )
     mae = float("nan")
     for fraction, epochs in zip(experiment.ladder.fractions, experiment.ladder.epochs):
         if trainer.train(fidelity.indices(fraction), epochs).diverged:
@@ -46,23 +57,51 @@ def params_of(row: pd.Series, space_names) -> dict:
     return out
 
 
-def measure_noise(experiment, data, fidelity, trials: pd.DataFrame, n_configs: int, n_seeds: int, device: str,
-                  progress: bool = True) -> pd.DataFrame:
+def measure_noise(
+    experiment,
+    data,
+    fidelity,
+    trials: pd.DataFrame,
+    n_configs: int,
+    n_seeds: int,
+    device: str,
+    progress: bool = True,
+) -> pd.DataFrame:
     """Retrain the ``n_configs`` best distinct complete configurations with ``n_seeds`` training seeds."""
     done = trials[trials["state"] == "COMPLETE"].sort_values("val_mae")
     configs = done.drop_duplicates(param_columns(done)).head(n_configs)
     rows = []
-    jobs = [(rank, row, s) for rank, (_, row) in enumerate(configs.iterrows(), start=1) for s in range(n_seeds)]
+    jobs = [
+        (rank, row, s)
+        for rank, (_, row) in enumerate(configs.iterrows(), start=1)
+        for s in range(n_seeds)
+    ]
     for rank, row, s in tqdm(jobs, desc="noise floor", unit="retrain", disable=not progress):
         params = params_of(row, experiment.space.names)
-        rows.append({"config_rank": rank, "strategy": row["strategy"], "seed": row["seed"], "trial": row["trial"],
-                     "train_seed": 9_000_000 + s, "val_mae": climb(experiment, data, fidelity, params, 9_000_000 + s, device),
-                     **{f"param_{k}": v for k, v in params.items()}})
+        rows.append(
+            {
+                "config_rank": rank,
+                "strategy": row["strategy"],
+                "seed": row["seed"],
+                "trial": row["trial"],
+                "train_seed": 9_000_000 + s,
+                "val_mae": climb(experiment, data, fidelity, params, 9_000_000 + s, device),
+                **{f"param_{k}": v for k, v in params.items()},
+            }
+        )
     return pd.DataFrame(rows)
 
 
-def audit_pruned(experiment, data, fidelity, trials: pd.DataFrame, k: int, device: str, seed: int = 0,
-                 progress: bool = True) -> pd.DataFrame:
+def audit_pruned(
+    experiment,
+    data,
+    fidelity,
+    trials: pd.DataFrame,
+    k: int,
+    device: str,
+    seed: int = 0,
+    progress: bool = True,
+) -> pd.DataFrame:
     """Finish ``k`` pruned trials at full fidelity; would they have beaten their run's best survivor?"""
     pruned = trials[trials["state"] == "PRUNED"]
     if pruned.empty or k <= 0:
@@ -72,9 +111,25 @@ def audit_pruned(experiment, data, fidelity, trials: pd.DataFrame, k: int, devic
     rows = []
     for _, row in tqdm(list(sample.iterrows()), desc="audit", unit="trial", disable=not progress):
         params = params_of(row, experiment.space.names)
-        full = climb(experiment, data, fidelity, params, trial_seed(int(row["seed"]), int(row["trial"])), device)
+        full = climb(
+            experiment,
+            data,
+            fidelity,
+            params,
+            trial_seed(int(row["seed"]), int(row["trial"])),
+            device,
+        )
         survivor = best.get((row["strategy"], row["seed"]), np.nan)
-        rows.append({"strategy": row["strategy"], "seed": row["seed"], "trial": row["trial"],
-                     "pruned_after_rung": row["rungs_done"], "mae_when_pruned": row["val_mae"], "full_mae": full,
-                     "best_survivor_mae": survivor, "would_have_won": bool(full < survivor)})
+        rows.append(
+            {
+                "strategy": row["strategy"],
+                "seed": row["seed"],
+                "trial": row["trial"],
+                "pruned_after_rung": row["rungs_done"],
+                "mae_when_pruned": row["val_mae"],
+                "full_mae": full,
+                "best_survivor_mae": survivor,
+                "would_have_won": bool(full < survivor),
+            }
+        )
     return pd.DataFrame(rows)

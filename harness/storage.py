@@ -37,20 +37,32 @@ def default_storage_url(results_dir: Path, experiment: str) -> str:
 def open_storage(url: str) -> BaseStorage:
     """``journal:///path`` (or a path ending in .journal) or any URL Optuna's RDB storage accepts."""
     if url.startswith(JOURNAL_PREFIX) or url.endswith(".journal"):
-        path = Path(url[len(JOURNAL_PREFIX) - 1:] if url.startswith(JOURNAL_PREFIX) else url)
+        path = Path(url[len(JOURNAL_PREFIX) - 1 :] if url.startswith(JOURNAL_PREFIX) else url)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             return JournalStorage(JournalFileBackend(str(path)))
         except OSError as exc:
-            raise UserError(f"storage {url}: cannot open the journal file ({exc.strerror or exc})") from None
+            raise UserError(
+                f"storage {url}: cannot open the journal file ({exc.strerror or exc})"
+            ) from None
     if "://" not in url:
-        raise UserError(f"storage {url!r}: not a storage URL; use journal:///path, sqlite:///path.db or postgresql://...")
+        raise UserError(
+            f"storage {url!r}: not a storage URL; use journal:///path, sqlite:///path.db or postgresql://..."
+        )
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeats: stable since v2.8
+            warnings.simplefilter(
+                "ignore", optuna.exceptions.ExperimentalWarning
+            )  # heartbeats: stable since v2.8
             return optuna.storages.RDBStorage(
-                url, skip_compatibility_check=False, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
-                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES))
+                url,
+                skip_compatibility_check=False,
+                heartbeat_interval=HEARTBEAT_SECONDS,
+                grace_period=GRACE_SECONDS,
+                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
+                    max_retry=MAX_RETRIES
+                ),
+            )
     except ImportError as exc:
         hint = " (pip install -e '.[postgres]')" if url.startswith("postgresql") else ""
         raise UserError(f"storage {url}: missing database driver{hint} ({exc})") from None

@@ -11,7 +11,9 @@ def rung_samples(rungs: pd.DataFrame) -> dict[int, float]:
     return rungs.groupby("rung")["samples"].max().to_dict() if len(rungs) else {}
 
 
-def unpruned_seconds(rungs: pd.DataFrame, trials: pd.DataFrame, samples_by_rung: dict[int, float], n_rungs: int) -> float:
+def unpruned_seconds(
+    rungs: pd.DataFrame, trials: pd.DataFrame, samples_by_rung: dict[int, float], n_rungs: int
+) -> float:
     """Time the same trials would have taken had none been pruned.
 
     A pruned trial's missing rungs are extrapolated from its own measured cost per
@@ -25,19 +27,27 @@ def unpruned_seconds(rungs: pd.DataFrame, trials: pd.DataFrame, samples_by_rung:
         if trial in pruned:
             per_sample = group["train_seconds"].sum() / max(group["samples"].sum(), 1)
             for rung in range(int(group["rung"].max()) + 1, n_rungs + 1):
-                spent += per_sample * samples_by_rung.get(rung, np.nan) + group["eval_seconds"].mean()
+                spent += (
+                    per_sample * samples_by_rung.get(rung, np.nan) + group["eval_seconds"].mean()
+                )
         total += spent
     return float(total)
 
 
-def summarize(rungs: pd.DataFrame, trials: pd.DataFrame, samples_by_rung: dict[int, float], n_rungs: int) -> dict:
+def summarize(
+    rungs: pd.DataFrame, trials: pd.DataFrame, samples_by_rung: dict[int, float], n_rungs: int
+) -> dict:
     counts = trials["state"].value_counts()
     complete = trials[trials["state"] == "COMPLETE"]
     spent = float(trials["train_seconds"].sum() + trials["eval_seconds"].sum())
     wall = float(trials["wall_seconds"].sum())
     unpruned = unpruned_seconds(rungs, trials, samples_by_rung, n_rungs) if len(rungs) else 0.0
     best = complete.loc[complete["val_mae"].idxmin()] if len(complete) else None
-    params = {c[len("param_"):]: best[c] for c in trials.columns if c.startswith("param_")} if best is not None else {}
+    params = (
+        {c[len("param_") :]: best[c] for c in trials.columns if c.startswith("param_")}
+        if best is not None
+        else {}
+    )
     return {
         "trials": int(len(trials)),
         "complete": int(counts.get("COMPLETE", 0)),
@@ -45,7 +55,9 @@ def summarize(rungs: pd.DataFrame, trials: pd.DataFrame, samples_by_rung: dict[i
         "failed": int(counts.get("FAIL", 0)),
         "best_trial": int(best["trial"]) if best is not None else None,
         "best_val_mae": float(best["val_mae"]) if best is not None else None,
-        "best_params": {k: (v.item() if isinstance(v, np.generic) else v) for k, v in params.items()},
+        "best_params": {
+            k: (v.item() if isinstance(v, np.generic) else v) for k, v in params.items()
+        },
         "work_seconds": spent,
         "wall_seconds": wall,
         "harness_seconds": float(trials["harness_seconds"].sum()),
@@ -56,14 +68,24 @@ def summarize(rungs: pd.DataFrame, trials: pd.DataFrame, samples_by_rung: dict[i
 
 
 def format_summary(s: dict) -> str:
-    lines = [f"trials        {s['trials']} finished: {s['complete']} complete, {s['pruned']} pruned, {s['failed']} failed"]
+    lines = [
+        f"trials        {s['trials']} finished: {s['complete']} complete, {s['pruned']} pruned, {s['failed']} failed"
+    ]
     if s["best_val_mae"] is not None:
-        lines.append(f"best          trial {s['best_trial']}: validation MAE {s['best_val_mae']:.4f} bikes")
-        lines.append("best params   " + ", ".join(f"{k}={_fmt(v)}" for k, v in s["best_params"].items()))
-    lines.append(f"time          {s['work_seconds']:.1f} s training+evaluation; unpruned the same trials would take "
-                 f"{s['unpruned_seconds']:.1f} s (saved {s['saved_share']:.0%})")
-    lines.append(f"harness       {s['harness_seconds']:.2f} s of {s['wall_seconds']:.1f} s wall-clock "
-                 f"({s['harness_share']:.1%}: sampler, pruner, storage, records)")
+        lines.append(
+            f"best          trial {s['best_trial']}: validation MAE {s['best_val_mae']:.4f} bikes"
+        )
+        lines.append(
+            "best params   " + ", ".join(f"{k}={_fmt(v)}" for k, v in s["best_params"].items())
+        )
+    lines.append(
+        f"time          {s['work_seconds']:.1f} s training+evaluation; unpruned the same trials would take "
+        f"{s['unpruned_seconds']:.1f} s (saved {s['saved_share']:.0%})"
+    )
+    lines.append(
+        f"harness       {s['harness_seconds']:.2f} s of {s['wall_seconds']:.1f} s wall-clock "
+        f"({s['harness_share']:.1%}: sampler, pruner, storage, records)"
+    )
     return "\n".join(lines)
 
 

@@ -21,7 +21,10 @@ DEFAULT = "default"
 
 
 def _mlflow():
-    for name in ("mlflow", "alembic"):  # their table-creation INFO lines would drown the harness's output
+    for name in (
+        "mlflow",
+        "alembic",
+    ):  # their table-creation INFO lines would drown the harness's output
         logging.getLogger(name).setLevel(logging.WARNING)
     try:
         import mlflow  # noqa: F401
@@ -45,14 +48,19 @@ class MlflowLogger:
         try:
             found = self.client.get_experiment_by_name(experiment)
             artifacts = (Path(results_dir) / "mlflow-artifacts").resolve().as_uri()
-            self.experiment_id = found.experiment_id if found else self.client.create_experiment(
-                experiment, artifact_location=artifacts)
+            self.experiment_id = (
+                found.experiment_id
+                if found
+                else self.client.create_experiment(experiment, artifact_location=artifacts)
+            )
         except Exception as exc:  # MLflow raises its own types for unreachable or invalid stores
             raise UserError(f"mlflow {self.uri}: {str(exc).splitlines()[0][:200]}") from None
 
     def _logged(self, **tags) -> set[str]:
         query = " and ".join(f"tags.{k} = '{v}'" for k, v in tags.items())
-        runs = self.client.search_runs([self.experiment_id], filter_string=query, max_results=50_000)
+        runs = self.client.search_runs(
+            [self.experiment_id], filter_string=query, max_results=50_000
+        )
         return {r.data.tags.get("trial") for r in runs}
 
     def log_run(self, run_dir: Path) -> int:
@@ -69,27 +77,53 @@ class MlflowLogger:
             if str(t["trial"]) in done:
                 continue
             mine = rungs[rungs["trial"] == t["trial"]]
-            params = [Param(c[len("param_"):], str(t[c])) for c in trials.columns if c.startswith("param_")]
-            metrics = [Metric(name, float(r[col]), now, int(r["step"])) for _, r in mine.iterrows()
-                       for name, col in (("val_mae", "val_mae"), ("train_seconds", "train_seconds"),
-                                         ("eval_seconds", "eval_seconds")) if pd.notna(r[col])]
+            params = [
+                Param(c[len("param_") :], str(t[c]))
+                for c in trials.columns
+                if c.startswith("param_")
+            ]
+            metrics = [
+                Metric(name, float(r[col]), now, int(r["step"]))
+                for _, r in mine.iterrows()
+                for name, col in (
+                    ("val_mae", "val_mae"),
+                    ("train_seconds", "train_seconds"),
+                    ("eval_seconds", "eval_seconds"),
+                )
+                if pd.notna(r[col])
+            ]
             if pd.notna(t["val_mae"]) and t["val_mae"] != "":
                 metrics.append(Metric("final_val_mae", float(t["val_mae"]), now, 0))
             metrics.append(Metric("wall_seconds", float(t["wall_seconds"]), now, 0))
-            tags = {"strategy": strategy, "seed": seed, "trial": str(t["trial"]), "state": str(t["state"]),
-                    "study": meta["study_name"], "backend": meta.get("backend", "real"),
-                    "fail_reason": "" if pd.isna(t["fail_reason"]) else str(t["fail_reason"])}
-            run = self.client.create_run(self.experiment_id, run_name=f"{strategy}-seed{seed}-trial{t['trial']}",
-                                         tags=tags)
-            self.client.log_batch(run.info.run_id, metrics=metrics, params=params,
-                                  tags=[RunTag(k, v) for k, v in tags.items()])
-            self.client.set_terminated(run.info.run_id, "FINISHED" if t["state"] != "FAIL" else "FAILED")
+            tags = {
+                "strategy": strategy,
+                "seed": seed,
+                "trial": str(t["trial"]),
+                "state": str(t["state"]),
+                "study": meta["study_name"],
+                "backend": meta.get("backend", "real"),
+                "fail_reason": "" if pd.isna(t["fail_reason"]) else str(t["fail_reason"]),
+            }
+            run = self.client.create_run(
+                self.experiment_id, run_name=f"{strategy}-seed{seed}-trial{t['trial']}", tags=tags
+            )
+            self.client.log_batch(
+                run.info.run_id,
+                metrics=metrics,
+                params=params,
+                tags=[RunTag(k, v) for k, v in tags.items()],
+            )
+            self.client.set_terminated(
+                run.info.run_id, "FINISHED" if t["state"] != "FAIL" else "FAILED"
+            )
             count += 1
         return count
 
     def log_report(self, folder: Path) -> str:
         """The comparison's plots and write-up as artifacts of one run named after the folder."""
-        run = self.client.create_run(self.experiment_id, run_name=f"report {folder.name}", tags={"kind": "report"})
+        run = self.client.create_run(
+            self.experiment_id, run_name=f"report {folder.name}", tags={"kind": "report"}
+        )
         for name in ("REPORT.md", "REPORT.html", "plan.json", "overnight.toml", "final.json"):
             if (folder / name).is_file():
                 self.client.log_artifact(run.info.run_id, str(folder / name))

@@ -33,18 +33,33 @@ def main() -> None:
     data = build_windows(generate_panel(args.stations, args.days, args.seed))
     trainer = Trainer(data, ModelConfig(), seed=args.seed, device=args.device)
     start = time.perf_counter()
-    log = lambda ep, ev: print(f"epoch {ep.epoch}: loss {ep.train_loss:.4f} val MAE {ev.metrics['mae']:.4f} "
-                               f"({ep.samples / ep.seconds:,.0f} samples/s)", flush=True)
-    history, evals = trainer.fit(np.arange(len(data.splits["train"])), args.max_epochs, args.patience, callback=log)
+    log = lambda ep, ev: print(
+        f"epoch {ep.epoch}: loss {ep.train_loss:.4f} val MAE {ev.metrics['mae']:.4f} "
+        f"({ep.samples / ep.seconds:,.0f} samples/s)",
+        flush=True,
+    )
+    history, evals = trainer.fit(
+        np.arange(len(data.splits["train"])), args.max_epochs, args.patience, callback=log
+    )
     keep = ("mae", "mae_h1", "mae_h2", "mae_h3", "r2", "r2_h1", "r2_h2", "r2_h3")
     v4 = forecast_metrics(trainer.predict("test"), data.splits["test"].target_bikes)
-    print(json.dumps({
-        "data": data.source, "windows": {k: len(v) for k, v in data.splits.items()},
-        "epochs": len(evals), "best_val_mae": min(e.metrics["mae"] for e in evals),
-        "train_minutes": round((time.perf_counter() - start) / 60, 1), "device": str(trainer.device),
-        "persistence_test": {k: round(persistence_metrics(data.splits["test"])[k], 3) for k in keep},
-        "v4_test": {k: round(v4[k], 3) for k in keep},
-    }, indent=1))
+    print(
+        json.dumps(
+            {
+                "data": data.source,
+                "windows": {k: len(v) for k, v in data.splits.items()},
+                "epochs": len(evals),
+                "best_val_mae": min(e.metrics["mae"] for e in evals),
+                "train_minutes": round((time.perf_counter() - start) / 60, 1),
+                "device": str(trainer.device),
+                "persistence_test": {
+                    k: round(persistence_metrics(data.splits["test"])[k], 3) for k in keep
+                },
+                "v4_test": {k: round(v4[k], 3) for k in keep},
+            },
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -44,15 +44,19 @@ class ModelConfig:
     def field_names(cls) -> tuple[str, ...]:
         return tuple(f.name for f in fields(cls))
 
-    def with_params(self, params: dict) -> "ModelConfig":
+    def with_params(self, params: dict) -> ModelConfig:
         """A copy with the given fields replaced (unknown names are a ValueError)."""
         unknown = set(params) - set(self.field_names())
         if unknown:
-            raise ValueError(f"unknown model parameter(s) {sorted(unknown)}; known: {list(self.field_names())}")
+            raise ValueError(
+                f"unknown model parameter(s) {sorted(unknown)}; known: {list(self.field_names())}"
+            )
         return ModelConfig(**{**asdict(self), **params})
 
 
-def count_parameters(config: ModelConfig, n_stations: int, n_static: int = 12, n_outputs: int = 3) -> int:
+def count_parameters(
+    config: ModelConfig, n_stations: int, n_static: int = 12, n_outputs: int = 3
+) -> int:
     """Trainable parameters of the network ``config`` describes, without building it (no torch)."""
 
     def lstm(inputs: int, hidden: int) -> int:  # PyTorch keeps two bias vectors per gate

@@ -18,7 +18,14 @@ import pandas as pd
 from model.panel import TIDY_COLUMNS, HourlyPanel, panel_from_tidy
 
 LOCAL_TZ = "Europe/Paris"
-REJECT_REASONS = ("bad_number", "above_capacity", "unparsable_time", "duplicate", "not_renting", "unknown_station")
+REJECT_REASONS = (
+    "bad_number",
+    "above_capacity",
+    "unparsable_time",
+    "duplicate",
+    "not_renting",
+    "unknown_station",
+)
 
 PARIS_COLUMNS = {
     "Identifiant station": "station_id",
@@ -45,16 +52,24 @@ def load_source(path: str | Path) -> HourlyPanel:
     else:
         files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
         if any(p.suffix.lower() == ".json" for p in files):
-            readings, kind = read_gbfs_dir([p for p in files if p.suffix.lower() == ".json"]), "GBFS snapshots"
+            readings, kind = (
+                read_gbfs_dir([p for p in files if p.suffix.lower() == ".json"]),
+                "GBFS snapshots",
+            )
         elif any(p.suffix.lower() == ".csv" for p in files):
-            readings, kind = read_paris_csv_dir([p for p in files if p.suffix.lower() == ".csv"]), "Paris open-data snapshots"
+            readings, kind = (
+                read_paris_csv_dir([p for p in files if p.suffix.lower() == ".csv"]),
+                "Paris open-data snapshots",
+            )
         else:
             raise DataSourceError(f"{path}: no .json (GBFS) or .csv (Paris open data) files found")
     tidy, rejected = clean_readings(readings, str(path))
     if tidy["bikes"].notna().sum() == 0:
         reasons = ", ".join(f"{k} {v}" for k, v in rejected.items() if v) or "no rows"
-        raise DataSourceError(f"{path}: no usable readings ({reasons}); check the columns' units "
-                              "(bikes as counts, timestamps as ISO dates or POSIX seconds)")
+        raise DataSourceError(
+            f"{path}: no usable readings ({reasons}); check the columns' units "
+            "(bikes as counts, timestamps as ISO dates or POSIX seconds)"
+        )
     return panel_from_tidy(tidy, source=f"{kind}: {path}", rejected=rejected)
 
 
@@ -77,7 +92,12 @@ def clean_readings(raw: pd.DataFrame, source: str) -> tuple[pd.DataFrame, dict[s
     df = df[~bad_time]
     for col in ("bikes", "capacity", "lat", "lon"):
         df[col] = pd.to_numeric(df[col], errors="coerce")
-    bad_number = df["bikes"].isna() | (df["bikes"] < 0) | ~np.isfinite(df["bikes"]) | df[["lat", "lon"]].isna().any(axis=1)
+    bad_number = (
+        df["bikes"].isna()
+        | (df["bikes"] < 0)
+        | ~np.isfinite(df["bikes"])
+        | df[["lat", "lon"]].isna().any(axis=1)
+    )
     counts["bad_number"] += int(bad_number.sum())
     df = df[~bad_number]
     above = df["capacity"].notna() & (df["bikes"] > df["capacity"])
@@ -91,7 +111,9 @@ def clean_readings(raw: pd.DataFrame, source: str) -> tuple[pd.DataFrame, dict[s
         counts["not_renting"] += int(not_renting.sum())
         df.loc[not_renting, "bikes"] = np.nan
     # Unknown capacity: the largest number of bikes seen at the station.
-    df["capacity"] = df["capacity"].fillna(df.groupby("station_id")["bikes"].transform("max")).fillna(0)
+    df["capacity"] = (
+        df["capacity"].fillna(df.groupby("station_id")["bikes"].transform("max")).fillna(0)
+    )
     return df[list(TIDY_COLUMNS)].reset_index(drop=True), dict(counts)
 
 
@@ -99,14 +121,22 @@ def _parse_times(values: pd.Series) -> pd.Series:
     """To naive Paris local time: datetimes, POSIX seconds, or ISO strings (with an offset, or naive
     meaning local already). Unparsable values become NaT."""
     if pd.api.types.is_datetime64_any_dtype(values):
-        return values.dt.tz_convert(LOCAL_TZ).dt.tz_localize(None) if values.dt.tz is not None else values
+        return (
+            values.dt.tz_convert(LOCAL_TZ).dt.tz_localize(None)
+            if values.dt.tz is not None
+            else values
+        )
     out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
     numeric = pd.to_numeric(values, errors="coerce")
-    posix = (numeric > 1e8) & (numeric < 1e10)  # 1973..2286 in seconds; milliseconds fall outside, unparsable
+    posix = (numeric > 1e8) & (
+        numeric < 1e10
+    )  # 1973..2286 in seconds; milliseconds fall outside, unparsable
     out[posix] = _to_local(pd.to_datetime(numeric[posix], unit="s", utc=True))
     text = values[numeric.isna()].astype("string").str.strip()  # numbers outside the range stay NaT
     aware = text.str.contains(r"(?:[+-]\d\d:?\d\d|Z)$", regex=True).fillna(False)
-    out[text.index[aware]] = _to_local(pd.to_datetime(text[aware], utc=True, errors="coerce", format="ISO8601"))
+    out[text.index[aware]] = _to_local(
+        pd.to_datetime(text[aware], utc=True, errors="coerce", format="ISO8601")
+    )
     out[text.index[~aware]] = pd.to_datetime(text[~aware], errors="coerce", format="ISO8601")
     return out
 
@@ -126,10 +156,14 @@ def read_tidy(path: Path) -> pd.DataFrame:
     except DataSourceError:
         raise
     except Exception as exc:  # pandas/pyarrow raise many types for unreadable files
-        raise DataSourceError(f"{path}: cannot be read as a table ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
+        raise DataSourceError(
+            f"{path}: cannot be read as a table ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+        ) from None
     missing = [c for c in TIDY_COLUMNS if c not in df.columns]
     if missing:
-        raise DataSourceError(f"{path}: missing column(s) {missing}; a tidy table needs {list(TIDY_COLUMNS)}")
+        raise DataSourceError(
+            f"{path}: missing column(s) {missing}; a tidy table needs {list(TIDY_COLUMNS)}"
+        )
     return df
 
 
@@ -139,11 +173,15 @@ def read_paris_csv_dir(files: list[Path]) -> pd.DataFrame:
         try:
             df = pd.read_csv(path, sep=";", dtype=str, encoding="utf-8-sig")
         except Exception as exc:
-            raise DataSourceError(f"{path}: cannot be read as ';'-separated CSV ({type(exc).__name__})") from None
+            raise DataSourceError(
+                f"{path}: cannot be read as ';'-separated CSV ({type(exc).__name__})"
+            ) from None
         df.columns = [c.strip() for c in df.columns]
         missing = [c for c in PARIS_COLUMNS if c not in df.columns]
         if missing:
-            raise DataSourceError(f"{path}: not a Paris open-data snapshot, missing column(s) {missing}")
+            raise DataSourceError(
+                f"{path}: not a Paris open-data snapshot, missing column(s) {missing}"
+            )
         df = df[list(PARIS_COLUMNS)].rename(columns=PARIS_COLUMNS)
         coords = df.pop("coordinates").str.split(",", n=1, expand=True).reindex(columns=[0, 1])
         df["lat"], df["lon"] = coords[0].str.strip(), coords[1].str.strip()
@@ -157,7 +195,9 @@ def read_gbfs_dir(files: list[Path]) -> pd.DataFrame:
     info, statuses = None, []
     for path in files:
         doc = _read_json(path)
-        stations = doc.get("data", {}).get("stations") if isinstance(doc.get("data"), dict) else None
+        stations = (
+            doc.get("data", {}).get("stations") if isinstance(doc.get("data"), dict) else None
+        )
         if not isinstance(stations, list):
             raise DataSourceError(f"{path}: not a GBFS feed (no data.stations list)")
         if any(_bikes_of(s) is not None for s in stations):
@@ -167,7 +207,9 @@ def read_gbfs_dir(files: list[Path]) -> pd.DataFrame:
         else:
             raise DataSourceError(f"{path}: GBFS stations have neither lat/lon nor bikes available")
     if info is None:
-        raise DataSourceError(f"{files[0].parent}: no station_information file among the JSON files")
+        raise DataSourceError(
+            f"{files[0].parent}: no station_information file among the JSON files"
+        )
     if not statuses:
         raise DataSourceError(f"{files[0].parent}: no station_status file among the JSON files")
     rows = [
@@ -177,7 +219,8 @@ def read_gbfs_dir(files: list[Path]) -> pd.DataFrame:
             "bikes": _bikes_of(s),
             "renting": bool(s.get("is_installed", True)) and bool(s.get("is_renting", True)),
         }
-        for _, last_updated, stations in statuses for s in stations
+        for _, last_updated, stations in statuses
+        for s in stations
     ]
     status = pd.DataFrame(rows)
     merged = status.merge(info, on="station_id", how="left", indicator=True)
@@ -202,7 +245,12 @@ def _station_id(s: dict) -> str:
 
 def _station_information(path: Path, stations: list[dict]) -> pd.DataFrame:
     info = pd.DataFrame(
-        {"station_id": _station_id(s), "lat": s.get("lat"), "lon": s.get("lon"), "capacity": s.get("capacity")}
+        {
+            "station_id": _station_id(s),
+            "lat": s.get("lat"),
+            "lon": s.get("lon"),
+            "capacity": s.get("capacity"),
+        }
         for s in stations
     )
     if info["station_id"].eq("").any():
@@ -220,8 +268,14 @@ def _bikes_of(s: dict):
         return sum(v for v in types.values() if isinstance(v, (int, float)))
     if isinstance(types, list) and types:
         total = 0
-        for item in types:  # Vélib: [{"mechanical": n}, {"ebike": m}]; v3: [{"vehicle_type_id": .., "count": n}]
+        for item in (
+            types
+        ):  # Vélib: [{"mechanical": n}, {"ebike": m}]; v3: [{"vehicle_type_id": .., "count": n}]
             if isinstance(item, dict):
-                total += item["count"] if "count" in item else sum(v for v in item.values() if isinstance(v, (int, float)))
+                total += (
+                    item["count"]
+                    if "count" in item
+                    else sum(v for v in item.values() if isinstance(v, (int, float)))
+                )
         return total
     return None

@@ -8,20 +8,32 @@ from torch import nn
 from model.config import OPTIMIZERS, ModelConfig  # noqa: F401  (re-exported)
 from model.windows import HORIZONS, STATIC_FEATURES
 
+
 class ForecastNet(nn.Module):
     def __init__(self, config: ModelConfig, n_stations: int) -> None:
         super().__init__()
         self.config = config
         self.lstm_1 = nn.LSTM(1, config.hidden_1)
-        self.lstm_rest = nn.LSTM(config.hidden_1, config.hidden_2, num_layers=config.num_layers - 1) if config.num_layers > 1 else None
+        self.lstm_rest = (
+            nn.LSTM(config.hidden_1, config.hidden_2, num_layers=config.num_layers - 1)
+            if config.num_layers > 1
+            else None
+        )
         last = config.hidden_2 if config.num_layers > 1 else config.hidden_1
-        self.embedding = nn.Embedding(n_stations, config.embedding_dim) if config.embedding_dim else None
+        self.embedding = (
+            nn.Embedding(n_stations, config.embedding_dim) if config.embedding_dim else None
+        )
         head_in = last + len(STATIC_FEATURES) + config.embedding_dim
         self.head = nn.Sequential(
-            nn.Linear(head_in, config.dense), nn.ReLU(), nn.Dropout(config.dropout), nn.Linear(config.dense, len(HORIZONS)),
+            nn.Linear(head_in, config.dense),
+            nn.ReLU(),
+            nn.Dropout(config.dropout),
+            nn.Linear(config.dense, len(HORIZONS)),
         )
 
-    def forward(self, seq: torch.Tensor, static: torch.Tensor, station: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, seq: torch.Tensor, static: torch.Tensor, station: torch.Tensor
+    ) -> torch.Tensor:
         # seq: (T, B) time-major scaled bikes; static: (B, 12); station: (B,)
         out, _ = self.lstm_1(seq.unsqueeze(-1))  # (T, B, H1)
         if self.lstm_rest is not None:

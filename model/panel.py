@@ -39,13 +39,19 @@ class HourlyPanel:
         return float(np.isnan(self.bikes).mean())
 
 
-def panel_from_tidy(tidy: pd.DataFrame, source: str, rejected: dict[str, int] | None = None) -> HourlyPanel:
+def panel_from_tidy(
+    tidy: pd.DataFrame, source: str, rejected: dict[str, int] | None = None
+) -> HourlyPanel:
     """Resample a tidy table (TIDY_COLUMNS) to hourly values: the last reading in each hour."""
     if tidy.empty:
         raise ValueError(f"{source}: no valid readings left after validation")
-    df = tidy.assign(hour=tidy["timestamp"].dt.floor("h"), station_id=tidy["station_id"].astype(str))
+    df = tidy.assign(
+        hour=tidy["timestamp"].dt.floor("h"), station_id=tidy["station_id"].astype(str)
+    )
     df = df.sort_values(["station_id", "timestamp"], kind="stable")
-    last = df.groupby(["station_id", "hour"], sort=True).last(skipna=False)  # a closing not-renting reading makes the hour missing
+    last = df.groupby(["station_id", "hour"], sort=True).last(
+        skipna=False
+    )  # a closing not-renting reading makes the hour missing
     station_ids = np.array(sorted(df["station_id"].unique()))
     hours = pd.date_range(df["hour"].min(), df["hour"].max(), freq="h")
     grid = last["bikes"].unstack("hour").reindex(index=station_ids, columns=hours)

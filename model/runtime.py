@@ -36,7 +36,9 @@ def configure_process(threads: int | None = None) -> None:
     # OMP_NUM_THREADS, when set, wins: several processes sharing the cores must not oversubscribe
     # them (spinning OpenMP threads then slow every process many times over).
     env = os.environ.get("OMP_NUM_THREADS", "")
-    torch.set_num_threads(threads or (int(env) if env.isdigit() and int(env) > 0 else len(os.sched_getaffinity(0))))
+    torch.set_num_threads(
+        threads or (int(env) if env.isdigit() and int(env) > 0 else len(os.sched_getaffinity(0)))
+    )
     try:
         torch.set_num_interop_threads(1)
     except RuntimeError:  # already set once parallel work started; harmless

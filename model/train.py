@@ -9,8 +9,8 @@ from __future__ import annotations
 import copy
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import torch
@@ -21,7 +21,9 @@ from model.network import ForecastNet, ModelConfig
 from model.runtime import configure_process, resolve_device
 from model.windows import ForecastData
 
-CPU_MICRO_BATCH = 128  # larger CPU batches are split and accumulated: same gradient, cache-resident buffers
+CPU_MICRO_BATCH = (
+    128  # larger CPU batches are split and accumulated: same gradient, cache-resident buffers
+)
 EVAL_BATCH = 8192
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
@@ -64,7 +66,9 @@ class EvalResult:
 
 class _SplitTensors:
     def __init__(self, split, device: torch.device) -> None:
-        self.seq = torch.from_numpy(np.ascontiguousarray(split.seq.T)).to(device)  # (24, N) time-major
+        self.seq = torch.from_numpy(np.ascontiguousarray(split.seq.T)).to(
+            device
+        )  # (24, N) time-major
         self.static = torch.from_numpy(split.static).to(device)  # (N, 12)
         self.station = torch.from_numpy(split.station).to(device)  # (N,)
         self.target = torch.from_numpy(split.target).to(device)  # (N, 3)
@@ -79,7 +83,9 @@ def device_tensors(data: ForecastData, device: torch.device) -> dict[str, _Split
     key = (id(data), str(device))
     if key not in _TENSOR_CACHE:
         _TENSOR_CACHE.clear()  # one data set per process; free the previous one
-        _TENSOR_CACHE[key] = {name: _SplitTensors(split, device) for name, split in data.splits.items()}
+        _TENSOR_CACHE[key] = {
+            name: _SplitTensors(split, device) for name, split in data.splits.items()
+        }
     return _TENSOR_CACHE[key]
 
 
@@ -97,22 +103,35 @@ def synchronize(device: torch.device) -> None:
 class Trainer:
     """One model being trained; ``train`` continues where the last call stopped."""
 
-    def __init__(self, data: ForecastData, config: ModelConfig, *, seed: int = 0,
-                 device: str | torch.device | None = "auto", precision: str = "auto") -> None:
+    def __init__(
+        self,
+        data: ForecastData,
+        config: ModelConfig,
+        *,
+        seed: int = 0,
+        device: str | torch.device | None = "auto",
+        precision: str = "auto",
+    ) -> None:
         self.device = device if isinstance(device, torch.device) else resolve_device(device)
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         if self.device.type == "cpu":
             configure_process()
-        self.precision = ("fp16" if self.device.type == "cuda" else "fp32") if precision == "auto" else precision
+        self.precision = (
+            ("fp16" if self.device.type == "cuda" else "fp32") if precision == "auto" else precision
+        )
         self.data = data
         self.config = config
         self.tensors = device_tensors(data, self.device)
         torch.manual_seed(seed)
         self.model = ForecastNet(config, data.n_stations).to(self.device)
         opt = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
-        self.optimizer = opt(self.model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay,
-                             fused=self.device.type in ("cpu", "cuda"))
+        self.optimizer = opt(
+            self.model.parameters(),
+            lr=config.learning_rate,
+            weight_decay=config.weight_decay,
+            fused=self.device.type in ("cpu", "cuda"),
+        )
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
         self.generator = torch.Generator().manual_seed(seed)
         self.loss_fn = nn.L1Loss()  # the metric is MAE; L1 targets the conditional median
@@ -122,11 +141,18 @@ class Trainer:
         dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)
         return torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None)
 
-    def train(self, indices: np.ndarray, epochs: int, callback: Callable[[EpochResult], None] | None = None) -> TrainResult:
+    def train(
+        self,
+        indices: np.ndarray,
+        epochs: int,
+        callback: Callable[[EpochResult], None] | None = None,
+    ) -> TrainResult:
         """Train ``epochs`` epochs on the training windows ``indices``; stop early if the loss diverges."""
         result = TrainResult()
         if len(indices) == 0 or epochs < 1:
-            raise ValueError(f"need at least one window and one epoch, got {len(indices)} windows, {epochs} epochs")
+            raise ValueError(
+                f"need at least one window and one epoch, got {len(indices)} windows, {epochs} epochs"
+            )
         idx = torch.as_tensor(indices, dtype=torch.int64).to(self.device)
         self.model.train()
         for _ in range(epochs):
@@ -135,7 +161,9 @@ class Trainer:
             mean_loss = self._epoch(idx)
             synchronize(self.device)
             self.epochs_done += 1
-            epoch = EpochResult(self.epochs_done, mean_loss, len(indices), time.perf_counter() - start)
+            epoch = EpochResult(
+                self.epochs_done, mean_loss, len(indices), time.perf_counter() - start
+            )
             result.epochs.append(epoch)
             if not math.isfinite(mean_loss):
                 result.diverged_at_epoch = self.epochs_done
@@ -151,7 +179,7 @@ class Trainer:
         micro = CPU_MICRO_BATCH if self.device.type == "cpu" else bs
         total = torch.zeros((), device=self.device)
         for start in range(0, len(perm), bs):
-            batch = perm[start:start + bs]
+            batch = perm[start : start + bs]
             self.optimizer.zero_grad(set_to_none=True)
             for chunk in batch.split(micro):
                 with self._autocast():
@@ -183,11 +211,20 @@ class Trainer:
         synchronize(self.device)
         start = time.perf_counter()
         pred = self.predict(split)
-        metrics = forecast_metrics(pred, self.tensors[split].target_bikes) if np.isfinite(pred).all() else {"mae": float("nan")}
+        metrics = (
+            forecast_metrics(pred, self.tensors[split].target_bikes)
+            if np.isfinite(pred).all()
+            else {"mae": float("nan")}
+        )
         return EvalResult(metrics, time.perf_counter() - start)
 
-    def fit(self, indices: np.ndarray, max_epochs: int = 50, patience: int = 5,
-            callback: Callable[[EpochResult, EvalResult], None] | None = None) -> tuple[TrainResult, list[EvalResult]]:
+    def fit(
+        self,
+        indices: np.ndarray,
+        max_epochs: int = 50,
+        patience: int = 5,
+        callback: Callable[[EpochResult, EvalResult], None] | None = None,
+    ) -> tuple[TrainResult, list[EvalResult]]:
         """Early-stopped training: keep the weights of the best validation epoch."""
         history, evals = TrainResult(), []
         best, best_state, stale = math.inf, None, 0
@@ -202,7 +239,11 @@ class Trainer:
             if callback is not None:
                 callback(step.epochs[-1], ev)
             if ev.metrics["mae"] < best - 1e-4:
-                best, best_state, stale = ev.metrics["mae"], copy.deepcopy(self.model.state_dict()), 0
+                best, best_state, stale = (
+                    ev.metrics["mae"],
+                    copy.deepcopy(self.model.state_dict()),
+                    0,
+                )
             else:
                 stale += 1
                 if stale >= patience:

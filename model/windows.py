@@ -24,8 +24,18 @@ PURGE_GAP = WINDOW_SPAN - 1  # 26 hours: no input or target hour crosses a split
 MAX_MISSING_INPUTS = 6
 SPLIT_SHARES = (0.70, 0.15, 0.15)
 STATIC_FEATURES = (
-    "hour", "day_of_week", "capacity", "station_id", "lat", "lon",
-    "part_of_day", "month", "season", "is_weekend", "is_rush_hour", "is_lunch_time",
+    "hour",
+    "day_of_week",
+    "capacity",
+    "station_id",
+    "lat",
+    "lon",
+    "part_of_day",
+    "month",
+    "season",
+    "is_weekend",
+    "is_rush_hour",
+    "is_lunch_time",
 )
 SPLITS = ("train", "val", "test")
 
@@ -71,28 +81,40 @@ class ForecastData:
         return scaled * self.bikes_std + self.bikes_mean
 
 
-def build_windows(panel: HourlyPanel, shares: tuple[float, float, float] = SPLIT_SHARES) -> ForecastData:
+def build_windows(
+    panel: HourlyPanel, shares: tuple[float, float, float] = SPLIT_SHARES
+) -> ForecastData:
     """Cut every station's series into windows and split them by their last target time."""
     n_st, n_hours = panel.bikes.shape
     n_per_station = n_hours - WINDOW_SPAN + 1
     if n_per_station <= 2 * PURGE_GAP + 3:
-        raise ValueError(f"{panel.source}: {n_hours} hours is too short; need more than {WINDOW_SPAN + 2 * PURGE_GAP + 2}")
+        raise ValueError(
+            f"{panel.source}: {n_hours} hours is too short; need more than {WINDOW_SPAN + 2 * PURGE_GAP + 2}"
+        )
     end = np.arange(SEQ_LEN - 1, SEQ_LEN - 1 + n_per_station)  # t for each window
     last_target = end + max(HORIZONS)
     split_of = _split_labels(last_target, shares)  # (W,) -1 = purged
     for code, name in enumerate(SPLITS):
         if not (split_of == code).any():
-            raise ValueError(f"{panel.source}: {n_hours} hours leave no {name} windows after the {PURGE_GAP}-hour purge gaps; "
-                             f"need about {int(2 * PURGE_GAP / min(shares)) + WINDOW_SPAN} hours")
+            raise ValueError(
+                f"{panel.source}: {n_hours} hours leave no {name} windows after the {PURGE_GAP}-hour purge gaps; "
+                f"need about {int(2 * PURGE_GAP / min(shares)) + WINDOW_SPAN} hours"
+            )
     train_hours = last_target[split_of == 0].max()  # hours <= this index are training hours
 
     raw = panel.bikes.astype(np.float32)
     filled = _fill_inputs(raw, train_hours)
     missing = np.isnan(raw)
-    seq_view = np.lib.stride_tricks.sliding_window_view(filled, SEQ_LEN, axis=1)[:, :n_per_station]  # (S, W, 24)
-    miss_count = np.lib.stride_tricks.sliding_window_view(missing, SEQ_LEN, axis=1)[:, :n_per_station].sum(-1)
+    seq_view = np.lib.stride_tricks.sliding_window_view(filled, SEQ_LEN, axis=1)[
+        :, :n_per_station
+    ]  # (S, W, 24)
+    miss_count = np.lib.stride_tricks.sliding_window_view(missing, SEQ_LEN, axis=1)[
+        :, :n_per_station
+    ].sum(-1)
     targets = np.stack([raw[:, end + h] for h in HORIZONS], axis=-1)  # (S, W, 3)
-    keep = ~np.isnan(targets).any(-1) & (miss_count <= MAX_MISSING_INPUTS) & (split_of >= 0)[None, :]
+    keep = (
+        ~np.isnan(targets).any(-1) & (miss_count <= MAX_MISSING_INPUTS) & (split_of >= 0)[None, :]
+    )
 
     static_raw = _static_features(panel, end)  # (S, W, 12)
     train_keep = keep & (split_of == 0)[None, :]
@@ -117,8 +139,14 @@ def build_windows(panel: HourlyPanel, shares: tuple[float, float, float] = SPLIT
             end_hour=end[w].astype(np.int32),
         )
     return ForecastData(
-        splits=splits, hours=panel.hours, stations=panel.stations, bikes_mean=mean, bikes_std=std,
-        source=panel.source, missing_share=panel.missing_share(), rejected=dict(panel.rejected),
+        splits=splits,
+        hours=panel.hours,
+        stations=panel.stations,
+        bikes_mean=mean,
+        bikes_std=std,
+        source=panel.source,
+        missing_share=panel.missing_share(),
+        rejected=dict(panel.rejected),
     )
 
 
@@ -151,16 +179,29 @@ def _static_features(panel: HourlyPanel, end: np.ndarray) -> np.ndarray:
     dow = ts.day_of_week.to_numpy()
     month = ts.month.to_numpy()
     weekend = dow >= 5
-    per_time = np.stack([
-        hour, dow, hour // 6, month, (month % 12) // 3, weekend,
-        (~weekend) & (((hour >= 7) & (hour <= 9)) | ((hour >= 17) & (hour <= 19))),
-        (hour >= 12) & (hour <= 13),
-    ], axis=-1).astype(np.float32)  # (W, 8)
+    per_time = np.stack(
+        [
+            hour,
+            dow,
+            hour // 6,
+            month,
+            (month % 12) // 3,
+            weekend,
+            (~weekend) & (((hour >= 7) & (hour <= 9)) | ((hour >= 17) & (hour <= 19))),
+            (hour >= 12) & (hour <= 13),
+        ],
+        axis=-1,
+    ).astype(np.float32)  # (W, 8)
     st = panel.stations
-    per_station = np.stack([
-        st["capacity"].to_numpy(np.float32), np.arange(len(st), dtype=np.float32),
-        st["lat"].to_numpy(np.float32), st["lon"].to_numpy(np.float32),
-    ], axis=-1)  # (S, 4)
+    per_station = np.stack(
+        [
+            st["capacity"].to_numpy(np.float32),
+            np.arange(len(st), dtype=np.float32),
+            st["lat"].to_numpy(np.float32),
+            st["lon"].to_numpy(np.float32),
+        ],
+        axis=-1,
+    )  # (S, 4)
     s, w = per_station.shape[0], per_time.shape[0]
     out = np.empty((s, w, len(STATIC_FEATURES)), dtype=np.float32)
     out[:, :, [0, 1, 6, 7, 8, 9, 10, 11]] = per_time[None]

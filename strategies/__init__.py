@@ -4,4 +4,12 @@ from strategies.base import Strategy, StrategyInputs
 from strategies.registry import STRATEGIES, get_strategy
 from strategies.space import Ladder, Param, SearchSpace
 
-__all__ = ["STRATEGIES", "Ladder", "Param", "SearchSpace", "Strategy", "StrategyInputs", "get_strategy"]
+__all__ = [
+    "STRATEGIES",
+    "Ladder",
+    "Param",
+    "SearchSpace",
+    "Strategy",
+    "StrategyInputs",
+    "get_strategy",
+]

@@ -13,7 +13,6 @@ import re
 import warnings
 
 import numpy as np
-
 import optuna
 from optuna.pruners import HyperbandPruner, MedianPruner, NopPruner, SuccessiveHalvingPruner
 from optuna.samplers import CmaEsSampler, GridSampler, QMCSampler, RandomSampler, TPESampler
@@ -26,7 +25,10 @@ MEDIAN_STARTUP_TRIALS = 5  # counts COMPLETE trials only: nothing is pruned befo
 
 def _tpe(inputs: StrategyInputs) -> TPESampler:
     return TPESampler(
-        n_startup_trials=TPE_STARTUP_TRIALS, n_ei_candidates=24, multivariate=True, group=False,
+        n_startup_trials=TPE_STARTUP_TRIALS,
+        n_ei_candidates=24,
+        multivariate=True,
+        group=False,
         constant_liar=True,  # parallel workers do not all sample the same point
         seed=inputs.stream_seed,
     )
@@ -34,36 +36,58 @@ def _tpe(inputs: StrategyInputs) -> TPESampler:
 
 def _median(inputs: StrategyInputs) -> MedianPruner:
     # Steps start at 1, so n_warmup_steps=0 lets the first rung prune.
-    return MedianPruner(n_startup_trials=MEDIAN_STARTUP_TRIALS, n_warmup_steps=0, interval_steps=1, n_min_trials=1)
+    return MedianPruner(
+        n_startup_trials=MEDIAN_STARTUP_TRIALS, n_warmup_steps=0, interval_steps=1, n_min_trials=1
+    )
 
 
 def _hyperband(inputs: StrategyInputs) -> HyperbandPruner:
     # max_resource explicit: with 'auto' nothing is pruned until a trial completes, and the
     # last bracket's rung would sit one step past the last report and never prune.
-    return HyperbandPruner(min_resource=1, max_resource=inputs.ladder.max_step,
-                           reduction_factor=inputs.ladder.reduction_factor, bootstrap_count=0)
+    return HyperbandPruner(
+        min_resource=1,
+        max_resource=inputs.ladder.max_step,
+        reduction_factor=inputs.ladder.reduction_factor,
+        bootstrap_count=0,
+    )
 
 
 def _asha(inputs: StrategyInputs) -> SuccessiveHalvingPruner:
-    return SuccessiveHalvingPruner(min_resource=1, reduction_factor=inputs.ladder.reduction_factor,
-                                   min_early_stopping_rate=0, bootstrap_count=0)
+    return SuccessiveHalvingPruner(
+        min_resource=1,
+        reduction_factor=inputs.ladder.reduction_factor,
+        min_early_stopping_rate=0,
+        bootstrap_count=0,
+    )
 
 
 def _cmaes(inputs: StrategyInputs) -> CmaEsSampler:
     # CMA-ES cannot sample categorical parameters: they go to the seeded random sampler.
     # consider_pruned_trials=False suits this strategy, which has no pruner.
     return CmaEsSampler(
-        n_startup_trials=1, independent_sampler=RandomSampler(seed=inputs.stream_seed), warn_independent_sampling=False,
-        seed=inputs.stream_seed, consider_pruned_trials=False, restart_strategy=None, with_margin=False,
+        n_startup_trials=1,
+        independent_sampler=RandomSampler(seed=inputs.stream_seed),
+        warn_independent_sampling=False,
+        seed=inputs.stream_seed,
+        consider_pruned_trials=False,
+        restart_strategy=None,
+        with_margin=False,
     )
 
 
 def _qmc(inputs: StrategyInputs) -> QMCSampler:
     # Same seed on resume: the Sobol sequence continues from the study's own counter.
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # QMCSampler is stable in practice
-        return QMCSampler(qmc_type="sobol", scramble=True, seed=inputs.seed,
-                          independent_sampler=RandomSampler(seed=inputs.stream_seed), warn_independent_sampling=False)
+        warnings.simplefilter(
+            "ignore", optuna.exceptions.ExperimentalWarning
+        )  # QMCSampler is stable in practice
+        return QMCSampler(
+            qmc_type="sobol",
+            scramble=True,
+            seed=inputs.seed,
+            independent_sampler=RandomSampler(seed=inputs.stream_seed),
+            warn_independent_sampling=False,
+        )
 
 
 def _grid(inputs: StrategyInputs) -> GridSampler:
@@ -80,45 +104,87 @@ def _grid_points(inputs: StrategyInputs) -> list[dict]:
 
 
 _STRATEGIES = (
-    Strategy("tpe_median", "TPE sampler + median pruning",
-             "Stops a trial whose best MAE so far is worse than the median of completed trials at the same rung. "
-             "Cheap and robust; its start-up counts COMPLETE trials only, so at 40-70 trials the first "
-             f"{MEDIAN_STARTUP_TRIALS} run to the end and savings start late.",
-             lambda i: (_tpe(i), _median(i)), prunes=True),
-    Strategy("tpe_hyperband", "TPE sampler + Hyperband over the fidelity ladder",
-             "Runs successive halving in several brackets that trade exploration for trust in low rungs: "
-             "saves most when low rungs rank trials like full data. TPE models all trials, not only its bracket's.",
-             lambda i: (_tpe(i), _hyperband(i)), prunes=True),
-    Strategy("tpe_asha", "TPE sampler + asynchronous successive halving",
-             "Keeps the top 1/reduction_factor of trials at each rung, asynchronously: the most aggressive saver, "
-             "and the most exposed to low rungs that favour fast learners over good ones.",
-             lambda i: (_tpe(i), _asha(i)), prunes=True),
-    Strategy("tpe", "TPE sampler, no pruning",
-             "Tree-structured Parzen estimator (multivariate, constant liar) on full-fidelity results: "
-             "separates the sampler's effect from the pruner's.",
-             lambda i: (_tpe(i), NopPruner()), prunes=False),
-    Strategy("random", "random search, no pruning (the control)",
-             "Every other strategy must beat this to justify its complexity; strong when few parameters matter.",
-             lambda i: (RandomSampler(seed=i.stream_seed), NopPruner()), prunes=False),
-    Strategy("random_median", "random search + median pruning",
-             "Measures what median pruning alone buys, with no model-based sampling.",
-             lambda i: (RandomSampler(seed=i.stream_seed), _median(i)), prunes=True),
-    Strategy("cmaes", "CMA-ES, no pruning",
-             "Evolution strategy adapting a Gaussian over continuous and integer parameters; categorical ones are "
-             "sampled at random. Shines on smooth continuous spaces with a budget of many trials.",
-             lambda i: (_cmaes(i), NopPruner()), prunes=False),
-    Strategy("qmc", "scrambled Sobol sequence, no pruning",
-             "Quasi-random points that cover the space more evenly than random search at small budgets.",
-             lambda i: (_qmc(i), NopPruner()), prunes=False),
-    Strategy("mo_tpe", "multi-objective TPE over validation MAE and training time",
-             "Searches accuracy and cost together and returns a Pareto front rather than one best trial; Optuna's pruners "
-             "do not work on multi-objective studies, so every trial climbs the whole ladder (its low-rung MAEs are "
-             "recorded, not used to stop it). For a night that must also buy a cheap model.",
-             lambda i: (_tpe(i), NopPruner()), prunes=False, objectives=2),
-    Strategy("grid", "grid over the reduced space, no pruning",
-             "Tries every combination of the few values given for the important parameters (the rest at defaults), "
-             "then stops by itself. Transparent and exhaustive, but its cost grows multiplicatively.",
-             lambda i: (_grid(i), NopPruner()), prunes=False, queue=_grid_points),
+    Strategy(
+        "tpe_median",
+        "TPE sampler + median pruning",
+        "Stops a trial whose best MAE so far is worse than the median of completed trials at the same rung. "
+        "Cheap and robust; its start-up counts COMPLETE trials only, so at 40-70 trials the first "
+        f"{MEDIAN_STARTUP_TRIALS} run to the end and savings start late.",
+        lambda i: (_tpe(i), _median(i)),
+        prunes=True,
+    ),
+    Strategy(
+        "tpe_hyperband",
+        "TPE sampler + Hyperband over the fidelity ladder",
+        "Runs successive halving in several brackets that trade exploration for trust in low rungs: "
+        "saves most when low rungs rank trials like full data. TPE models all trials, not only its bracket's.",
+        lambda i: (_tpe(i), _hyperband(i)),
+        prunes=True,
+    ),
+    Strategy(
+        "tpe_asha",
+        "TPE sampler + asynchronous successive halving",
+        "Keeps the top 1/reduction_factor of trials at each rung, asynchronously: the most aggressive saver, "
+        "and the most exposed to low rungs that favour fast learners over good ones.",
+        lambda i: (_tpe(i), _asha(i)),
+        prunes=True,
+    ),
+    Strategy(
+        "tpe",
+        "TPE sampler, no pruning",
+        "Tree-structured Parzen estimator (multivariate, constant liar) on full-fidelity results: "
+        "separates the sampler's effect from the pruner's.",
+        lambda i: (_tpe(i), NopPruner()),
+        prunes=False,
+    ),
+    Strategy(
+        "random",
+        "random search, no pruning (the control)",
+        "Every other strategy must beat this to justify its complexity; strong when few parameters matter.",
+        lambda i: (RandomSampler(seed=i.stream_seed), NopPruner()),
+        prunes=False,
+    ),
+    Strategy(
+        "random_median",
+        "random search + median pruning",
+        "Measures what median pruning alone buys, with no model-based sampling.",
+        lambda i: (RandomSampler(seed=i.stream_seed), _median(i)),
+        prunes=True,
+    ),
+    Strategy(
+        "cmaes",
+        "CMA-ES, no pruning",
+        "Evolution strategy adapting a Gaussian over continuous and integer parameters; categorical ones are "
+        "sampled at random. Shines on smooth continuous spaces with a budget of many trials.",
+        lambda i: (_cmaes(i), NopPruner()),
+        prunes=False,
+    ),
+    Strategy(
+        "qmc",
+        "scrambled Sobol sequence, no pruning",
+        "Quasi-random points that cover the space more evenly than random search at small budgets.",
+        lambda i: (_qmc(i), NopPruner()),
+        prunes=False,
+    ),
+    Strategy(
+        "mo_tpe",
+        "multi-objective TPE over validation MAE and training time",
+        "Searches accuracy and cost together and returns a Pareto front rather than one best trial; Optuna's pruners "
+        "do not work on multi-objective studies, so every trial climbs the whole ladder (its low-rung MAEs are "
+        "recorded, not used to stop it). For a night that must also buy a cheap model.",
+        lambda i: (_tpe(i), NopPruner()),
+        prunes=False,
+        objectives=2,
+    ),
+    Strategy(
+        "grid",
+        "grid over the reduced space, no pruning",
+        "Tries every combination of the few values given for the important parameters (the rest at defaults), "
+        "then stops by itself. Transparent and exhaustive, but its cost grows multiplicatively.",
+        lambda i: (_grid(i), NopPruner()),
+        prunes=False,
+        queue=_grid_points,
+    ),
 )
 
 STRATEGIES: dict[str, Strategy] = {s.name: s for s in _STRATEGIES}
@@ -133,14 +199,25 @@ def record_strategy(n_configs: int, repeats: int) -> Strategy:
 
         params = inputs.space.params
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # balance wants a power of 2; any count is a fine design
+            warnings.simplefilter(
+                "ignore", UserWarning
+            )  # balance wants a power of 2; any count is a fine design
             units = qmc.Sobol(len(params), scramble=True, seed=inputs.seed).random(n_configs)
-        configs = [inputs.space.defaults()] + [{p.name: p.from_unit(u) for p, u in zip(params, row)} for row in units]
-        return [c for _ in range(repeats) for c in configs]  # repeat-major: a partial record still spans the space
+        configs = [inputs.space.defaults()] + [
+            {p.name: p.from_unit(u) for p, u in zip(params, row)} for row in units
+        ]
+        return [
+            c for _ in range(repeats) for c in configs
+        ]  # repeat-major: a partial record still spans the space
 
-    return Strategy(f"record-{n_configs}x{repeats}", "learning curves of a space-filling design, for the replay surrogate",
-                    "Sobol points plus v4, every rung, no pruning, repeated with other training seeds.",
-                    lambda i: (RandomSampler(seed=i.seed), NopPruner()), prunes=False, queue=queue)
+    return Strategy(
+        f"record-{n_configs}x{repeats}",
+        "learning curves of a space-filling design, for the replay surrogate",
+        "Sobol points plus v4, every rung, no pruning, repeated with other training seeds.",
+        lambda i: (RandomSampler(seed=i.seed), NopPruner()),
+        prunes=False,
+        queue=queue,
+    )
 
 
 def get_strategy(name: str) -> Strategy:

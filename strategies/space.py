@@ -7,7 +7,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import optuna
-from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
 
 PARAM_TYPES = ("float", "int", "categorical")
 
@@ -30,7 +35,9 @@ class Param:
         if self.type == "categorical":
             return CategoricalDistribution(self.choices)
         if self.type == "int":
-            return IntDistribution(int(self.low), int(self.high), log=self.log, step=int(self.step or 1))
+            return IntDistribution(
+                int(self.low), int(self.high), log=self.log, step=int(self.step or 1)
+            )
         return FloatDistribution(self.low, self.high, log=self.log, step=self.step)
 
     def from_unit(self, u: float) -> Any:
@@ -52,7 +59,9 @@ class Param:
     def to_unit(self, value: Any) -> float:
         """Where ``value`` lies in [0, 1] of the range (numeric parameters)."""
         if self.log:
-            return (math.log(value) - math.log(self.low)) / (math.log(self.high) - math.log(self.low))
+            return (math.log(value) - math.log(self.low)) / (
+                math.log(self.high) - math.log(self.low)
+            )
         return (float(value) - self.low) / (self.high - self.low)
 
     def contains(self, value: Any) -> bool:
@@ -86,7 +95,9 @@ class SearchSpace:
             if p.type == "categorical":
                 out[p.name] = trial.suggest_categorical(p.name, p.choices)
             elif p.type == "int":
-                out[p.name] = trial.suggest_int(p.name, int(p.low), int(p.high), log=p.log, step=int(p.step or 1))
+                out[p.name] = trial.suggest_int(
+                    p.name, int(p.low), int(p.high), log=p.log, step=int(p.step or 1)
+                )
             else:
                 out[p.name] = trial.suggest_float(p.name, p.low, p.high, log=p.log, step=p.step)
         return out
@@ -120,7 +131,9 @@ class Ladder:
             raise ValueError(f"every rung needs at least 1 epoch, got {list(self.epochs)}")
         steps = self.steps
         if any(b <= a for a, b in zip(steps, steps[1:])):
-            raise ValueError(f"the ladder must increase: rung budgets (fraction x epochs) {steps} in units of the first")
+            raise ValueError(
+                f"the ladder must increase: rung budgets (fraction x epochs) {steps} in units of the first"
+            )
 
     @property
     def steps(self) -> tuple[int, ...]:

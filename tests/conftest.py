@@ -20,7 +20,9 @@ def postgres_url():
     bindir = find_bin()
     if bindir is None:
         if os.environ.get("CI"):
-            pytest.fail("PostgreSQL is not installed; .ci/run should have installed Debian's postgresql package")
+            pytest.fail(
+                "PostgreSQL is not installed; .ci/run should have installed Debian's postgresql package"
+            )
         pytest.skip("PostgreSQL is not installed here (CI installs it): apt-get install postgresql")
     server = PostgresServer(bindir)
     url = server.start()
@@ -35,6 +37,21 @@ def recorded(tmp_path_factory):
     from harness.cli import main
 
     root = tmp_path_factory.mktemp("recorded")
-    assert main(["record", "--experiment", "smoke", "--configs", "10", "--repeats", "2", "--results", str(root),
-                 "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "record",
+                "--experiment",
+                "smoke",
+                "--configs",
+                "10",
+                "--repeats",
+                "2",
+                "--results",
+                str(root),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     return root

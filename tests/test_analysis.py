@@ -11,38 +11,97 @@ from harness.analysis import metrics
 from harness.analysis.analyze import choose_strategy
 from harness.analysis.loading import Results
 
-SPACE = {"params": [
-    {"name": "learning_rate", "type": "float", "default": 1e-3, "low": 1e-4, "high": 1e-2, "log": True, "step": None,
-     "choices": None, "grid": None},
-    {"name": "hidden_1", "type": "int", "default": 64, "low": 16, "high": 128, "log": False, "step": 16, "choices": None,
-     "grid": None},
-]}
-EXPERIMENT = {"name": "t", "space": SPACE, "ladder": {"fractions": [1 / 9, 1 / 3, 1.0], "epochs": [1, 1, 1], "steps": [1, 3, 9]},
-              "data": {"stations": 1, "days": 10, "seed": 0, "source": None}, "budget": {"n_trials": 3, "timeout_minutes": None}}
+SPACE = {
+    "params": [
+        {
+            "name": "learning_rate",
+            "type": "float",
+            "default": 1e-3,
+            "low": 1e-4,
+            "high": 1e-2,
+            "log": True,
+            "step": None,
+            "choices": None,
+            "grid": None,
+        },
+        {
+            "name": "hidden_1",
+            "type": "int",
+            "default": 64,
+            "low": 16,
+            "high": 128,
+            "log": False,
+            "step": 16,
+            "choices": None,
+            "grid": None,
+        },
+    ]
+}
+EXPERIMENT = {
+    "name": "t",
+    "space": SPACE,
+    "ladder": {"fractions": [1 / 9, 1 / 3, 1.0], "epochs": [1, 1, 1], "steps": [1, 3, 9]},
+    "data": {"stations": 1, "days": 10, "seed": 0, "source": None},
+    "budget": {"n_trials": 3, "timeout_minutes": None},
+}
 
 
 def _trials(rows):
-    cols = ["strategy", "seed", "trial", "state", "val_mae", "wall_seconds", "train_seconds", "eval_seconds"]
+    cols = [
+        "strategy",
+        "seed",
+        "trial",
+        "state",
+        "val_mae",
+        "wall_seconds",
+        "train_seconds",
+        "eval_seconds",
+    ]
     return pd.DataFrame(rows, columns=cols)
 
 
 def _results(trials, rungs=None, noise=None, audit=None):
-    rungs = rungs if rungs is not None else pd.DataFrame(columns=["strategy", "seed", "trial", "rung", "val_mae", "samples",
-                                                                  "train_seconds", "eval_seconds"])
+    rungs = (
+        rungs
+        if rungs is not None
+        else pd.DataFrame(
+            columns=[
+                "strategy",
+                "seed",
+                "trial",
+                "rung",
+                "val_mae",
+                "samples",
+                "train_seconds",
+                "eval_seconds",
+            ]
+        )
+    )
     return Results(EXPERIMENT, {}, rungs, trials, noise, audit)
 
 
 def test_anytime_counts_only_complete_trials():
-    t = _trials([("a", 0, 0, "COMPLETE", 5.0, 10, 9, 1), ("a", 0, 1, "PRUNED", 1.0, 2, 2, 0),  # a pruned low-rung MAE is not a result
-                 ("a", 0, 2, "COMPLETE", 4.0, 10, 9, 1)])
+    t = _trials(
+        [
+            ("a", 0, 0, "COMPLETE", 5.0, 10, 9, 1),
+            ("a", 0, 1, "PRUNED", 1.0, 2, 2, 0),  # a pruned low-rung MAE is not a result
+            ("a", 0, 2, "COMPLETE", 4.0, 10, 9, 1),
+        ]
+    )
     curve = metrics.anytime(t)
     assert list(curve["elapsed"]) == [10, 12, 22]
     assert list(curve["best"]) == [5.0, 5.0, 4.0]
 
 
 def test_time_to_target_and_speedup_against_random():
-    t = _trials([("random", 0, 0, "COMPLETE", 4.0, 100, 99, 1), ("random", 0, 1, "COMPLETE", 3.0, 100, 99, 1),
-                 ("fast", 0, 0, "COMPLETE", 3.01, 50, 49, 1), ("never", 0, 0, "COMPLETE", 9.0, 10, 9, 1)])
+    t = _trials(
+        [
+            ("random", 0, 0, "COMPLETE", 4.0, 100, 99, 1),
+            ("random", 0, 1, "COMPLETE", 3.0, 100, 99, 1),
+            ("fast", 0, 0, "COMPLETE", 3.01, 50, 49, 1),
+            ("never", 0, 0, "COMPLETE", 9.0, 10, 9, 1),
+        ]
+    )
     table, target = metrics.time_to_target(metrics.anytime(t), tolerance=0.01)
     table = table.set_index("strategy")
     assert target == pytest.approx(3.03)
@@ -52,12 +111,35 @@ def test_time_to_target_and_speedup_against_random():
 
 
 def test_compute_saved_extrapolates_pruned_trials_from_their_own_cost():
-    rungs = pd.DataFrame([
-        # trial 0 complete: 100, 300, 900 samples at 0.01 s/sample, 0.1 s eval per rung
-        *[("s", 0, 0, r, 5.0, n, n * 0.01, 0.1) for r, n in ((1, 100), (2, 300), (3, 900))],
-        ("s", 0, 1, 1, 6.0, 100, 2.0, 0.1),  # trial 1 pruned after rung 1, twice as slow per sample
-    ], columns=["strategy", "seed", "trial", "rung", "val_mae", "samples", "train_seconds", "eval_seconds"])
-    t = _trials([("s", 0, 0, "COMPLETE", 5.0, 14, 13, 0.3), ("s", 0, 1, "PRUNED", 6.0, 2.1, 2.0, 0.1)])
+    rungs = pd.DataFrame(
+        [
+            # trial 0 complete: 100, 300, 900 samples at 0.01 s/sample, 0.1 s eval per rung
+            *[("s", 0, 0, r, 5.0, n, n * 0.01, 0.1) for r, n in ((1, 100), (2, 300), (3, 900))],
+            (
+                "s",
+                0,
+                1,
+                1,
+                6.0,
+                100,
+                2.0,
+                0.1,
+            ),  # trial 1 pruned after rung 1, twice as slow per sample
+        ],
+        columns=[
+            "strategy",
+            "seed",
+            "trial",
+            "rung",
+            "val_mae",
+            "samples",
+            "train_seconds",
+            "eval_seconds",
+        ],
+    )
+    t = _trials(
+        [("s", 0, 0, "COMPLETE", 5.0, 14, 13, 0.3), ("s", 0, 1, "PRUNED", 6.0, 2.1, 2.0, 0.1)]
+    )
     saved = metrics.compute_saved(_results(t, rungs)).set_index("strategy")
     unpruned = 13.3 + (2.1 + 0.02 * 300 + 0.1 + 0.02 * 900 + 0.1)
     assert saved.loc["s", ("saved_share", "median")] == pytest.approx(1 - (13.3 + 2.1) / unpruned)
@@ -69,31 +151,76 @@ def _ladder_rungs(final_maes, low_maes, lrs):
     for i, (final, low, lr) in enumerate(zip(final_maes, low_maes, lrs)):
         for rung, mae in ((1, low), (2, (low + final) / 2), (3, final)):
             rows.append(("s", 0, i, rung, mae, 100 * 3 ** (rung - 1), 1.0, 0.1, lr, 64))
-    return pd.DataFrame(rows, columns=["strategy", "seed", "trial", "rung", "val_mae", "samples", "train_seconds",
-                                       "eval_seconds", "param_learning_rate", "param_hidden_1"])
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "strategy",
+            "seed",
+            "trial",
+            "rung",
+            "val_mae",
+            "samples",
+            "train_seconds",
+            "eval_seconds",
+            "param_learning_rate",
+            "param_hidden_1",
+        ],
+    )
 
 
 def test_fidelity_trust_detects_a_rung_that_ranks_backwards_and_favours_fast_learners():
     final = [1.0, 2.0, 3.0, 4.0, 5.0]
     lrs = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2]  # the best final trials learn slowly
-    low = [9.0, 8.0, 7.0, 6.0, 5.0]  # rung 1 ranks exactly backwards: a pruner there kills the eventual best
-    trust = metrics.fidelity_trust(_results(_trials([]), _ladder_rungs(final, low, lrs))).set_index("rung")
+    low = [
+        9.0,
+        8.0,
+        7.0,
+        6.0,
+        5.0,
+    ]  # rung 1 ranks exactly backwards: a pruner there kills the eventual best
+    trust = metrics.fidelity_trust(_results(_trials([]), _ladder_rungs(final, low, lrs))).set_index(
+        "rung"
+    )
     assert trust.loc[1, "spearman_with_final"] == pytest.approx(-1.0)
     assert trust.loc[3, "spearman_with_final"] == pytest.approx(1.0)
-    assert trust.loc[1, "rho_learning_rate"] == pytest.approx(-1.0)  # rung 1 rewards a high learning rate
+    assert trust.loc[1, "rho_learning_rate"] == pytest.approx(
+        -1.0
+    )  # rung 1 rewards a high learning rate
     assert trust.loc[3, "rho_learning_rate"] == pytest.approx(1.0)  # full data rewards a low one
 
 
 def test_noise_floor_is_the_median_seed_spread():
-    noise = pd.DataFrame({"config_rank": [1, 1, 2, 2, 3, 3], "val_mae": [1.0, 1.2, 2.0, 2.0, 3.0, 3.6]})
+    noise = pd.DataFrame(
+        {"config_rank": [1, 1, 2, 2, 3, 3], "val_mae": [1.0, 1.2, 2.0, 2.0, 3.0, 3.6]}
+    )
     spreads = [np.std([1.0, 1.2], ddof=1), 0.0, np.std([3.0, 3.6], ddof=1)]
     assert metrics.noise_floor(noise) == pytest.approx(np.median(spreads))
     assert np.isnan(metrics.noise_floor(None))
 
 
 def test_ranking_separates_ties_and_significant_losses():
-    best = pd.DataFrame({"strategy": ["a"] * 5 + ["b"] * 5 + ["c"] * 5,
-                         "best": [1.0, 1.1, 1.2, 1.05, 1.15, 2.0, 2.1, 2.2, 2.05, 2.15, 1.11, 1.2, 1.3, 1.16, 1.25]})
+    best = pd.DataFrame(
+        {
+            "strategy": ["a"] * 5 + ["b"] * 5 + ["c"] * 5,
+            "best": [
+                1.0,
+                1.1,
+                1.2,
+                1.05,
+                1.15,
+                2.0,
+                2.1,
+                2.2,
+                2.05,
+                2.15,
+                1.11,
+                1.2,
+                1.3,
+                1.16,
+                1.25,
+            ],
+        }
+    )
     table = metrics.ranking(best, floor=0.2).set_index("strategy")
     assert table.loc["a", "verdict"] == "winner"
     assert table.loc["b", "verdict"] == "worse (p < 0.05)" and table.loc["b", "p_vs_winner"] < 0.01
@@ -102,8 +229,13 @@ def test_ranking_separates_ties_and_significant_losses():
 
 
 def test_choice_prefers_the_fastest_among_inseparable_strategies():
-    ranking = pd.DataFrame({"strategy": ["slow", "quick", "bad"], "median": [1.0, 1.01, 2.0],
-                            "verdict": ["winner", "tie (within the noise floor)", "worse (p < 0.05)"]})
+    ranking = pd.DataFrame(
+        {
+            "strategy": ["slow", "quick", "bad"],
+            "median": [1.0, 1.01, 2.0],
+            "verdict": ["winner", "tie (within the noise floor)", "worse (p < 0.05)"],
+        }
+    )
     ttt = pd.DataFrame({"strategy": ["slow", "quick", "bad"], "median": [500.0, 100.0, 10.0]})
     choice, reason = choose_strategy(ranking, ttt)
     assert choice == "quick" and "not separated" in reason
@@ -119,16 +251,34 @@ def test_importance_finds_the_parameter_that_matters():
     lr = 10 ** rng.uniform(-4, -2, 40)
     hidden = rng.choice(np.arange(16, 129, 16), 40)
     mae = np.abs(np.log10(lr) + 3) + rng.normal(0, 0.01, 40)  # only the learning rate matters
-    t = pd.DataFrame({"strategy": "s", "seed": 0, "trial": range(40), "state": "COMPLETE", "val_mae": mae,
-                      "param_learning_rate": lr, "param_hidden_1": hidden})
+    t = pd.DataFrame(
+        {
+            "strategy": "s",
+            "seed": 0,
+            "trial": range(40),
+            "state": "COMPLETE",
+            "val_mae": mae,
+            "param_learning_rate": lr,
+            "param_hidden_1": hidden,
+        }
+    )
     imp = metrics.importance(_results(t))
     assert imp.index[0] == "learning_rate" and imp["learning_rate"] > 0.8
 
 
-@pytest.mark.parametrize("modules, forbidden", [
-    ("harness.analysis.analyze, harness.analysis.report", "m == 'torch' or m == 'model' or m.startswith('model.')"),
-    ("harness.plan", "m == 'torch'"),  # plan validates the experiment it writes (model.config), torch only with --calibrate
-])
+@pytest.mark.parametrize(
+    "modules, forbidden",
+    [
+        (
+            "harness.analysis.analyze, harness.analysis.report",
+            "m == 'torch' or m == 'model' or m.startswith('model.')",
+        ),
+        (
+            "harness.plan",
+            "m == 'torch'",
+        ),  # plan validates the experiment it writes (model.config), torch only with --calibrate
+    ],
+)
 def test_analysis_imports_neither_torch_nor_model(modules, forbidden):
     code = f"import sys, {modules}; bad = [m for m in sys.modules if {forbidden}]; print(bad); sys.exit(bool(bad))"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

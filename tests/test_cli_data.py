@@ -7,14 +7,19 @@ def test_data_json(capsys):
     assert main(["data", "--stations", "6", "--days", "10", "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["n_stations"] == 6
-    assert set(info["n_windows"]) == {"train", "val", "test"} and all(v > 0 for v in info["n_windows"].values())
+    assert set(info["n_windows"]) == {"train", "val", "test"} and all(
+        v > 0 for v in info["n_windows"].values()
+    )
     assert set(info["persistence_mae"]) == {"h1", "h2", "h3", "overall"}
 
 
 def test_data_text_source_with_rejections(tmp_path, capsys):
     import pandas as pd
+
     ts = pd.date_range("2024-09-02", periods=24 * 14, freq="h")
-    df = pd.DataFrame({"timestamp": ts, "station_id": "s1", "bikes": 5, "capacity": 10, "lat": 48.8, "lon": 2.3})
+    df = pd.DataFrame(
+        {"timestamp": ts, "station_id": "s1", "bikes": 5, "capacity": 10, "lat": 48.8, "lon": 2.3}
+    )
     df.loc[3, "bikes"] = 50  # above capacity
     path = tmp_path / "tidy.csv"
     df.to_csv(path, index=False)

@@ -1,9 +1,9 @@
 """compare + plan + final + report on smoke, with the real LSTM and the real commands."""
 
 import json
-import tomllib
 
 import pandas as pd
+import tomllib
 
 from harness.analysis.loading import load_results
 from harness.cli import main
@@ -12,11 +12,28 @@ from harness.experiment import parse_experiment
 
 def test_compare_plan_final_report(tmp_path, capsys):
     res = ["--results", str(tmp_path)]
-    args = ["compare", "--experiment", "smoke", "--strategies", "random,tpe_hyperband,grid", "--seeds", "2",
-            "--noise-seeds", "2", "--noise-configs", "2", "--audit", "2", "--no-progress", *res]
+    args = [
+        "compare",
+        "--experiment",
+        "smoke",
+        "--strategies",
+        "random,tpe_hyperband,grid",
+        "--seeds",
+        "2",
+        "--noise-seeds",
+        "2",
+        "--noise-configs",
+        "2",
+        "--audit",
+        "2",
+        "--no-progress",
+        *res,
+    ]
     assert main(args) == 0
     results = load_results(tmp_path, "smoke")
-    assert set(results.meta) == {(s, seed) for s in ("random", "tpe_hyperband", "grid") for seed in (0, 1)}
+    assert set(results.meta) == {
+        (s, seed) for s in ("random", "tpe_hyperband", "grid") for seed in (0, 1)
+    }
     noise = pd.read_csv(tmp_path / "smoke/noise.csv")
     assert len(noise) == 4 and noise["val_mae"].notna().all()
     audit = pd.read_csv(tmp_path / "smoke/audit.csv")
@@ -35,26 +52,74 @@ def test_compare_plan_final_report(tmp_path, capsys):
     free_high = dict(tomllib.loads(overnight.read_text())["space"]).get("hidden_1", {}).get("high")
 
     # a cost ceiling changes the plan: only small models inform the space, and the plan says what it costs
-    assert main(["plan", "--experiment", "smoke", "--target", "smoke", "--hours", "12", "--max-params", "2300", *res]) == 0
+    assert (
+        main(
+            [
+                "plan",
+                "--experiment",
+                "smoke",
+                "--target",
+                "smoke",
+                "--hours",
+                "12",
+                "--max-params",
+                "2300",
+                *res,
+            ]
+        )
+        == 0
+    )
     capped = json.loads((tmp_path / "smoke/plan.json").read_text())
     assert capped["ceiling"]["mae_cost"] >= 0 and "the ceiling costs" in capped["summary"]
     capped_space = tomllib.loads(overnight.read_text())["space"]
     if free_high is not None and "hidden_1" in capped_space:
         assert capped_space["hidden_1"]["high"] <= free_high
 
-    assert main(["final", "--experiment", "smoke", "--seeds", "2", "--max-epochs", "2", "--no-progress", *res]) == 0
-    assert sorted(p.name for p in (tmp_path / "smoke/final").iterdir()) == ["model-seed-0.pt", "model-seed-1.pt"]
+    assert (
+        main(
+            [
+                "final",
+                "--experiment",
+                "smoke",
+                "--seeds",
+                "2",
+                "--max-epochs",
+                "2",
+                "--no-progress",
+                *res,
+            ]
+        )
+        == 0
+    )
+    assert sorted(p.name for p in (tmp_path / "smoke/final").iterdir()) == [
+        "model-seed-0.pt",
+        "model-seed-1.pt",
+    ]
 
     capsys.readouterr()
     assert main(["report", "--experiment", "smoke", *res]) == 0
     report = (tmp_path / "smoke/REPORT.md").read_text()
     html = (tmp_path / "smoke/REPORT.html").read_text()
-    for plot in ("anytime", "time_to_target", "savings", "fidelity_trust", "importance", "learning_curves", "rank_over_time",
-                 "pareto"):
-        assert (tmp_path / f"smoke/plots/{plot}.png").stat().st_size > 5000 and (tmp_path / f"smoke/plots/{plot}.svg").exists()
+    for plot in (
+        "anytime",
+        "time_to_target",
+        "savings",
+        "fidelity_trust",
+        "importance",
+        "learning_curves",
+        "rank_over_time",
+        "pareto",
+    ):
+        assert (tmp_path / f"smoke/plots/{plot}.png").stat().st_size > 5000 and (
+            tmp_path / f"smoke/plots/{plot}.svg"
+        ).exists()
     assert html.count("data:image/png;base64,") == 8  # self-contained
     # the report carries the figures of the tables it was made from
-    best = results.trials[results.trials["state"] == "COMPLETE"].groupby(["strategy", "seed"])["val_mae"].min()
+    best = (
+        results.trials[results.trials["state"] == "COMPLETE"]
+        .groupby(["strategy", "seed"])["val_mae"]
+        .min()
+    )
     for strategy, values in best.groupby(level=0):
         assert f"{values.median():.4f}" in report
     latest = json.loads((tmp_path / "smoke/plan.json").read_text())  # the capped plan, written last

@@ -4,17 +4,25 @@ import pandas as pd
 import pytest
 
 from harness.analysis.pareto import pareto_front
-from harness.plan import apply_ceiling
 from harness.errors import UserError
+from harness.plan import apply_ceiling
 from model.config import ModelConfig, count_parameters
 from model.network import ForecastNet
 from model.network import count_module_parameters as torch_count
 
 
-@pytest.mark.parametrize("cfg", [ModelConfig(), ModelConfig(num_layers=1, dense=8),
-                                 ModelConfig(num_layers=3, hidden_1=96, hidden_2=48, embedding_dim=8, dense=64)])
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        ModelConfig(),
+        ModelConfig(num_layers=1, dense=8),
+        ModelConfig(num_layers=3, hidden_1=96, hidden_2=48, embedding_dim=8, dense=64),
+    ],
+)
 def test_parameter_count_matches_pytorch(cfg):
-    assert count_parameters(cfg, 150) == torch_count(ForecastNet(cfg, 150))  # no torch needed to know a model's size
+    assert count_parameters(cfg, 150) == torch_count(
+        ForecastNet(cfg, 150)
+    )  # no torch needed to know a model's size
 
 
 def test_pareto_front_keeps_only_undominated_trials():
@@ -24,7 +32,13 @@ def test_pareto_front_keeps_only_undominated_trials():
 
 
 def test_ceiling_keeps_cheap_trials_and_states_its_cost():
-    done = pd.DataFrame({"val_mae": [3.0, 3.2, 3.5, 4.0], "target_minutes": [30, 10, 5, 1], "parameters": [9e5, 2e5, 5e4, 1e4]})
+    done = pd.DataFrame(
+        {
+            "val_mae": [3.0, 3.2, 3.5, 4.0],
+            "target_minutes": [30, 10, 5, 1],
+            "parameters": [9e5, 2e5, 5e4, 1e4],
+        }
+    )
     allowed, c = apply_ceiling(done, max_minutes=12, max_params=None)
     assert list(allowed["val_mae"]) == [3.2, 3.5, 4.0]
     assert c["mae_cost"] == pytest.approx(0.2) and c["mae_cost_share"] == pytest.approx(0.2 / 3.0)
@@ -40,12 +54,18 @@ def test_grid_values_for_a_grid_night_stay_inside_their_ranges():
     from harness.experiment import parse_experiment
     from harness.plan import _toml, add_grid_values
 
-    space = {"learning_rate": {"type": "float", "low": 1e-7, "high": 1e-3, "log": True, "default": 1e-5},
-             "hidden_1": {"type": "int", "low": 32, "high": 96, "step": 32, "default": 64},
-             "optimizer": {"type": "categorical", "choices": ["adam"], "default": "adam"}}
+    space = {
+        "learning_rate": {"type": "float", "low": 1e-7, "high": 1e-3, "log": True, "default": 1e-5},
+        "hidden_1": {"type": "int", "low": 32, "high": 96, "step": 32, "default": 64},
+        "optimizer": {"type": "categorical", "choices": ["adam"], "default": "adam"},
+    }
     assert add_grid_values(space) == 3 * 3 * 1
     assert space["hidden_1"]["grid"] == [32, 64, 96]
     text = "[ladder]\nfractions = [1]\nepochs = [1]\n[budget]\nn_trials = 9\n" + "".join(
-        f"[space.{n}]\n" + "".join(f"{k} = {_toml(v)}\n" for k, v in e.items()) for n, e in space.items())
-    exp = parse_experiment(tomllib.loads(text), "night.toml")  # log-scale ends survive the round trip
+        f"[space.{n}]\n" + "".join(f"{k} = {_toml(v)}\n" for k, v in e.items())
+        for n, e in space.items()
+    )
+    exp = parse_experiment(
+        tomllib.loads(text), "night.toml"
+    )  # log-scale ends survive the round trip
     assert exp.space.grid_size() == 9

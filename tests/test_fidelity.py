@@ -20,7 +20,11 @@ def test_every_stratum_present(tiny_data, fraction):
 
 
 def test_seeded(tiny_data):
-    a, b, c = FidelitySampler(tiny_data, 1), FidelitySampler(tiny_data, 1), FidelitySampler(tiny_data, 2)
+    a, b, c = (
+        FidelitySampler(tiny_data, 1),
+        FidelitySampler(tiny_data, 1),
+        FidelitySampler(tiny_data, 2),
+    )
     np.testing.assert_array_equal(a.indices(0.2), b.indices(0.2))
     assert not np.array_equal(a.indices(0.2), c.indices(0.2))
 

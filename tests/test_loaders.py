@@ -21,22 +21,86 @@ def _info(stations):
 
 def test_gbfs_velib_quirks(tmp_path):
     # station_id as a JSON number, camelCase duplicates, stationCode, bike types as a list of one-key objects
-    _write(tmp_path / "a.json", _info([
-        {"station_id": 213688169, "stationCode": "16107", "name": "Benjamin Godard", "lat": 48.865, "lon": 2.275, "capacity": 35},
-        {"station_id": 653222953, "stationCode": "6015", "name": "Mazarine", "lat": 48.853, "lon": 2.339, "capacity": 20},
-    ]))
-    _write(tmp_path / "b.json", {"last_updated": T0, "data": {"stations": [
-        {"station_id": 213688169, "stationCode": "16107", "num_bikes_available": 4, "numBikesAvailable": 4,
-         "num_bikes_available_types": [{"mechanical": 1}, {"ebike": 3}], "is_installed": 1, "is_renting": 1, "last_reported": T0},
-        {"station_id": 653222953, "stationCode": "6015", "num_bikes_available_types": [{"mechanical": 5}, {"ebike": 2}],
-         "is_installed": 1, "is_renting": 1, "last_reported": T0 + 60},
-    ]}})
-    _write(tmp_path / "c.json", {"last_updated": T0 + 3600, "data": {"stations": [
-        {"station_id": 213688169, "numBikesAvailable": 6, "is_installed": 1, "is_renting": 1, "last_reported": T0 + 3600},
-        {"station_id": 653222953, "num_bikes_available": 9, "is_installed": 1, "is_renting": 0, "last_reported": T0 + 3660},
-    ]}})
+    _write(
+        tmp_path / "a.json",
+        _info(
+            [
+                {
+                    "station_id": 213688169,
+                    "stationCode": "16107",
+                    "name": "Benjamin Godard",
+                    "lat": 48.865,
+                    "lon": 2.275,
+                    "capacity": 35,
+                },
+                {
+                    "station_id": 653222953,
+                    "stationCode": "6015",
+                    "name": "Mazarine",
+                    "lat": 48.853,
+                    "lon": 2.339,
+                    "capacity": 20,
+                },
+            ]
+        ),
+    )
+    _write(
+        tmp_path / "b.json",
+        {
+            "last_updated": T0,
+            "data": {
+                "stations": [
+                    {
+                        "station_id": 213688169,
+                        "stationCode": "16107",
+                        "num_bikes_available": 4,
+                        "numBikesAvailable": 4,
+                        "num_bikes_available_types": [{"mechanical": 1}, {"ebike": 3}],
+                        "is_installed": 1,
+                        "is_renting": 1,
+                        "last_reported": T0,
+                    },
+                    {
+                        "station_id": 653222953,
+                        "stationCode": "6015",
+                        "num_bikes_available_types": [{"mechanical": 5}, {"ebike": 2}],
+                        "is_installed": 1,
+                        "is_renting": 1,
+                        "last_reported": T0 + 60,
+                    },
+                ]
+            },
+        },
+    )
+    _write(
+        tmp_path / "c.json",
+        {
+            "last_updated": T0 + 3600,
+            "data": {
+                "stations": [
+                    {
+                        "station_id": 213688169,
+                        "numBikesAvailable": 6,
+                        "is_installed": 1,
+                        "is_renting": 1,
+                        "last_reported": T0 + 3600,
+                    },
+                    {
+                        "station_id": 653222953,
+                        "num_bikes_available": 9,
+                        "is_installed": 1,
+                        "is_renting": 0,
+                        "last_reported": T0 + 3660,
+                    },
+                ]
+            },
+        },
+    )
     panel = load_source(tmp_path)
-    assert list(panel.stations["station_id"]) == ["213688169", "653222953"]  # numbers joined as strings
+    assert list(panel.stations["station_id"]) == [
+        "213688169",
+        "653222953",
+    ]  # numbers joined as strings
     assert panel.hours[0] == pd.Timestamp("2024-09-02 09:00")  # POSIX seconds -> Paris local time
     np.testing.assert_array_equal(panel.bikes[0], [4, 6])  # camelCase duplicate read once
     assert panel.bikes[1, 0] == 7  # total from the bike-type list when no total is given
@@ -46,32 +110,76 @@ def test_gbfs_velib_quirks(tmp_path):
 
 
 def test_gbfs_v3_names(tmp_path):
-    _write(tmp_path / "info.json", {"last_updated": "2024-09-02T09:00:00+02:00", "version": "3.0", "data": {"stations": [
-        {"station_id": "s1", "name": [{"text": "Gare", "language": "fr"}], "lat": 48.8, "lon": 2.3, "capacity": 12},
-    ]}})
-    _write(tmp_path / "status.json", {"last_updated": "2024-09-02T10:05:00+02:00", "version": "3.0", "data": {"stations": [
-        {"station_id": "s1", "num_vehicles_available": 3, "vehicle_types_available": [{"vehicle_type_id": "bike", "count": 3}],
-         "is_installed": True, "is_renting": True, "last_reported": "2024-09-02T10:05:00+02:00"},
-    ]}})
+    _write(
+        tmp_path / "info.json",
+        {
+            "last_updated": "2024-09-02T09:00:00+02:00",
+            "version": "3.0",
+            "data": {
+                "stations": [
+                    {
+                        "station_id": "s1",
+                        "name": [{"text": "Gare", "language": "fr"}],
+                        "lat": 48.8,
+                        "lon": 2.3,
+                        "capacity": 12,
+                    },
+                ]
+            },
+        },
+    )
+    _write(
+        tmp_path / "status.json",
+        {
+            "last_updated": "2024-09-02T10:05:00+02:00",
+            "version": "3.0",
+            "data": {
+                "stations": [
+                    {
+                        "station_id": "s1",
+                        "num_vehicles_available": 3,
+                        "vehicle_types_available": [{"vehicle_type_id": "bike", "count": 3}],
+                        "is_installed": True,
+                        "is_renting": True,
+                        "last_reported": "2024-09-02T10:05:00+02:00",
+                    },
+                ]
+            },
+        },
+    )
     panel = load_source(tmp_path)
     assert panel.hours[0] == pd.Timestamp("2024-09-02 10:00")  # RFC 3339 with offset -> local hour
     assert panel.bikes[0, 0] == 3
 
 
 def test_gbfs_unknown_station_counted(tmp_path):
-    _write(tmp_path / "info.json", _info([{"station_id": "a", "lat": 48.8, "lon": 2.3, "capacity": 10}]))
-    _write(tmp_path / "status.json", {"last_updated": T0, "data": {"stations": [
-        {"station_id": "a", "num_bikes_available": 2, "last_reported": T0},
-        {"station_id": "zz", "num_bikes_available": 2, "last_reported": T0},
-    ]}})
+    _write(
+        tmp_path / "info.json",
+        _info([{"station_id": "a", "lat": 48.8, "lon": 2.3, "capacity": 10}]),
+    )
+    _write(
+        tmp_path / "status.json",
+        {
+            "last_updated": T0,
+            "data": {
+                "stations": [
+                    {"station_id": "a", "num_bikes_available": 2, "last_reported": T0},
+                    {"station_id": "zz", "num_bikes_available": 2, "last_reported": T0},
+                ]
+            },
+        },
+    )
     assert load_source(tmp_path).rejected["unknown_station"] == 1
 
 
-@pytest.mark.parametrize("name, content, message", [
-    ("broken.json", "{not json", "not valid JSON"),
-    ("list.json", "[1, 2]", "top level is not an object"),
-    ("other.json", '{"data": {"bikes": []}}', "no data.stations list"),
-])
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("broken.json", "{not json", "not valid JSON"),
+        ("list.json", "[1, 2]", "top level is not an object"),
+        ("other.json", '{"data": {"bikes": []}}', "no data.stations list"),
+    ],
+)
 def test_gbfs_bad_files_name_the_file(tmp_path, name, content, message):
     (tmp_path / name).write_text(content)
     with pytest.raises(DataSourceError, match=message) as err:
@@ -80,15 +188,20 @@ def test_gbfs_bad_files_name_the_file(tmp_path, name, content, message):
 
 
 def test_gbfs_without_information_file(tmp_path):
-    _write(tmp_path / "status.json", {"data": {"stations": [{"station_id": "a", "num_bikes_available": 1}]}})
+    _write(
+        tmp_path / "status.json",
+        {"data": {"stations": [{"station_id": "a", "num_bikes_available": 1}]}},
+    )
     with pytest.raises(DataSourceError, match="no station_information"):
         load_source(tmp_path)
 
 
-PARIS_HEADER = ("Identifiant station;Nom station;Station en fonctionnement;Capacité de la station;Nombre bornettes libres;"
-                "Nombre total vélos disponibles;Vélos mécaniques disponibles;Vélos électriques disponibles;"
-                "Borne de paiement disponible;Retour vélib possible;Actualisation de la donnée;Coordonnées géographiques;"
-                "Nom communes équipées")
+PARIS_HEADER = (
+    "Identifiant station;Nom station;Station en fonctionnement;Capacité de la station;Nombre bornettes libres;"
+    "Nombre total vélos disponibles;Vélos mécaniques disponibles;Vélos électriques disponibles;"
+    "Borne de paiement disponible;Retour vélib possible;Actualisation de la donnée;Coordonnées géographiques;"
+    "Nom communes équipées"
+)
 
 
 def test_paris_csv_snapshots_and_every_bad_row(tmp_path):
@@ -108,11 +221,19 @@ def test_paris_csv_snapshots_and_every_bad_row(tmp_path):
     (tmp_path / "snap1.csv").write_text("\n".join([PARIS_HEADER, *rows_1]), encoding="utf-8")
     (tmp_path / "snap2.csv").write_text("\n".join([PARIS_HEADER, *rows_2]), encoding="utf-8")
     panel = load_source(tmp_path)
-    assert panel.rejected == {"bad_number": 2, "above_capacity": 1, "unparsable_time": 1, "duplicate": 1,
-                              "not_renting": 1, "unknown_station": 0}
+    assert panel.rejected == {
+        "bad_number": 2,
+        "above_capacity": 1,
+        "unparsable_time": 1,
+        "duplicate": 1,
+        "not_renting": 1,
+        "unknown_station": 0,
+    }
     ids = list(panel.stations["station_id"])
     np.testing.assert_array_equal(panel.bikes[ids.index("16107")], [5, 7])
-    assert panel.stations.set_index("station_id").loc["6015", "lat"] == pytest.approx(48.853)  # "lat, lon" string split
+    assert panel.stations.set_index("station_id").loc["6015", "lat"] == pytest.approx(
+        48.853
+    )  # "lat, lon" string split
 
 
 def test_paris_csv_wrong_columns(tmp_path):
@@ -123,8 +244,16 @@ def test_paris_csv_wrong_columns(tmp_path):
 
 def _tidy_frame():
     ts = pd.date_range("2024-09-02", periods=4, freq="30min")
-    return pd.DataFrame({"timestamp": list(ts) * 2, "station_id": ["a"] * 4 + ["b"] * 4,
-                         "bikes": [1, 2, 3, 4, 5, 6, 7, 8], "capacity": 10, "lat": 48.8, "lon": 2.3})
+    return pd.DataFrame(
+        {
+            "timestamp": list(ts) * 2,
+            "station_id": ["a"] * 4 + ["b"] * 4,
+            "bikes": [1, 2, 3, 4, 5, 6, 7, 8],
+            "capacity": 10,
+            "lat": 48.8,
+            "lon": 2.3,
+        }
+    )
 
 
 @pytest.mark.parametrize("suffix", ["csv", "parquet"])
@@ -158,7 +287,12 @@ def test_missing_path():
 def test_wrong_units_millisecond_timestamps(tmp_path):
     path = tmp_path / "ms.csv"
     df = _tidy_frame()
-    df["timestamp"] = ((df["timestamp"] - pd.Timestamp("1970-01-01")) // pd.Timedelta("1ms")).astype(str)  # ms, not s
+    df["timestamp"] = (
+        (df["timestamp"] - pd.Timestamp("1970-01-01")) // pd.Timedelta("1ms")
+    ).astype(str)  # ms, not s
     df.to_csv(path, index=False)
-    with pytest.raises(DataSourceError, match=r"ms\.csv: no usable readings \(unparsable_time 8\); check the columns' units"):
+    with pytest.raises(
+        DataSourceError,
+        match=r"ms\.csv: no usable readings \(unparsable_time 8\); check the columns' units",
+    ):
         load_source(path)

@@ -7,7 +7,9 @@ import pytest
 from strategies import Ladder, Param, SearchSpace, StrategyInputs, get_strategy
 from strategies.registry import MEDIAN_STARTUP_TRIALS
 
-SPACE = SearchSpace((Param("x", "float", 0.5, 0.0, 1.0), Param("c", "categorical", "a", choices=("a", "b"))))
+SPACE = SearchSpace(
+    (Param("x", "float", 0.5, 0.0, 1.0), Param("c", "categorical", "a", choices=("a", "b")))
+)
 LADDER = Ladder((1 / 9, 1 / 3, 1.0), (1, 1, 1))
 
 
@@ -19,17 +21,27 @@ def _ladder_objective(steps):
             if k < len(steps) - 1 and trial.should_prune():
                 raise optuna.TrialPruned()
         return x
+
     return objective
 
 
 def _pruned_steps(study):
-    return {max(t.intermediate_values) for t in study.trials if t.state == optuna.trial.TrialState.PRUNED}
+    return {
+        max(t.intermediate_values)
+        for t in study.trials
+        if t.state == optuna.trial.TrialState.PRUNED
+    }
 
 
 def test_hyperband_auto_with_steps_from_zero_never_prunes_the_last_bracket():
     # Library behaviour we work around: 'auto' max_resource and steps 0..2 put the last bracket's rung off the ladder.
-    study = optuna.create_study(study_name="hb-auto", sampler=optuna.samplers.RandomSampler(seed=0),
-                                pruner=optuna.pruners.HyperbandPruner(min_resource=1, max_resource="auto", reduction_factor=3))
+    study = optuna.create_study(
+        study_name="hb-auto",
+        sampler=optuna.samplers.RandomSampler(seed=0),
+        pruner=optuna.pruners.HyperbandPruner(
+            min_resource=1, max_resource="auto", reduction_factor=3
+        ),
+    )
     study.optimize(_ladder_objective([0, 1, 2]), n_trials=60)
     pruner = study.pruner
     last_bracket = pruner._n_brackets - 1
@@ -66,7 +78,9 @@ def test_tpe_under_hyperband_models_all_trials_not_only_its_bracket():
 
     def spy(study, trial, space):
         # TPE reads study._get_trials; the bracket view only filters get_trials
-        tpe_reads.append(len(study._get_trials(deepcopy=False, states=finished_states, use_cache=False)))
+        tpe_reads.append(
+            len(study._get_trials(deepcopy=False, states=finished_states, use_cache=False))
+        )
         bracket_view.append(len(study.get_trials(deepcopy=False, states=finished_states)))
         return original(study, trial, space)
 
@@ -90,9 +104,17 @@ def test_cmaes_handles_categoricals_with_its_random_fallback(recwarn):
     sampler, pruner = get_strategy("cmaes").make(StrategyInputs(SPACE, LADDER, 0))
     assert sampler._consider_pruned_trials is False  # no pruner: nothing to consider
     study = optuna.create_study(study_name="cma", sampler=sampler, pruner=pruner)
-    study.optimize(lambda t: t.suggest_float("x", 0, 1) + (t.suggest_categorical("c", ["a", "b"]) == "b"), n_trials=15)
-    assert {t.params["c"] for t in study.trials} == {"a", "b"}  # categorical sampled (at random), not stuck
-    assert not [w for w in recwarn if "independent" in str(w.message).lower()]  # fallback is deliberate, not warned
+    study.optimize(
+        lambda t: t.suggest_float("x", 0, 1) + (t.suggest_categorical("c", ["a", "b"]) == "b"),
+        n_trials=15,
+    )
+    assert {t.params["c"] for t in study.trials} == {
+        "a",
+        "b",
+    }  # categorical sampled (at random), not stuck
+    assert not [
+        w for w in recwarn if "independent" in str(w.message).lower()
+    ]  # fallback is deliberate, not warned
 
 
 @pytest.mark.parametrize("name", ["random", "tpe"])

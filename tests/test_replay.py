@@ -15,11 +15,17 @@ from harness.replay.surrogate import CANDIDATES, Surrogate
 def test_record_trains_every_configuration_through_every_rung_repeated(recorded):
     curves = record_curves(recorded, "smoke")
     assert set(curves["rung"]) == {1, 2, 3} and not curves["pruned"].any()
-    per_config = curves[curves["rung"] == 3].groupby([c for c in curves.columns if c.startswith("param_")]).size()
+    per_config = (
+        curves[curves["rung"] == 3]
+        .groupby([c for c in curves.columns if c.startswith("param_")])
+        .size()
+    )
     assert len(per_config) == 11 and (per_config == 2).all()  # 10 Sobol points + v4, twice each
     exp = load_experiment("smoke")
-    v4 = curves[(curves["param_hidden_1"] == exp.space.defaults()["hidden_1"])
-                & np.isclose(curves["param_learning_rate"], exp.space.defaults()["learning_rate"])]
+    v4 = curves[
+        (curves["param_hidden_1"] == exp.space.defaults()["hidden_1"])
+        & np.isclose(curves["param_learning_rate"], exp.space.defaults()["learning_rate"])
+    ]
     assert len(v4) == 6  # the defaults (v4) are in the design
 
 
@@ -33,25 +39,71 @@ def test_surrogate_is_chosen_on_held_out_evidence(recorded):
     assert draws.std() == pytest.approx(np.hypot(s.noise_trial, s.noise_rung[-1]), rel=0.15)
     train, ev = s.cost(params)
     curves = record_curves(recorded, "smoke")
-    v4 = curves[(curves["param_hidden_1"] == params["hidden_1"]) & np.isclose(curves["param_learning_rate"], params["learning_rate"])]
-    np.testing.assert_allclose(train, v4.groupby("rung")["train_seconds"].mean(), rtol=1e-3)  # a recorded config's own cost
+    v4 = curves[
+        (curves["param_hidden_1"] == params["hidden_1"])
+        & np.isclose(curves["param_learning_rate"], params["learning_rate"])
+    ]
+    np.testing.assert_allclose(
+        train, v4.groupby("rung")["train_seconds"].mean(), rtol=1e-3
+    )  # a recorded config's own cost
     assert (ev > 0).all()
 
 
 def test_replay_runs_fast_with_the_real_layout_and_agrees_in_the_report(recorded, capsys):
     res = ["--results", str(recorded)]
-    assert main(["compare", "--experiment", "smoke", "--strategies", "random,tpe_hyperband,tpe_median,qmc",
-                 "--seeds", "2", "--no-progress", *res]) == 0
-    assert main(["compare", "--experiment", "smoke", "--backend", "replay", "--strategies",
-                 "random,tpe_hyperband,tpe_median,qmc", "--seeds", "6", "--trials", "20", "--no-progress", *res]) == 0
+    assert (
+        main(
+            [
+                "compare",
+                "--experiment",
+                "smoke",
+                "--strategies",
+                "random,tpe_hyperband,tpe_median,qmc",
+                "--seeds",
+                "2",
+                "--no-progress",
+                *res,
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "compare",
+                "--experiment",
+                "smoke",
+                "--backend",
+                "replay",
+                "--strategies",
+                "random,tpe_hyperband,tpe_median,qmc",
+                "--seeds",
+                "6",
+                "--trials",
+                "20",
+                "--no-progress",
+                *res,
+            ]
+        )
+        == 0
+    )
     real = pd.read_csv(recorded / "smoke/random/seed-0/rungs.csv")
     replayed = pd.read_csv(recorded / "smoke.replay/random/seed-0/rungs.csv")
     assert list(real.columns) == list(replayed.columns)  # same layout...
-    assert replayed["replayed"].all() and not real["replayed"].any() and set(replayed["device"]) == {"replay"}  # ...marked
+    assert (
+        replayed["replayed"].all()
+        and not real["replayed"].any()
+        and set(replayed["device"]) == {"replay"}
+    )  # ...marked
     trials = pd.read_csv(recorded / "smoke.replay/tpe_hyperband/seed-0/trials.csv")
-    assert len(trials) == 20 and (trials["state"] == "PRUNED").any()  # real pruners drive the surrogate
+    assert (
+        len(trials) == 20 and (trials["state"] == "PRUNED").any()
+    )  # real pruners drive the surrogate
     # simulated clock: wall = simulated work + real harness time, nothing slept
-    assert np.allclose(trials["wall_seconds"], trials["train_seconds"] + trials["eval_seconds"] + trials["harness_seconds"])
+    assert np.allclose(
+        trials["wall_seconds"],
+        trials["train_seconds"] + trials["eval_seconds"] + trials["harness_seconds"],
+    )
     meta = json.loads((recorded / "smoke.replay/random/seed-0/metadata.json").read_text())
     assert meta["backend"] == "replay" and meta["finished"]
 
@@ -63,6 +115,21 @@ def test_replay_runs_fast_with_the_real_layout_and_agrees_in_the_report(recorded
 
 
 def test_replay_without_a_record_is_a_clear_error(tmp_path, capsys):
-    code = main(["run", "--strategy", "random", "--experiment", "smoke", "--backend", "replay", "--results", str(tmp_path),
-                 "--no-progress"])
-    assert code == 2 and "no recorded learning curves; run 'python -m harness record" in capsys.readouterr().err
+    code = main(
+        [
+            "run",
+            "--strategy",
+            "random",
+            "--experiment",
+            "smoke",
+            "--backend",
+            "replay",
+            "--results",
+            str(tmp_path),
+            "--no-progress",
+        ]
+    )
+    assert (
+        code == 2
+        and "no recorded learning curves; run 'python -m harness record" in capsys.readouterr().err
+    )

@@ -17,17 +17,36 @@ RUN = "smoke/tpe_hyperband/seed-0"
 
 def _records(results, run=RUN):
     base = results / run
-    return json.loads((base / "metadata.json").read_text()), pd.read_csv(base / "rungs.csv"), pd.read_csv(base / "trials.csv")
+    return (
+        json.loads((base / "metadata.json").read_text()),
+        pd.read_csv(base / "rungs.csv"),
+        pd.read_csv(base / "trials.csv"),
+    )
 
 
 def test_run_records_everything_then_resumes(tmp_path, capsys):
-    args = ["run", "--strategy", "tpe_hyperband", "--experiment", "smoke", "--results", str(tmp_path), "--no-progress"]
+    args = [
+        "run",
+        "--strategy",
+        "tpe_hyperband",
+        "--experiment",
+        "smoke",
+        "--results",
+        str(tmp_path),
+        "--no-progress",
+    ]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "6 finished" in out and "best params" in out and "unpruned" in out
     meta, rungs, trials = _records(tmp_path)
-    assert meta["strategy"] == "tpe_hyperband" and meta["seed"] == 0 and meta["study_name"] == "smoke.tpe_hyperband.seed-0"
-    assert {"torch", "optuna"} <= set(meta["versions"]) and meta["experiment"]["ladder"]["steps"] == [1, 3, 9]
+    assert (
+        meta["strategy"] == "tpe_hyperband"
+        and meta["seed"] == 0
+        and meta["study_name"] == "smoke.tpe_hyperband.seed-0"
+    )
+    assert {"torch", "optuna"} <= set(meta["versions"]) and meta["experiment"]["ladder"][
+        "steps"
+    ] == [1, 3, 9]
     assert sorted(trials["trial"]) == list(range(6))  # one row per trial
     for _, t in trials.iterrows():
         mine = rungs[rungs["trial"] == t["trial"]]
@@ -37,14 +56,18 @@ def test_run_records_everything_then_resumes(tmp_path, capsys):
         assert mine["pruned"].iloc[-1] == (t["state"] == "PRUNED")
         assert t["val_mae"] == pytest.approx(mine["val_mae"].iloc[-1])
     assert (rungs["train_seconds"] > 0).all() and (trials["harness_seconds"] >= 0).all()
-    assert {"param_learning_rate", "param_hidden_1", "param_dropout", "param_optimizer"} <= set(rungs.columns)
+    assert {"param_learning_rate", "param_hidden_1", "param_dropout", "param_optimizer"} <= set(
+        rungs.columns
+    )
 
     assert main(args + ["--trials", "8"]) == 0  # the same command again resumes
     _, rungs2, trials2 = _records(tmp_path)
     assert sorted(trials2["trial"]) == list(range(8))  # two more trials, nothing redone
     pd.testing.assert_frame_equal(rungs2.iloc[: len(rungs)], rungs)  # earlier records untouched
-    study = optuna.load_study(study_name="smoke.tpe_hyperband.seed-0",
-                              storage=open_storage(default_storage_url(tmp_path, "smoke")))
+    study = optuna.load_study(
+        study_name="smoke.tpe_hyperband.seed-0",
+        storage=open_storage(default_storage_url(tmp_path, "smoke")),
+    )
     assert len(study.trials) == 8  # records agree with the storage
 
     assert main(args + ["--trials", "8"]) == 0  # budget reached: nothing more runs
@@ -53,7 +76,10 @@ def test_run_records_everything_then_resumes(tmp_path, capsys):
 
 @pytest.mark.parametrize("name", list(STRATEGIES))
 def test_every_strategy_runs_on_the_real_lstm(tmp_path, name):
-    summary = run_strategy(load_experiment("smoke"), RunOptions(name, seed=1, results_dir=str(tmp_path), n_trials=3, progress=False))
+    summary = run_strategy(
+        load_experiment("smoke"),
+        RunOptions(name, seed=1, results_dir=str(tmp_path), n_trials=3, progress=False),
+    )
     assert summary["complete"] + summary["pruned"] == 3 and summary["failed"] == 0
     assert summary["best_val_mae"] is not None and 0 < summary["best_val_mae"] < 20
 
@@ -62,7 +88,9 @@ def test_grid_stops_when_exhausted_and_does_not_rerun(tmp_path):
     exp = load_experiment("smoke")
     opts = RunOptions("grid", results_dir=str(tmp_path), n_trials=50, progress=False)
     assert run_strategy(exp, opts)["trials"] == exp.space.grid_size() == 4
-    assert run_strategy(exp, opts)["trials"] == 4  # a second call on a finished grid runs no duplicate
+    assert (
+        run_strategy(exp, opts)["trials"] == 4
+    )  # a second call on a finished grid runs no duplicate
 
 
 def test_trial_left_running_by_a_killed_process_is_failed_and_requeued(tmp_path):
@@ -71,7 +99,9 @@ def test_trial_left_running_by_a_killed_process_is_failed_and_requeued(tmp_path)
     study = optuna.create_study(study_name=study_name(exp, "random", 0), storage=storage)
     orphan = study.ask()  # a worker asked for a trial, then died before telling
     params = exp.space.suggest(orphan)
-    summary = run_strategy(exp, RunOptions("random", results_dir=str(tmp_path), n_trials=2, progress=False))
+    summary = run_strategy(
+        exp, RunOptions("random", results_dir=str(tmp_path), n_trials=2, progress=False)
+    )
     trials = pd.read_csv(tmp_path / "smoke/random/seed-0/trials.csv")
     assert trials.loc[trials["trial"] == 0, "fail_reason"].item().startswith("interrupted")
     retried = optuna.load_study(study_name=study.study_name, storage=storage).trials[1]
@@ -87,7 +117,10 @@ def test_failures_are_recorded_and_a_streak_stops_the_study(tmp_path, monkeypatc
         raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
     monkeypatch.setattr(model.train.Trainer, "train", out_of_memory)
-    summary = run_strategy(load_experiment("smoke"), RunOptions("random", results_dir=str(tmp_path), n_trials=20, progress=False))
+    summary = run_strategy(
+        load_experiment("smoke"),
+        RunOptions("random", results_dir=str(tmp_path), n_trials=20, progress=False),
+    )
     assert summary["failed"] == MAX_CONSECUTIVE_FAILURES and summary["complete"] == 0
     trials = pd.read_csv(tmp_path / "smoke/random/seed-0/trials.csv")
     assert trials["fail_reason"].str.contains("RuntimeError: CUDA out of memory").all()
@@ -99,12 +132,27 @@ def test_ctrl_c_stops_cleanly_and_the_same_command_resumes(tmp_path):
     import sys
     import time
 
-    cmd = [sys.executable, "-m", "harness", "run", "--strategy", "random", "--experiment", "smoke", "--trials", "500",
-           "--results", str(tmp_path), "--no-progress"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "harness",
+        "run",
+        "--strategy",
+        "random",
+        "--experiment",
+        "smoke",
+        "--trials",
+        "500",
+        "--results",
+        str(tmp_path),
+        "--no-progress",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     trials_csv = tmp_path / "smoke/random/seed-0/trials.csv"
     deadline = time.time() + 120
-    while time.time() < deadline and (not trials_csv.exists() or len(trials_csv.read_text().splitlines()) < 4):
+    while time.time() < deadline and (
+        not trials_csv.exists() or len(trials_csv.read_text().splitlines()) < 4
+    ):
         time.sleep(0.2)  # wait until a few trials are done, then interrupt one in flight
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
@@ -115,11 +163,17 @@ def test_ctrl_c_stops_cleanly_and_the_same_command_resumes(tmp_path):
     study = optuna.load_study(study_name="smoke.random.seed-0", storage=storage)
     trials = pd.read_csv(trials_csv)
     done = {t.number for t in study.trials if t.state.is_finished() and t.state.name != "FAIL"}
-    assert done == set(trials.loc[trials["state"] != "FAIL", "trial"])  # records agree with the storage
+    assert done == set(
+        trials.loc[trials["state"] != "FAIL", "trial"]
+    )  # records agree with the storage
     assert not [t for t in study.trials if t.state.name == "RUNNING"]  # nothing left hanging
 
-    resumed = subprocess.run(cmd[:-3] + ["--trials", str(len(done) + 2), "--results", str(tmp_path), "--no-progress"],
-                             capture_output=True, text=True, timeout=120)
+    resumed = subprocess.run(
+        cmd[:-3] + ["--trials", str(len(done) + 2), "--results", str(tmp_path), "--no-progress"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert resumed.returncode == 0
     study = optuna.load_study(study_name="smoke.random.seed-0", storage=storage)
     assert sum(t.state.name in ("COMPLETE", "PRUNED") for t in study.trials) == len(done) + 2

@@ -10,18 +10,24 @@ import pytest
 
 from strategies import STRATEGIES, Ladder, Param, SearchSpace, StrategyInputs, get_strategy
 
-SPACE = SearchSpace((
-    Param("learning_rate", "float", 1e-3, 1e-4, 1e-1, log=True, grid=(1e-3, 1e-2)),
-    Param("hidden_1", "int", 64, 16, 128, step=16, grid=(32, 64)),
-    Param("optimizer", "categorical", "adam", choices=("adam", "adamw")),
-))
+SPACE = SearchSpace(
+    (
+        Param("learning_rate", "float", 1e-3, 1e-4, 1e-1, log=True, grid=(1e-3, 1e-2)),
+        Param("hidden_1", "int", 64, 16, 128, step=16, grid=(32, 64)),
+        Param("optimizer", "categorical", "adam", choices=("adam", "adamw")),
+    )
+)
 LADDER = Ladder((1 / 9, 1 / 3, 1.0), (1, 1, 1))
 
 
 def _curve(trial):
     """Learning curves that separate configurations: low lr learns slowly, big nets end lower."""
     p = SPACE.suggest(trial)
-    final = abs(math.log10(p["learning_rate"]) + 2.5) + 64 / p["hidden_1"] + (0.1 if p["optimizer"] == "adamw" else 0)
+    final = (
+        abs(math.log10(p["learning_rate"]) + 2.5)
+        + 64 / p["hidden_1"]
+        + (0.1 if p["optimizer"] == "adamw" else 0)
+    )
     for rung, step in enumerate(LADDER.steps, start=1):
         value = final + 3.0 / rung
         trial.report(value, step)
@@ -39,8 +45,12 @@ def _two_objectives(trial):
 def _study(name, seed, n_trials=24):
     strategy = get_strategy(name)
     sampler, pruner = strategy.make(StrategyInputs(SPACE, LADDER, seed))
-    study = optuna.create_study(study_name=f"contract-{name}", sampler=sampler, pruner=pruner,
-                                directions=["minimize"] * strategy.objectives)
+    study = optuna.create_study(
+        study_name=f"contract-{name}",
+        sampler=sampler,
+        pruner=pruner,
+        directions=["minimize"] * strategy.objectives,
+    )
     study.optimize(_curve if strategy.objectives == 1 else _two_objectives, n_trials=n_trials)
     return study
 
@@ -52,7 +62,10 @@ def test_runs_and_respects_seed(name):
     assert params(a) == params(b)  # same seed, same configurations, same order
     if name != "grid":  # the grid visits the same points; only their order may depend on the seed
         assert params(a) != params(c)
-    assert all(t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED) for t in a.trials)
+    assert all(
+        t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+        for t in a.trials
+    )
 
 
 @pytest.mark.parametrize("name", list(STRATEGIES))
@@ -72,7 +85,9 @@ def test_grid_stops_when_exhausted():
 
 
 def test_unknown_strategy_lists_known():
-    with pytest.raises(ValueError, match="unknown strategy 'nope'; known: tpe_median, tpe_hyperband"):
+    with pytest.raises(
+        ValueError, match="unknown strategy 'nope'; known: tpe_median, tpe_hyperband"
+    ):
         get_strategy("nope")
 
 

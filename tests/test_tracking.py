@@ -13,22 +13,59 @@ try:
 except ImportError:
     if os.environ.get("CI"):
         raise  # CI installs the extra: a missing one must fail, not skip
-    pytest.skip("the mlflow extra is not installed here (CI installs it): pip install -e '.[mlflow]'",
-                allow_module_level=True)
+    pytest.skip(
+        "the mlflow extra is not installed here (CI installs it): pip install -e '.[mlflow]'",
+        allow_module_level=True,
+    )
 
 
 def test_trials_and_report_logged_and_read_back(tmp_path, capsys):
     from mlflow.tracking import MlflowClient
 
     res = ["--results", str(tmp_path)]
-    assert main(["compare", "--experiment", "smoke", "--strategies", "tpe_hyperband,random", "--seeds", "1",
-                 "--no-progress", "--mlflow", *res]) == 0
-    assert main(["compare", "--experiment", "smoke", "--strategies", "tpe_hyperband,random", "--seeds", "1",
-                 "--no-progress", "--mlflow", *res]) == 0  # again: nothing logged twice
+    assert (
+        main(
+            [
+                "compare",
+                "--experiment",
+                "smoke",
+                "--strategies",
+                "tpe_hyperband,random",
+                "--seeds",
+                "1",
+                "--no-progress",
+                "--mlflow",
+                *res,
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "compare",
+                "--experiment",
+                "smoke",
+                "--strategies",
+                "tpe_hyperband,random",
+                "--seeds",
+                "1",
+                "--no-progress",
+                "--mlflow",
+                *res,
+            ]
+        )
+        == 0
+    )  # again: nothing logged twice
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     exp = client.get_experiment_by_name("smoke")
     runs = client.search_runs([exp.experiment_id], max_results=1000)
-    trials = pd.concat([pd.read_csv(tmp_path / f"smoke/{s}/seed-0/trials.csv") for s in ("tpe_hyperband", "random")])
+    trials = pd.concat(
+        [
+            pd.read_csv(tmp_path / f"smoke/{s}/seed-0/trials.csv")
+            for s in ("tpe_hyperband", "random")
+        ]
+    )
     assert len(runs) == len(trials)  # one MLflow run per trial, once
     rungs = pd.read_csv(tmp_path / "smoke/tpe_hyperband/seed-0/rungs.csv")
     for run in runs:
@@ -54,7 +91,18 @@ def test_trials_and_report_logged_and_read_back(tmp_path, capsys):
 
 def test_without_the_extra_the_flag_is_a_one_line_error(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "mlflow", None)  # as if the extra were not installed
-    code = main(["run", "--strategy", "random", "--experiment", "smoke", "--results", str(tmp_path), "--mlflow"])
+    code = main(
+        [
+            "run",
+            "--strategy",
+            "random",
+            "--experiment",
+            "smoke",
+            "--results",
+            str(tmp_path),
+            "--mlflow",
+        ]
+    )
     err = capsys.readouterr().err.strip()
     assert code == 2 and err == "error: --mlflow needs the MLflow extra: pip install -e '.[mlflow]'"
     assert not (tmp_path / "smoke").exists()  # it failed before training anything

@@ -28,7 +28,9 @@ def test_continues_across_calls_with_callback(tiny_data):
     trainer.train(_all(tiny_data)[:500], 1, callback=seen.append)
     trainer.train(_all(tiny_data), 2, callback=seen.append)
     assert [e.epoch for e in seen] == [1, 2, 3]  # epochs count across rungs
-    assert [e.samples for e in seen] == [500, len(tiny_data.splits["train"])] + [len(tiny_data.splits["train"])]
+    assert [e.samples for e in seen] == [500, len(tiny_data.splits["train"])] + [
+        len(tiny_data.splits["train"])
+    ]
 
 
 def test_same_seed_same_result(tiny_data):
@@ -53,12 +55,20 @@ def test_divergence_is_reported_with_its_epoch(tiny_data):
     trainer = Trainer(poisoned, ModelConfig(hidden_1=8, hidden_2=8), seed=0, device="cpu")
     result = trainer.train(_all(poisoned), epochs=3)
     assert result.diverged and result.diverged_at_epoch == 1 and len(result.epochs) == 1
-    assert np.isnan(trainer.evaluate().metrics["mae"])  # NaN weights give NaN, reported, not a crash
+    assert np.isnan(
+        trainer.evaluate().metrics["mae"]
+    )  # NaN weights give NaN, reported, not a crash
 
 
-@pytest.mark.parametrize("cfg", [
-    ModelConfig(num_layers=1), ModelConfig(num_layers=3, embedding_dim=8, optimizer="adamw", grad_clip=1.0, batch_size=300),
-])
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        ModelConfig(num_layers=1),
+        ModelConfig(
+            num_layers=3, embedding_dim=8, optimizer="adamw", grad_clip=1.0, batch_size=300
+        ),
+    ],
+)
 def test_network_variants_train(tiny_data, cfg):
     trainer = Trainer(tiny_data, cfg, seed=0, device="cpu")
     assert not trainer.train(_all(tiny_data)[:1000], 1).diverged
@@ -67,11 +77,17 @@ def test_network_variants_train(tiny_data, cfg):
 
 def test_v4_default_shape():
     net = ForecastNet(ModelConfig(), n_stations=10)
-    assert net.lstm_1.hidden_size == 128 and net.lstm_rest.hidden_size == 64 and net.head[0].out_features == 32
+    assert (
+        net.lstm_1.hidden_size == 128
+        and net.lstm_rest.hidden_size == 64
+        and net.head[0].out_features == 32
+    )
     assert count_module_parameters(net) > 100_000
 
 
-@pytest.mark.parametrize("field, value", [("dropout", 1.0), ("optimizer", "sgd"), ("hidden_1", 0), ("learning_rate", 0)])
+@pytest.mark.parametrize(
+    "field, value", [("dropout", 1.0), ("optimizer", "sgd"), ("hidden_1", 0), ("learning_rate", 0)]
+)
 def test_config_validation_names_the_field(field, value):
     with pytest.raises(ValueError, match=field):
         ModelConfig().with_params({field: value})
@@ -86,12 +102,18 @@ def test_metrics_by_hand():
     true = np.array([[1.0, 2.0, 3.0], [3.0, 4.0, 5.0]])
     pred = np.array([[2.0, 2.0, 3.0], [3.0, 4.0, 7.0]])
     m = forecast_metrics(pred, true)
-    assert m["mae"] == pytest.approx(0.5) and m["mae_h1"] == pytest.approx(0.5) and m["mae_h3"] == pytest.approx(1.0)
+    assert (
+        m["mae"] == pytest.approx(0.5)
+        and m["mae_h1"] == pytest.approx(0.5)
+        and m["mae_h3"] == pytest.approx(1.0)
+    )
     assert m["r2_h2"] == pytest.approx(1.0)
 
 
 def test_persistence_uses_last_input(tiny_data):
     s = tiny_data.splits["val"]
     m = persistence_metrics(s)
-    assert m["mae_h1"] == pytest.approx(np.abs(s.target_bikes[:, 0] - s.last_bikes).mean(), rel=1e-6)
+    assert m["mae_h1"] == pytest.approx(
+        np.abs(s.target_bikes[:, 0] - s.last_bikes).mean(), rel=1e-6
+    )
     assert m["mae_h1"] < m["mae_h2"] < m["mae_h3"]

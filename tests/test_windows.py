@@ -12,7 +12,9 @@ def test_shapes_and_dtypes(tiny_data):
         assert split.static.shape == (n, len(STATIC_FEATURES)) and split.static.dtype == np.float32
         assert split.target.shape == split.target_bikes.shape == (n, 3)
         assert split.station.dtype == np.int64
-        assert np.isfinite(split.seq).all() and np.isfinite(split.target).all()  # missing values are handled
+        assert (
+            np.isfinite(split.seq).all() and np.isfinite(split.target).all()
+        )  # missing values are handled
 
 
 def test_no_hour_shared_between_splits(tiny_data):
@@ -41,11 +43,13 @@ def test_scaler_is_fitted_on_train_only():
 def test_missing_targets_dropped_and_long_gaps_excluded():
     panel = generate_panel(4, 14, seed=0)
     panel.bikes[0, 100] = np.nan  # one missing hour of station 0
-    panel.bikes[1, 150:150 + MAX_MISSING_INPUTS + 1] = np.nan  # a long outage of station 1
+    panel.bikes[1, 150 : 150 + MAX_MISSING_INPUTS + 1] = np.nan  # a long outage of station 1
     data = build_windows(panel)
     tr = data.splits["train"]
     ends0 = tr.end_hour[tr.station == 0]
-    assert not np.isin(100, ends0 + 1) and not np.isin(100, ends0 + 3)  # no window targets the missing hour
+    assert not np.isin(100, ends0 + 1) and not np.isin(
+        100, ends0 + 3
+    )  # no window targets the missing hour
     assert np.isin(100 + 5, ends0)  # but windows whose inputs cover it stay (carried forward)
     ends1 = tr.end_hour[tr.station == 1]
     assert not np.isin(150 + MAX_MISSING_INPUTS, ends1)  # too many missing inputs

@@ -18,7 +18,9 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
 def _harness(*args, env=ENV, timeout=300):
-    proc = subprocess.run([*PY, *args, "--no-progress"], capture_output=True, text=True, env=env, timeout=timeout)
+    proc = subprocess.run(
+        [*PY, *args, "--no-progress"], capture_output=True, text=True, env=env, timeout=timeout
+    )
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stdout + proc.stderr
     return proc
 
@@ -37,30 +39,79 @@ def _assert_records_agree(study, trials_csv):
 
 
 def test_two_workers_on_the_journal_file_record_every_trial_once(tmp_path):
-    _harness("run", "--strategy", "random", "--experiment", "smoke", "--trials", "10", "--workers", "2",
-             "--results", str(tmp_path))
+    _harness(
+        "run",
+        "--strategy",
+        "random",
+        "--experiment",
+        "smoke",
+        "--trials",
+        "10",
+        "--workers",
+        "2",
+        "--results",
+        str(tmp_path),
+    )
     study = _study(default_storage_url(tmp_path, "smoke"), "smoke.random.seed-0")
     done = _assert_records_agree(study, tmp_path / "smoke/random/seed-0/trials.csv")
-    assert 10 <= len(done) <= 11  # the budget, plus at most the one trial in flight in the other worker
+    assert (
+        10 <= len(done) <= 11
+    )  # the budget, plus at most the one trial in flight in the other worker
     params = [tuple(sorted(t.params.items())) for t in study.trials]
     assert len(set(params)) == len(params)  # the two workers drew different configurations
 
 
 def test_grid_with_three_workers_covers_each_point_exactly_once(tmp_path):
-    _harness("run", "--strategy", "grid", "--experiment", "smoke", "--workers", "3", "--results", str(tmp_path))
+    _harness(
+        "run",
+        "--strategy",
+        "grid",
+        "--experiment",
+        "smoke",
+        "--workers",
+        "3",
+        "--results",
+        str(tmp_path),
+    )
     study = _study(default_storage_url(tmp_path, "smoke"), "smoke.grid.seed-0")
-    evaluated = [tuple(sorted(t.params.items())) for t in study.trials if t.state.name in ("COMPLETE", "PRUNED")]
+    evaluated = [
+        tuple(sorted(t.params.items()))
+        for t in study.trials
+        if t.state.name in ("COMPLETE", "PRUNED")
+    ]
     assert len(evaluated) == len(set(evaluated)) == load_experiment("smoke").space.grid_size()
 
 
 def test_postgres_two_machines_share_one_study(tmp_path, postgres_url):
     """A coordinator with 2 local workers, plus a worker started separately (as from another machine)."""
-    coordinator = subprocess.Popen([*PY, "run", "--strategy", "tpe_hyperband", "--experiment", "smoke", "--trials", "14",
-                                    "--workers", "2", "--storage", postgres_url, "--results", str(tmp_path / "a"),
-                                    "--no-progress"], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    coordinator = subprocess.Popen(
+        [
+            *PY,
+            "run",
+            "--strategy",
+            "tpe_hyperband",
+            "--experiment",
+            "smoke",
+            "--trials",
+            "14",
+            "--workers",
+            "2",
+            "--storage",
+            postgres_url,
+            "--results",
+            str(tmp_path / "a"),
+            "--no-progress",
+        ],
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     name = "smoke.tpe_hyperband.seed-0"
     deadline = time.time() + 120
-    while time.time() < deadline:  # the coordinator creates the study; the other machine then joins it
+    while (
+        time.time() < deadline
+    ):  # the coordinator creates the study; the other machine then joins it
         try:
             if "target" in _study(postgres_url, name).user_attrs:
                 break
@@ -72,17 +123,38 @@ def test_postgres_two_machines_share_one_study(tmp_path, postgres_url):
     assert coordinator.returncode == 0 and "Traceback" not in err, out + err
     study = _study(postgres_url, name)
     done = {t.number for t in study.trials if t.state.name in ("COMPLETE", "PRUNED")}
-    assert 14 <= len(done) <= 16 and not [t for t in study.trials if t.state.name in ("RUNNING", "FAIL")]
+    assert 14 <= len(done) <= 16 and not [
+        t for t in study.trials if t.state.name in ("RUNNING", "FAIL")
+    ]
     # The coordinator's records list every trial (its own workers', and the other machine's after reconciling).
     recorded = pd.read_csv(tmp_path / "a/smoke/tpe_hyperband/seed-0/trials.csv")
-    assert set(recorded["trial"]) == {t.number for t in study.trials} and recorded["trial"].is_unique
+    assert (
+        set(recorded["trial"]) == {t.number for t in study.trials} and recorded["trial"].is_unique
+    )
 
 
 def test_postgres_grid_with_two_workers_each_point_once(tmp_path, postgres_url):
-    _harness("run", "--strategy", "grid", "--experiment", "smoke", "--seed", "3", "--workers", "2",
-             "--storage", postgres_url, "--results", str(tmp_path))
+    _harness(
+        "run",
+        "--strategy",
+        "grid",
+        "--experiment",
+        "smoke",
+        "--seed",
+        "3",
+        "--workers",
+        "2",
+        "--storage",
+        postgres_url,
+        "--results",
+        str(tmp_path),
+    )
     study = _study(postgres_url, "smoke.grid.seed-3")
-    evaluated = [tuple(sorted(t.params.items())) for t in study.trials if t.state.name in ("COMPLETE", "PRUNED")]
+    evaluated = [
+        tuple(sorted(t.params.items()))
+        for t in study.trials
+        if t.state.name in ("COMPLETE", "PRUNED")
+    ]
     assert len(evaluated) == len(set(evaluated)) == load_experiment("smoke").space.grid_size()
 
 
@@ -98,8 +170,23 @@ def _wait_for(predicate, timeout=120):
 def test_postgres_heartbeat_fails_and_retries_a_killed_workers_trial(tmp_path, postgres_url):
     env = {**ENV, "HARNESS_HEARTBEAT_SECONDS": "1", "HARNESS_HEARTBEAT_GRACE_SECONDS": "4"}
     name = "quick.random.seed-7"
-    args = [*PY, "run", "--strategy", "random", "--experiment", "quick", "--seed", "7", "--trials", "2",
-            "--storage", postgres_url, "--results", str(tmp_path), "--no-progress"]
+    args = [
+        *PY,
+        "run",
+        "--strategy",
+        "random",
+        "--experiment",
+        "quick",
+        "--seed",
+        "7",
+        "--trials",
+        "2",
+        "--storage",
+        postgres_url,
+        "--results",
+        str(tmp_path),
+        "--no-progress",
+    ]
     victim = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def running():
@@ -118,17 +205,36 @@ def test_postgres_heartbeat_fails_and_retries_a_killed_workers_trial(tmp_path, p
     study = _study(postgres_url, name)
     assert study.trials[killed.number].state.name == "FAIL"  # the stale trial was failed...
     retried = [t for t in study.trials if t.number > killed.number and t.params == killed.params]
-    assert retried and retried[0].state.name == "COMPLETE"  # ...and retried with the same parameters
-    assert sum(t.state.name == "COMPLETE" for t in study.trials) == 2  # the study reached its budget
+    assert (
+        retried and retried[0].state.name == "COMPLETE"
+    )  # ...and retried with the same parameters
+    assert (
+        sum(t.state.name == "COMPLETE" for t in study.trials) == 2
+    )  # the study reached its budget
     trials = pd.read_csv(tmp_path / "quick/random/seed-7/trials.csv")
-    assert killed.number in set(trials.loc[trials["state"] == "FAIL", "trial"])  # and the records know
+    assert killed.number in set(
+        trials.loc[trials["state"] == "FAIL", "trial"]
+    )  # and the records know
 
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_sigkill_at_several_points_then_resume_loses_nothing(tmp_path, seed):
     budget = 12
-    args = [*PY, "run", "--strategy", "tpe_median", "--experiment", "smoke", "--seed", str(seed), "--trials", str(budget),
-            "--results", str(tmp_path), "--no-progress"]
+    args = [
+        *PY,
+        "run",
+        "--strategy",
+        "tpe_median",
+        "--experiment",
+        "smoke",
+        "--seed",
+        str(seed),
+        "--trials",
+        str(budget),
+        "--results",
+        str(tmp_path),
+        "--no-progress",
+    ]
     trials_csv = tmp_path / f"smoke/tpe_median/seed-{seed}/trials.csv"
     rungs_csv = tmp_path / f"smoke/tpe_median/seed-{seed}/rungs.csv"
     url = default_storage_url(tmp_path, "smoke")
@@ -136,7 +242,11 @@ def test_sigkill_at_several_points_then_resume_loses_nothing(tmp_path, seed):
     for kill, wait_rows in enumerate((1, 3, 2)):  # kill early, later, and again soon after a resume
         proc = subprocess.Popen(args, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         start_rows = len(pd.read_csv(rungs_csv)) if rungs_csv.exists() else 0
-        assert _wait_for(lambda: rungs_csv.exists() and len(pd.read_csv(rungs_csv)) >= start_rows + wait_rows + kill)
+        assert _wait_for(
+            lambda: (
+                rungs_csv.exists() and len(pd.read_csv(rungs_csv)) >= start_rows + wait_rows + kill
+            )
+        )
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         study = _study(url, f"smoke.tpe_median.seed-{seed}")

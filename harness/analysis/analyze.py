@@ -54,29 +54,50 @@ def analyze(results_dir: str | Path, experiment: str, tolerance: float = 0.01) -
     ttt, target = metrics.time_to_target(curve, tolerance)
     choice, reason = choose_strategy(ranking, ttt)
     return Analysis(
-        results=results, tolerance=tolerance, curve=curve, bands=metrics.anytime_bands(curve), best=best,
-        ranking=ranking, ttt=ttt, target=target, saved=metrics.compute_saved(results),
-        trust=metrics.fidelity_trust(results), floor=floor, false_prunes=metrics.false_prunes(results.audit),
-        importance_final=metrics.importance(results), importance_rung1=metrics.importance(results, rung=1),
-        good_ranges=metrics.good_ranges(results), choice=choice, choice_reason=reason, results_dir=str(results_dir),
+        results=results,
+        tolerance=tolerance,
+        curve=curve,
+        bands=metrics.anytime_bands(curve),
+        best=best,
+        ranking=ranking,
+        ttt=ttt,
+        target=target,
+        saved=metrics.compute_saved(results),
+        trust=metrics.fidelity_trust(results),
+        floor=floor,
+        false_prunes=metrics.false_prunes(results.audit),
+        importance_final=metrics.importance(results),
+        importance_rung1=metrics.importance(results, rung=1),
+        good_ranges=metrics.good_ranges(results),
+        choice=choice,
+        choice_reason=reason,
+        results_dir=str(results_dir),
     )
 
 
 def choose_strategy(ranking: pd.DataFrame, ttt: pd.DataFrame) -> tuple[str, str]:
     """Among the strategies the data cannot separate from the best (a tie within the noise floor
     or no significant difference), pick the fastest to the target; break ties by median MAE."""
-    candidates = ranking[ranking["verdict"].isin(["winner", "not separated", "tie (within the noise floor)"])]
-    merged = candidates.merge(ttt[["strategy", "median"]].rename(columns={"median": "ttt"}), on="strategy")
+    candidates = ranking[
+        ranking["verdict"].isin(["winner", "not separated", "tie (within the noise floor)"])
+    ]
+    merged = candidates.merge(
+        ttt[["strategy", "median"]].rename(columns={"median": "ttt"}), on="strategy"
+    )
     merged = merged.assign(ttt=merged["ttt"].replace(np.nan, np.inf)).sort_values(["ttt", "median"])
     pick = merged.iloc[0]
     winner = ranking.iloc[0]
     if pick["strategy"] == winner["strategy"]:
-        reason = (f"{pick['strategy']} has the lowest median final validation MAE ({pick['median']:.4f}) and is also the "
-                  f"fastest of the {len(merged)} strategies the data cannot separate from the best")
+        reason = (
+            f"{pick['strategy']} has the lowest median final validation MAE ({pick['median']:.4f}) and is also the "
+            f"fastest of the {len(merged)} strategies the data cannot separate from the best"
+        )
     else:
-        reason = (f"{winner['strategy']} has the lowest median final MAE ({winner['median']:.4f}), but {pick['strategy']} "
-                  f"({pick['median']:.4f}) is not separated from it (verdict: {pick['verdict']}) and reaches the target "
-                  f"fastest (median {pick['ttt']:.0f} s)")
+        reason = (
+            f"{winner['strategy']} has the lowest median final MAE ({winner['median']:.4f}), but {pick['strategy']} "
+            f"({pick['median']:.4f}) is not separated from it (verdict: {pick['verdict']}) and reaches the target "
+            f"fastest (median {pick['ttt']:.0f} s)"
+        )
     return str(pick["strategy"]), reason
 
 
@@ -87,8 +108,13 @@ def write_plots(a: Analysis, out: Path) -> dict[str, str]:
         "time_to_target": plots.time_to_target_plot(a.ttt, out),
         "savings": plots.savings_plot(a.saved, out),
         "fidelity_trust": plots.trust_scatter(r.rungs, r.n_rungs, out),
-        "importance": plots.importance_plot({"last rung, complete trials": a.importance_final,
-                                             "rung 1, every trial": a.importance_rung1}, out),
+        "importance": plots.importance_plot(
+            {
+                "last rung, complete trials": a.importance_final,
+                "rung 1, every trial": a.importance_rung1,
+            },
+            out,
+        ),
         "learning_curves": plots.learning_curves_plot(r.rungs, r.trials, out),
         "rank_over_time": plots.rank_over_time_plot(a.bands, out),
     }

@@ -42,10 +42,17 @@ class Results:
 
 def load_results(results_dir: str | Path, experiment: str) -> Results:
     base = Path(results_dir) / experiment
-    runs = sorted(p for p in base.glob("*/seed-*") if (p / "metadata.json").is_file() and (p / "trials.csv").is_file()
-                  and not p.parent.name.startswith("record-"))  # learning-curve records are not a strategy
+    runs = sorted(
+        p
+        for p in base.glob("*/seed-*")
+        if (p / "metadata.json").is_file()
+        and (p / "trials.csv").is_file()
+        and not p.parent.name.startswith("record-")
+    )  # learning-curve records are not a strategy
     if not runs:
-        raise UserError(f"{base}: no recorded runs (run 'python -m harness compare' or 'run' first)")
+        raise UserError(
+            f"{base}: no recorded runs (run 'python -m harness compare' or 'run' first)"
+        )
     meta, rungs, trials = {}, [], []
     for path in runs:
         m = json.loads((path / "metadata.json").read_text())
@@ -55,8 +62,15 @@ def load_results(results_dir: str | Path, experiment: str) -> Results:
         t = t.drop_duplicates("trial", keep="last")
         rungs.append(r)
         trials.append(t)
-    optional = {name: pd.read_csv(base / f"{name}.csv") if (base / f"{name}.csv").is_file() else None
-                for name in ("noise", "audit")}
-    return Results(experiment=next(iter(meta.values()))["experiment"], meta=meta,
-                   rungs=pd.concat(rungs, ignore_index=True), trials=pd.concat(trials, ignore_index=True),
-                   noise=optional["noise"], audit=optional["audit"])
+    optional = {
+        name: pd.read_csv(base / f"{name}.csv") if (base / f"{name}.csv").is_file() else None
+        for name in ("noise", "audit")
+    }
+    return Results(
+        experiment=next(iter(meta.values()))["experiment"],
+        meta=meta,
+        rungs=pd.concat(rungs, ignore_index=True),
+        trials=pd.concat(trials, ignore_index=True),
+        noise=optional["noise"],
+        audit=optional["audit"],
+    )

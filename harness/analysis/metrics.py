@@ -20,9 +20,20 @@ def anytime(trials: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (strategy, seed), run in trials.sort_values("trial").groupby(["strategy", "seed"]):
         elapsed = run["wall_seconds"].cumsum()
-        best = run["val_mae"].where(run["state"] == "COMPLETE").cummin().ffill()  # cummin leaves NaN at pruned trials
-        rows.append(pd.DataFrame({"strategy": strategy, "seed": seed, "trial_index": np.arange(1, len(run) + 1),
-                                  "elapsed": elapsed.to_numpy(), "best": best.to_numpy()}))
+        best = (
+            run["val_mae"].where(run["state"] == "COMPLETE").cummin().ffill()
+        )  # cummin leaves NaN at pruned trials
+        rows.append(
+            pd.DataFrame(
+                {
+                    "strategy": strategy,
+                    "seed": seed,
+                    "trial_index": np.arange(1, len(run) + 1),
+                    "elapsed": elapsed.to_numpy(),
+                    "best": best.to_numpy(),
+                }
+            )
+        )
     return pd.concat(rows, ignore_index=True)
 
 
@@ -39,7 +50,11 @@ def anytime_bands(curve: pd.DataFrame, n_points: int = 60) -> pd.DataFrame:
         at = np.array(at)
         with np.errstate(all="ignore"):
             q = np.nanpercentile(np.where(np.isnan(at), np.inf, at), [25, 50, 75], axis=0)
-        rows.append(pd.DataFrame({"strategy": strategy, "elapsed": grid, "q25": q[0], "median": q[1], "q75": q[2]}))
+        rows.append(
+            pd.DataFrame(
+                {"strategy": strategy, "elapsed": grid, "q25": q[0], "median": q[1], "q75": q[2]}
+            )
+        )
     out = pd.concat(rows, ignore_index=True)
     return out.replace(np.inf, np.nan)
 
@@ -58,13 +73,29 @@ def time_to_target(curve: pd.DataFrame, tolerance: float = 0.01) -> tuple[pd.Dat
     rows = []
     for (strategy, seed), run in curve.groupby(["strategy", "seed"]):
         hit = run[run["best"] <= target]
-        rows.append({"strategy": strategy, "seed": seed, "seconds": hit["elapsed"].iloc[0] if len(hit) else np.inf})
+        rows.append(
+            {
+                "strategy": strategy,
+                "seed": seed,
+                "seconds": hit["elapsed"].iloc[0] if len(hit) else np.inf,
+            }
+        )
     per_run = pd.DataFrame(rows)
-    table = per_run.groupby("strategy")["seconds"].agg(
-        median=lambda s: float(np.median(s)), reached=lambda s: int(np.isfinite(s).sum()), runs="size").reset_index()
+    table = (
+        per_run.groupby("strategy")["seconds"]
+        .agg(
+            median=lambda s: float(np.median(s)),
+            reached=lambda s: int(np.isfinite(s).sum()),
+            runs="size",
+        )
+        .reset_index()
+    )
     control = table.loc[table["strategy"] == CONTROL, "median"]
     ref = float(control.iloc[0]) if len(control) else np.nan
-    table["speedup_vs_random"] = [ref / m if np.isfinite(m) and m > 0 and np.isfinite(ref) else np.nan for m in table["median"]]
+    table["speedup_vs_random"] = [
+        ref / m if np.isfinite(m) and m > 0 and np.isfinite(ref) else np.nan
+        for m in table["median"]
+    ]
     return table, float(target)
 
 
@@ -72,20 +103,35 @@ def compute_saved(results: Results) -> pd.DataFrame:
     samples = rung_samples(results.rungs)
     rows = []
     for (strategy, seed), trials in results.trials.groupby(["strategy", "seed"]):
-        rungs = results.rungs[(results.rungs["strategy"] == strategy) & (results.rungs["seed"] == seed)]
+        rungs = results.rungs[
+            (results.rungs["strategy"] == strategy) & (results.rungs["seed"] == seed)
+        ]
         spent = float(trials["train_seconds"].sum() + trials["eval_seconds"].sum())
         full = unpruned_seconds(rungs, trials, samples, results.n_rungs) if len(rungs) else spent
-        rows.append({"strategy": strategy, "seed": seed, "spent": spent, "unpruned": full,
-                     "saved_share": 1 - spent / full if full else 0.0,
-                     "pruned_share": float((trials["state"] == "PRUNED").mean())})
+        rows.append(
+            {
+                "strategy": strategy,
+                "seed": seed,
+                "spent": spent,
+                "unpruned": full,
+                "saved_share": 1 - spent / full if full else 0.0,
+                "pruned_share": float((trials["state"] == "PRUNED").mean()),
+            }
+        )
     per_run = pd.DataFrame(rows)
-    return per_run.groupby("strategy")[["saved_share", "pruned_share"]].agg(["median", "min", "max"]).reset_index()
+    return (
+        per_run.groupby("strategy")[["saved_share", "pruned_share"]]
+        .agg(["median", "min", "max"])
+        .reset_index()
+    )
 
 
 def rung_table(rungs: pd.DataFrame) -> pd.DataFrame:
     """One row per (run, trial), a column of validation MAE per rung (NaN where not reached)."""
     wide = rungs.pivot_table(index=["strategy", "seed", "trial"], columns="rung", values="val_mae")
-    params = rungs.groupby(["strategy", "seed", "trial"])[[c for c in rungs.columns if c.startswith("param_")]].first()
+    params = rungs.groupby(["strategy", "seed", "trial"])[
+        [c for c in rungs.columns if c.startswith("param_")]
+    ].first()
     return wide.join(params)
 
 
@@ -94,8 +140,11 @@ def fidelity_trust(results: Results) -> pd.DataFrame:
     numeric parameters each rung's ranking favours (Spearman of parameter with MAE)."""
     wide = rung_table(results.rungs)
     last = results.n_rungs
-    numeric = [c for c in wide.columns if isinstance(c, str) and pd.api.types.is_numeric_dtype(wide[c])
-               and wide[c].nunique() > 2]
+    numeric = [
+        c
+        for c in wide.columns
+        if isinstance(c, str) and pd.api.types.is_numeric_dtype(wide[c]) and wide[c].nunique() > 2
+    ]
     rows = []
     for rung in range(1, last + 1):
         if rung not in wide.columns:
@@ -103,10 +152,15 @@ def fidelity_trust(results: Results) -> pd.DataFrame:
         both = wide.dropna(subset=[rung, last]) if last in wide.columns else wide.iloc[0:0]
         rho = _spearman(both[rung], both[last])
         at_rung = wide.dropna(subset=[rung])
-        row = {"rung": rung, "trials_at_rung": len(at_rung), "trials_with_final": len(both), "spearman_with_final": rho}
+        row = {
+            "rung": rung,
+            "trials_at_rung": len(at_rung),
+            "trials_with_final": len(both),
+            "spearman_with_final": rho,
+        }
         for col in numeric:
             ok = at_rung[[col, rung]].dropna()
-            row[f"rho_{col[len('param_'):]}"] = _spearman(ok[col], ok[rung])
+            row[f"rho_{col[len('param_') :]}"] = _spearman(ok[col], ok[rung])
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -134,15 +188,33 @@ def ranking(best: pd.DataFrame, floor: float, seed: int = 0) -> pd.DataFrame:
         values = runs["best"].dropna().to_numpy()
         ci = (np.nan, np.nan)
         if len(values) >= 2 and np.ptp(values) > 0:
-            res = stats.bootstrap((values,), np.mean, confidence_level=0.95, n_resamples=2000, method="percentile",
-                                  random_state=seed)
+            res = stats.bootstrap(
+                (values,),
+                np.mean,
+                confidence_level=0.95,
+                n_resamples=2000,
+                method="percentile",
+                random_state=seed,
+            )
             ci = (res.confidence_interval.low, res.confidence_interval.high)
         elif len(values):
             ci = (values.mean(), values.mean())
-        rows.append({"strategy": strategy, "median": np.median(values) if len(values) else np.nan,
-                     "mean": values.mean() if len(values) else np.nan, "ci_low": ci[0], "ci_high": ci[1],
-                     "seeds": len(values), "values": values})
-    table = pd.DataFrame(rows).sort_values(["median", "mean"], na_position="last").reset_index(drop=True)
+        rows.append(
+            {
+                "strategy": strategy,
+                "median": np.median(values) if len(values) else np.nan,
+                "mean": values.mean() if len(values) else np.nan,
+                "ci_low": ci[0],
+                "ci_high": ci[1],
+                "seeds": len(values),
+                "values": values,
+            }
+        )
+    table = (
+        pd.DataFrame(rows)
+        .sort_values(["median", "mean"], na_position="last")
+        .reset_index(drop=True)
+    )
     table["rank"] = np.arange(1, len(table) + 1)
     winner = table.iloc[0]
     p_values, verdicts = [], []
@@ -186,8 +258,13 @@ def importance(results: Results, rung: int | None = None) -> pd.Series:
     for (_, row), value in zip(params.iterrows(), values):
         p = {name: _native(row[f"param_{name}"], space[name]) for name in space}
         if all(space[n].contains(v) for n, v in p.items()) and math.isfinite(value):
-            study.add_trial(optuna.trial.create_trial(params=p, distributions={n: space[n].distribution() for n in p},
-                                                      value=float(value)))
+            study.add_trial(
+                optuna.trial.create_trial(
+                    params=p,
+                    distributions={n: space[n].distribution() for n in p},
+                    value=float(value),
+                )
+            )
     varying = [n for n in space if len({t.params[n] for t in study.trials}) > 1]
     if len(study.trials) < 4 or not varying:
         return pd.Series(dtype=float)
@@ -195,7 +272,9 @@ def importance(results: Results, rung: int | None = None) -> pd.Series:
     return pd.Series(imp, dtype=float).sort_values(ascending=False)
 
 
-def good_ranges(results: Results, top_share: float = 0.2, trials: pd.DataFrame | None = None) -> pd.DataFrame:
+def good_ranges(
+    results: Results, top_share: float = 0.2, trials: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """Where the best ``top_share`` of COMPLETE trials (of ``trials``, default all) lie, per parameter."""
     trials = results.trials if trials is None else trials
     done = trials[trials["state"] == "COMPLETE"].sort_values("val_mae")
@@ -204,11 +283,25 @@ def good_ranges(results: Results, top_share: float = 0.2, trials: pd.DataFrame |
     for p in results.space():
         col = top[f"param_{p.name}"]
         if p.type == "categorical":
-            rows.append({"param": p.name, "good": ", ".join(str(v) for v in col.value_counts().index[:2]),
-                         "low": np.nan, "high": np.nan, "searched": ", ".join(map(str, p.choices))})
+            rows.append(
+                {
+                    "param": p.name,
+                    "good": ", ".join(str(v) for v in col.value_counts().index[:2]),
+                    "low": np.nan,
+                    "high": np.nan,
+                    "searched": ", ".join(map(str, p.choices)),
+                }
+            )
         else:
-            rows.append({"param": p.name, "good": f"{col.min():.4g} .. {col.max():.4g}", "low": float(col.min()),
-                         "high": float(col.max()), "searched": f"{p.low:g} .. {p.high:g}{' (log)' if p.log else ''}"})
+            rows.append(
+                {
+                    "param": p.name,
+                    "good": f"{col.min():.4g} .. {col.max():.4g}",
+                    "low": float(col.min()),
+                    "high": float(col.max()),
+                    "searched": f"{p.low:g} .. {p.high:g}{' (log)' if p.log else ''}",
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -224,9 +317,15 @@ def _native(value, param):
         return int(value)
     if param.type == "float":
         return float(value)
-    for choice in param.choices:  # CSV gives strings or numpy numbers; map back to the declared choice
-        if str(choice) == str(value) or (isinstance(choice, (int, float)) and not isinstance(choice, bool)
-                                          and _is_number(value) and float(choice) == float(value)):
+    for (
+        choice
+    ) in param.choices:  # CSV gives strings or numpy numbers; map back to the declared choice
+        if str(choice) == str(value) or (
+            isinstance(choice, (int, float))
+            and not isinstance(choice, bool)
+            and _is_number(value)
+            and float(choice) == float(value)
+        ):
             return choice
     return value
 

@@ -12,17 +12,32 @@ from harness.analysis.loading import Results
 def trial_costs(results: Results) -> pd.DataFrame:
     """One row per trial: MAE at its last rung, full-fidelity training seconds and the recorded parameter count."""
     rungs = results.rungs
-    size = results.trials.set_index(["strategy", "seed", "trial"])["parameters"] if "parameters" in results.trials else {}
+    size = (
+        results.trials.set_index(["strategy", "seed", "trial"])["parameters"]
+        if "parameters" in results.trials
+        else {}
+    )
     samples = rungs.groupby("rung")["samples"].max()
     n_rungs = results.n_rungs
     rows = []
     for (strategy, seed, trial), g in rungs.groupby(["strategy", "seed", "trial"]):
         per_sample = g["train_seconds"].sum() / max(g["samples"].sum(), 1)
         done = int(g["rung"].max())
-        full = g["train_seconds"].sum() + sum(per_sample * samples.get(r, np.nan) for r in range(done + 1, n_rungs + 1))
-        rows.append({"strategy": strategy, "seed": seed, "trial": trial, "val_mae": g["val_mae"].iloc[-1],
-                     "reached_full": done == n_rungs, "full_train_seconds": full, "extrapolated": done < n_rungs,
-                     "parameters": size.get((strategy, seed, trial), np.nan)})
+        full = g["train_seconds"].sum() + sum(
+            per_sample * samples.get(r, np.nan) for r in range(done + 1, n_rungs + 1)
+        )
+        rows.append(
+            {
+                "strategy": strategy,
+                "seed": seed,
+                "trial": trial,
+                "val_mae": g["val_mae"].iloc[-1],
+                "reached_full": done == n_rungs,
+                "full_train_seconds": full,
+                "extrapolated": done < n_rungs,
+                "parameters": size.get((strategy, seed, trial), np.nan),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -36,4 +51,3 @@ def pareto_front(frame: pd.DataFrame, cost: str, value: str = "val_mae") -> pd.D
             keep.append(idx)
             best = v
     return ordered.loc[keep]
-

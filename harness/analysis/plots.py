@@ -35,25 +35,39 @@ def anytime_plot(bands: pd.DataFrame, out: Path, target: float) -> str:
         ax.plot(b["elapsed"], b["median"], label=strategy, color=colors[strategy], lw=2)
         ax.fill_between(b["elapsed"], b["q25"], b["q75"], color=colors[strategy], alpha=0.15)
     ax.axhline(target, color="k", ls=":", lw=1, label="target (best + 1%)")
-    ax.set(xlabel="wall-clock (s)", ylabel="best validation MAE so far (bikes)",
-           title="Anytime performance: median over seeds, band = quartiles")
+    ax.set(
+        xlabel="wall-clock (s)",
+        ylabel="best validation MAE so far (bikes)",
+        title="Anytime performance: median over seeds, band = quartiles",
+    )
     ax.legend(fontsize=8, ncol=2)
     return _save(fig, out, "anytime")
 
 
 def time_to_target_plot(ttt: pd.DataFrame, out: Path) -> str:
-    t = ttt.assign(order=ttt["median"].replace(np.inf, np.nan)).sort_values("order", na_position="last")
+    t = ttt.assign(order=ttt["median"].replace(np.inf, np.nan)).sort_values(
+        "order", na_position="last"
+    )
     fig, ax = plt.subplots(figsize=(8, 0.45 * len(t) + 1.5))
     y = np.arange(len(t))
     widths = np.nan_to_num(t["order"].to_numpy(), nan=0.0)
     colors = _colors(t["strategy"])
     ax.barh(y, widths, color=[colors[s] for s in t["strategy"]])
     for yi, w, r, n in zip(y, widths, t["reached"], t["runs"]):
-        ax.text(w, yi, f"  {r}/{n} runs reached" + ("" if w > 0 else " (median: not reached)"), va="center", fontsize=8)
+        ax.text(
+            w,
+            yi,
+            f"  {r}/{n} runs reached" + ("" if w > 0 else " (median: not reached)"),
+            va="center",
+            fontsize=8,
+        )
     ax.set_yticks(y, t["strategy"])
     ax.invert_yaxis()
     ax.set_xlim(0, max(widths.max(), 1e-9) * 1.6)
-    ax.set(xlabel="median seconds to reach the target", title="Time to target (within 1% of the best MAE any run reached)")
+    ax.set(
+        xlabel="median seconds to reach the target",
+        title="Time to target (within 1% of the best MAE any run reached)",
+    )
     return _save(fig, out, "time_to_target")
 
 
@@ -76,8 +90,11 @@ def trust_scatter(rungs: pd.DataFrame, n_rungs: int, out: Path) -> str:
         both = wide.dropna(subset=[rung, n_rungs]) if n_rungs in wide.columns else wide.iloc[0:0]
         ax.scatter(both[rung], both[n_rungs], s=14, alpha=0.6)
         rho = both[[rung, n_rungs]].corr(method="spearman").iloc[0, 1] if len(both) >= 3 else np.nan
-        ax.set(xlabel=f"validation MAE at rung {rung}", ylabel=f"validation MAE at rung {n_rungs} (full)",
-               title=f"Fidelity trust, rung {rung}: Spearman {rho:.2f} (n={len(both)})")
+        ax.set(
+            xlabel=f"validation MAE at rung {rung}",
+            ylabel=f"validation MAE at rung {n_rungs} (full)",
+            title=f"Fidelity trust, rung {rung}: Spearman {rho:.2f} (n={len(both)})",
+        )
     return _save(fig, out, "fidelity_trust")
 
 
@@ -95,12 +112,23 @@ def learning_curves_plot(rungs: pd.DataFrame, trials: pd.DataFrame, out: Path) -
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for key, curve in rungs.groupby(["strategy", "seed", "trial"]):
         s = state.get(key, "FAIL")
-        ax.plot(curve["step"], curve["val_mae"], color="tab:blue" if s == "COMPLETE" else "tab:red",
-                alpha=0.35 if s == "COMPLETE" else 0.25, lw=1, marker="o", ms=2)
+        ax.plot(
+            curve["step"],
+            curve["val_mae"],
+            color="tab:blue" if s == "COMPLETE" else "tab:red",
+            alpha=0.35 if s == "COMPLETE" else 0.25,
+            lw=1,
+            marker="o",
+            ms=2,
+        )
     ax.plot([], [], color="tab:blue", label="completed")
     ax.plot([], [], color="tab:red", label="pruned")
-    ax.set(xscale="log", xlabel="budget (units of the first rung)", ylabel="validation MAE (bikes)",
-           title="Learning curves: pruned against completed trials")
+    ax.set(
+        xscale="log",
+        xlabel="budget (units of the first rung)",
+        ylabel="validation MAE (bikes)",
+        title="Learning curves: pruned against completed trials",
+    )
     ax.legend()
     return _save(fig, out, "learning_curves")
 
@@ -112,7 +140,11 @@ def rank_over_time_plot(bands: pd.DataFrame, out: Path) -> str:
     colors = _colors(pivot.columns)
     for s in ranks.columns:
         ax.plot(ranks.index, ranks[s], label=s, color=colors[s], lw=2)
-    ax.set(xlabel="wall-clock (s)", ylabel="rank of median best MAE (1 = best)", title="Rank of each strategy over time")
+    ax.set(
+        xlabel="wall-clock (s)",
+        ylabel="rank of median best MAE (1 = best)",
+        title="Rank of each strategy over time",
+    )
     ax.invert_yaxis()
     ax.legend(fontsize=8, ncol=2)
     return _save(fig, out, "rank_over_time")
@@ -120,14 +152,36 @@ def rank_over_time_plot(bands: pd.DataFrame, out: Path) -> str:
 
 def pareto_plot(costs: pd.DataFrame, fronts: dict[str, pd.DataFrame], out: Path) -> str:
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
-    for ax, (cost, label) in zip(axes, (("full_train_seconds", "full-fidelity training time (s)"), ("parameters", "parameters"))):
+    for ax, (cost, label) in zip(
+        axes,
+        (("full_train_seconds", "full-fidelity training time (s)"), ("parameters", "parameters")),
+    ):
         measured = costs[~costs["extrapolated"]]
         guessed = costs[costs["extrapolated"]]
-        ax.scatter(measured[cost], measured["val_mae"], s=12, alpha=0.5, label="trials (measured at full fidelity)")
-        ax.scatter(guessed[cost], guessed["val_mae"], s=12, alpha=0.4, marker="x",
-                   label="pruned trials (time extrapolated, MAE at their last rung)")
+        ax.scatter(
+            measured[cost],
+            measured["val_mae"],
+            s=12,
+            alpha=0.5,
+            label="trials (measured at full fidelity)",
+        )
+        ax.scatter(
+            guessed[cost],
+            guessed["val_mae"],
+            s=12,
+            alpha=0.4,
+            marker="x",
+            label="pruned trials (time extrapolated, MAE at their last rung)",
+        )
         front = fronts[cost]
-        ax.step(front[cost], front["val_mae"], where="post", color="k", lw=1.5, label="Pareto front")
-        ax.set(xscale="log", xlabel=label, ylabel="validation MAE (bikes)", title=f"MAE against {label}")
+        ax.step(
+            front[cost], front["val_mae"], where="post", color="k", lw=1.5, label="Pareto front"
+        )
+        ax.set(
+            xscale="log",
+            xlabel=label,
+            ylabel="validation MAE (bikes)",
+            title=f"MAE against {label}",
+        )
         ax.legend(fontsize=7)
     return _save(fig, out, "pareto")

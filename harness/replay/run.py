@@ -18,8 +18,10 @@ _CACHE: dict[tuple[str, str], Surrogate] = {}
 def record_curves(results_dir: str | Path, experiment: str) -> pd.DataFrame:
     runs = sorted((Path(results_dir) / experiment).glob("record-*/seed-*/rungs.csv"))
     if not runs:
-        raise UserError(f"{Path(results_dir) / experiment}: no recorded learning curves; "
-                        f"run 'python -m harness record --experiment {experiment}' first")
+        raise UserError(
+            f"{Path(results_dir) / experiment}: no recorded learning curves; "
+            f"run 'python -m harness record --experiment {experiment}' first"
+        )
     return pd.concat([pd.read_csv(p) for p in runs], ignore_index=True)
 
 
@@ -27,10 +29,14 @@ def load_surrogate(experiment, results_dir: str | Path) -> Surrogate:
     key = (str(Path(results_dir).resolve()), experiment.name)
     if key not in _CACHE:
         try:
-            surrogate = Surrogate.fit(list(experiment.space.params), record_curves(results_dir, experiment.name))
+            surrogate = Surrogate.fit(
+                list(experiment.space.params), record_curves(results_dir, experiment.name)
+            )
         except ValueError as exc:
             raise UserError(f"replay: {exc}") from None
-        from harness.run import results_folder  # run imports this module lazily; no cycle at load time
+        from harness.run import (
+            results_folder,
+        )  # run imports this module lazily; no cycle at load time
 
         out = Path(results_dir) / results_folder(experiment, "replay")
         out.mkdir(parents=True, exist_ok=True)
@@ -41,10 +47,14 @@ def load_surrogate(experiment, results_dir: str | Path) -> Surrogate:
 
 def prepare_replay(experiment, results_dir, directory: Path):
     surrogate = load_surrogate(experiment, results_dir)
-    fidelity = ReplayFidelity(experiment.ladder.fractions, experiment.ladder.epochs, surrogate.samples)
+    fidelity = ReplayFidelity(
+        experiment.ladder.fractions, experiment.ladder.epochs, surrogate.samples
+    )
     meta = directory / "metadata.json"
     if meta.is_file() and json.loads(meta.read_text()).get("finished"):
         return None, fidelity, None, True
-    if directory.exists():  # an unfinished replay is cheaper to redo than to resume (in-memory storage)
+    if (
+        directory.exists()
+    ):  # an unfinished replay is cheaper to redo than to resume (in-memory storage)
         shutil.rmtree(directory)
     return None, fidelity, replay_factory(surrogate, experiment.space.names), False

@@ -33,7 +33,7 @@ def featurize(space: list[Param], frame: pd.DataFrame) -> np.ndarray:
 
 
 def _quadratic(x: np.ndarray) -> np.ndarray:
-    return np.column_stack([np.ones(len(x)), x, x ** 2])
+    return np.column_stack([np.ones(len(x)), x, x**2])
 
 
 @dataclass
@@ -51,15 +51,19 @@ class Surrogate:
     _ridge: np.ndarray | None = None
 
     @classmethod
-    def fit(cls, space: list[Param], curves: pd.DataFrame, kind: str | None = None) -> "Surrogate":
+    def fit(cls, space: list[Param], curves: pd.DataFrame, kind: str | None = None) -> Surrogate:
         """``curves``: rungs.csv rows of a record run (every configuration through every rung, repeated)."""
         params = [f"param_{p.name}" for p in space]
         curves = curves.assign(config=curves.groupby(params, sort=False).ngroup())
         full = curves.groupby("trial")["rung"].transform("max") == curves["rung"].max()
         curves = curves[full]  # only trials that climbed the whole ladder
         if curves["config"].nunique() < 4:
-            raise ValueError("a surrogate needs at least 4 recorded configurations that reached the last rung")
-        mean = lambda col: curves.pivot_table(index="config", columns="rung", values=col, aggfunc="mean")
+            raise ValueError(
+                "a surrogate needs at least 4 recorded configurations that reached the last rung"
+            )
+        mean = lambda col: curves.pivot_table(
+            index="config", columns="rung", values=col, aggfunc="mean"
+        )
         mae, train, ev = mean("val_mae"), mean("train_seconds"), mean("eval_seconds")
         firsts = curves.groupby("config")[params].first().loc[mae.index]
         # Noise from repeats: a trial offset (the repeat's mean deviation) plus a per-rung remainder.
@@ -67,18 +71,40 @@ class Surrogate:
         offset = dev.groupby(curves["trial"]).transform("mean")
         repeated = curves.groupby("config")["trial"].transform("nunique") > 1
         correction = lambda n: np.sqrt(n / max(n - 1, 1))
-        n_rep = curves.loc[repeated].groupby("config")["trial"].nunique().mean() if repeated.any() else 1
+        n_rep = (
+            curves.loc[repeated].groupby("config")["trial"].nunique().mean()
+            if repeated.any()
+            else 1
+        )
         noise_trial = float(offset[repeated].std() * correction(n_rep)) if repeated.any() else 0.0
-        noise_rung = ((dev - offset)[repeated].groupby(curves.loc[repeated, "rung"]).std() * correction(n_rep)).reindex(
-            mae.columns).fillna(0).to_numpy() if repeated.any() else np.zeros(mae.shape[1])
-        base = cls(space=space, x=featurize(space, firsts), mae=mae.to_numpy(), train_seconds=train.to_numpy(),
-                   eval_seconds=ev.to_numpy(), samples=curves.groupby("rung")["samples"].max().to_numpy(float),
-                   noise_trial=noise_trial, noise_rung=noise_rung)
+        noise_rung = (
+            (
+                (dev - offset)[repeated].groupby(curves.loc[repeated, "rung"]).std()
+                * correction(n_rep)
+            )
+            .reindex(mae.columns)
+            .fillna(0)
+            .to_numpy()
+            if repeated.any()
+            else np.zeros(mae.shape[1])
+        )
+        base = cls(
+            space=space,
+            x=featurize(space, firsts),
+            mae=mae.to_numpy(),
+            train_seconds=train.to_numpy(),
+            eval_seconds=ev.to_numpy(),
+            samples=curves.groupby("rung")["samples"].max().to_numpy(float),
+            noise_trial=noise_trial,
+            noise_rung=noise_rung,
+        )
         base.evidence = {k: base._leave_one_out(k) for k in CANDIDATES}
         base.evidence["repeats_per_config"] = float(n_rep)
         base.evidence["configs"] = int(len(firsts))
         base.evidence["noise_trial"], base.evidence["noise_rung"] = noise_trial, noise_rung.tolist()
-        base.kind = kind or max(CANDIDATES, key=lambda k: (base.evidence[k]["spearman"], -base.evidence[k]["mae"]))
+        base.kind = kind or max(
+            CANDIDATES, key=lambda k: (base.evidence[k]["spearman"], -base.evidence[k]["mae"])
+        )
         base.evidence["chosen"] = base.kind
         return base
 
@@ -88,7 +114,9 @@ class Surrogate:
         xs, ys = (self.x, self.mae) if keep is None else (self.x[keep], self.mae[keep])
         return np.clip(self._raw_predict(x, kind, xs, ys, keep is None), ys.min(0), ys.max(0))
 
-    def _raw_predict(self, x: np.ndarray, kind: str, xs: np.ndarray, ys: np.ndarray, full: bool) -> np.ndarray:
+    def _raw_predict(
+        self, x: np.ndarray, kind: str, xs: np.ndarray, ys: np.ndarray, full: bool
+    ) -> np.ndarray:
         if kind == "ridge":
             if full and self._ridge is not None:
                 return _quadratic(x) @ self._ridge  # fitted once on every configuration
@@ -105,17 +133,29 @@ class Surrogate:
 
     def _leave_one_out(self, kind: str) -> dict:
         n = len(self.x)
-        pred = np.array([self._predict_rows(self.x[i:i + 1], kind, np.arange(n) != i)[0, -1] for i in range(n)])
+        pred = np.array(
+            [
+                self._predict_rows(self.x[i : i + 1], kind, np.arange(n) != i)[0, -1]
+                for i in range(n)
+            ]
+        )
         real = self.mae[:, -1]
-        return {"spearman": float(stats.spearmanr(pred, real).statistic), "mae": float(np.abs(pred - real).mean()),
-                "real_spread": float(real.std())}
+        return {
+            "spearman": float(stats.spearmanr(pred, real).statistic),
+            "mae": float(np.abs(pred - real).mean()),
+            "real_spread": float(real.std()),
+        }
 
     def predict(self, params: dict) -> np.ndarray:
         """Mean validation MAE at every rung, (R,)."""
         return self._predict_rows(self._x(params), self.kind)[0]
 
     def sample(self, params: dict, rng: np.random.Generator) -> np.ndarray:
-        return self.predict(params) + rng.normal(0, self.noise_trial) + rng.normal(0, 1, len(self.noise_rung)) * self.noise_rung
+        return (
+            self.predict(params)
+            + rng.normal(0, self.noise_trial)
+            + rng.normal(0, 1, len(self.noise_rung)) * self.noise_rung
+        )
 
     def cost(self, params: dict) -> tuple[np.ndarray, np.ndarray]:
         """Training and evaluation seconds at every rung: inverse-distance mean of the nearest recorded configurations."""

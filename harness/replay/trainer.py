@@ -37,7 +37,9 @@ class ReplayTrainer:
     def train(self, indices, epochs: int, callback=None) -> TrainResult:
         seconds = float(self._train[self._rung])
         self.epochs_done += epochs
-        return TrainResult([EpochResult(self.epochs_done, float("nan"), len(indices) * epochs, seconds)])
+        return TrainResult(
+            [EpochResult(self.epochs_done, float("nan"), len(indices) * epochs, seconds)]
+        )
 
     def evaluate(self, split: str = "val") -> EvalResult:
         mae = float(self._mae[self._rung])
@@ -50,4 +52,5 @@ class ReplayTrainer:
 def replay_factory(surrogate: Surrogate, names: tuple[str, ...]):
     def make(data, config, *, seed, device=None, precision=None):
         return ReplayTrainer(surrogate, names, config, seed)
+
     return make

@@ -23,13 +23,17 @@ print(json.dumps({"seconds": time.perf_counter() - start,
 
 def _build_in_fresh_process() -> dict:
     # A fresh process so the peak memory is this build's alone (imports included).
-    out = subprocess.run([sys.executable, "-c", BUILD], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", BUILD], capture_output=True, text=True, check=True
+    ).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
 def test_full_scale_build(benchmark):
     result = benchmark.pedantic(_build_in_fresh_process, rounds=2, iterations=1)
     benchmark.extra_info.update(result)
-    print(f"\nfull-scale build: {result['seconds']:.2f} s, peak {result['peak_rss_mb']:.0f} MB, {result['windows']:,} windows")
+    print(
+        f"\nfull-scale build: {result['seconds']:.2f} s, peak {result['peak_rss_mb']:.0f} MB, {result['windows']:,} windows"
+    )
     assert result["windows"] > 800_000
     assert result["seconds"] <= 20 and result["peak_rss_mb"] <= 4096

@@ -23,9 +23,16 @@ N_TRIALS = 300
 def _harness_only_run(tmp_path, storage_kind: str, strategy: str) -> float:
     exp = load_experiment("quick")
     sampler, pruner = get_strategy(strategy).make(StrategyInputs(exp.space, exp.ladder, 0))
-    storage = (optuna.storages.InMemoryStorage() if storage_kind == "memory"
-               else open_storage(f"journal:///{tmp_path}/{storage_kind}-{strategy}-{time.time_ns()}.journal"))
-    study = optuna.create_study(study_name="overhead", storage=storage, sampler=sampler, pruner=pruner)
+    storage = (
+        optuna.storages.InMemoryStorage()
+        if storage_kind == "memory"
+        else open_storage(
+            f"journal:///{tmp_path}/{storage_kind}-{strategy}-{time.time_ns()}.journal"
+        )
+    )
+    study = optuna.create_study(
+        study_name="overhead", storage=storage, sampler=sampler, pruner=pruner
+    )
     recorder = RunRecorder(tmp_path / f"rec-{time.time_ns()}", exp.space.names)
     rng = np.random.default_rng(0)
 
@@ -35,13 +42,24 @@ def _harness_only_run(tmp_path, storage_kind: str, strategy: str) -> float:
             mae = 3 + rng.random() / rung
             trial.report(mae, step)
             pruned = rung < len(exp.ladder) and trial.should_prune()
-            recorder.add_rung({"trial": trial.number, "rung": rung, "step": step, "val_mae": mae, "pruned": pruned}, params)
+            recorder.add_rung(
+                {
+                    "trial": trial.number,
+                    "rung": rung,
+                    "step": step,
+                    "val_mae": mae,
+                    "pruned": pruned,
+                },
+                params,
+            )
             if pruned:
                 raise optuna.TrialPruned()
         return mae
 
     def record(study, trial):
-        recorder.add_trial({"trial": trial.number, "state": trial.state.name, "val_mae": trial.value}, trial.params)
+        recorder.add_trial(
+            {"trial": trial.number, "state": trial.state.name, "val_mae": trial.value}, trial.params
+        )
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     start = time.perf_counter()
@@ -52,9 +70,13 @@ def _harness_only_run(tmp_path, storage_kind: str, strategy: str) -> float:
 @pytest.mark.parametrize("strategy", ["tpe_hyperband", "random"])
 @pytest.mark.parametrize("storage_kind", ["journal", "memory"])
 def test_harness_cost_per_trial(benchmark, tmp_path, storage_kind, strategy):
-    per_trial = benchmark.pedantic(_harness_only_run, args=(tmp_path, storage_kind, strategy), rounds=1, iterations=1)
+    per_trial = benchmark.pedantic(
+        _harness_only_run, args=(tmp_path, storage_kind, strategy), rounds=1, iterations=1
+    )
     benchmark.extra_info["ms_per_trial"] = per_trial * 1000
-    print(f"\n{strategy} on {storage_kind}: {per_trial * 1000:.1f} ms per trial over {N_TRIALS} trials")
+    print(
+        f"\n{strategy} on {storage_kind}: {per_trial * 1000:.1f} ms per trial over {N_TRIALS} trials"
+    )
     assert per_trial < 0.5  # a quick trial takes seconds; see the run summary's harness share
 
 
@@ -79,6 +101,10 @@ def test_per_trial_setup_under_one_percent_of_a_quick_trial(benchmark):
         trainer.evaluate()
     trial_seconds = time.perf_counter() - start
     share = benchmark.stats.stats.median / trial_seconds
-    benchmark.extra_info.update(setup_seconds=benchmark.stats.stats.median, trial_seconds=trial_seconds, share=share)
-    print(f"\nset-up {benchmark.stats.stats.median * 1000:.1f} ms vs a quick v4 trial {trial_seconds:.1f} s: {share:.2%}")
+    benchmark.extra_info.update(
+        setup_seconds=benchmark.stats.stats.median, trial_seconds=trial_seconds, share=share
+    )
+    print(
+        f"\nset-up {benchmark.stats.stats.median * 1000:.1f} ms vs a quick v4 trial {trial_seconds:.1f} s: {share:.2%}"
+    )
     assert share < 0.01

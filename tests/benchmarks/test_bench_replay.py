@@ -24,12 +24,24 @@ def test_simulated_trials_per_second(benchmark, recorded, strategy, monkeypatch)
 
     monkeypatch.setattr(replay_trainer.ReplayTrainer, "__init__", timed)
     exp = load_experiment("smoke")
-    counter = iter(range(1_000, 10_000))  # seeds no other test has replayed (finished runs are reused)
+    counter = iter(
+        range(1_000, 10_000)
+    )  # seeds no other test has replayed (finished runs are reused)
 
     def one_run():
         start = time.perf_counter()
-        run_strategy(exp, RunOptions(strategy, seed=next(counter), results_dir=str(recorded), n_trials=N_TRIALS,
-                                     timeout_minutes=1e6, progress=False, backend="replay"))
+        run_strategy(
+            exp,
+            RunOptions(
+                strategy,
+                seed=next(counter),
+                results_dir=str(recorded),
+                n_trials=N_TRIALS,
+                timeout_minutes=1e6,
+                progress=False,
+                backend="replay",
+            ),
+        )
         return time.perf_counter() - start
 
     in_surrogate["s"] = 0.0
@@ -38,5 +50,7 @@ def test_simulated_trials_per_second(benchmark, recorded, strategy, monkeypatch)
     share = in_surrogate["s"] / (benchmark.stats.stats.mean * 2)
     benchmark.extra_info.update(trials_per_second=per_second, surrogate_share=share)
     print(f"\n{strategy}: {per_second:,.0f} simulated trials/s, surrogate {share:.0%} of the time")
-    assert per_second < 20_000  # a run that really ran (a reused, finished run would return at once)
+    assert (
+        per_second < 20_000
+    )  # a run that really ran (a reused, finished run would return at once)
     assert share < 0.5  # the sampler, pruner and records dominate, not the surrogate

@@ -18,12 +18,16 @@ N_SAMPLES = 8192
 @pytest.fixture(scope="module")
 def bench_data():
     data = load_data(DataSpec(stations=100, days=28, seed=0))
-    idx = np.sort(np.random.default_rng(0).choice(len(data.splits["train"]), N_SAMPLES, replace=False))
+    idx = np.sort(
+        np.random.default_rng(0).choice(len(data.splits["train"]), N_SAMPLES, replace=False)
+    )
     return data, idx
 
 
 def _ours(data, idx, batch, precision="fp32"):
-    trainer = Trainer(data, ModelConfig(batch_size=batch), seed=0, device="cpu", precision=precision)
+    trainer = Trainer(
+        data, ModelConfig(batch_size=batch), seed=0, device="cpu", precision=precision
+    )
     return lambda: trainer.train(idx, 1)
 
 
@@ -46,8 +50,11 @@ def _samples_per_second(fn, rounds=3):
 @pytest.mark.parametrize("impl", ["reference", "harness", "harness_bf16"])
 def test_throughput(benchmark, bench_data, impl, batch):
     data, idx = bench_data
-    fn = {"reference": lambda: _reference(data, idx, batch), "harness": lambda: _ours(data, idx, batch),
-          "harness_bf16": lambda: _ours(data, idx, batch, "bf16")}[impl]()
+    fn = {
+        "reference": lambda: _reference(data, idx, batch),
+        "harness": lambda: _ours(data, idx, batch),
+        "harness_bf16": lambda: _ours(data, idx, batch, "bf16"),
+    }[impl]()
     benchmark.pedantic(fn, rounds=3, iterations=1, warmup_rounds=1)
     benchmark.extra_info["samples_per_second"] = N_SAMPLES / benchmark.stats.stats.median
 
@@ -61,6 +68,8 @@ def test_speedup_over_reference(bench_data, batch, minimum, record_property):
         ours.append(_samples_per_second(_ours(data, idx, batch), rounds=1))
         ref.append(_samples_per_second(_reference(data, idx, batch), rounds=1))
     ratio = np.median(ours) / np.median(ref)
-    print(f"\nbatch {batch}: harness {np.median(ours):,.0f} samples/s, reference {np.median(ref):,.0f} samples/s, x{ratio:.2f}")
+    print(
+        f"\nbatch {batch}: harness {np.median(ours):,.0f} samples/s, reference {np.median(ref):,.0f} samples/s, x{ratio:.2f}"
+    )
     record_property("speedup", ratio)
     assert ratio >= minimum * 0.95  # 5% slack for a shared, noisy machine
