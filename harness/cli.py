@@ -307,6 +307,7 @@ def _cmd_record(args: argparse.Namespace) -> int:
     from harness.experiment import load_experiment
     from harness.replay.run import load_surrogate
     from harness.run import RunOptions, run_strategy
+    from strategies.registry import RecordSetting, record_strategy
 
     if args.configs < 4 or args.repeats < 1:
         raise UserError(
@@ -316,7 +317,7 @@ def _cmd_record(args: argparse.Namespace) -> int:
     summary = run_strategy(
         experiment,
         RunOptions(
-            f"record-{args.configs}x{args.repeats}",
+            record_strategy(RecordSetting(args.configs, args.repeats)),
             results_dir=args.results,
             storage=args.storage,
             n_trials=(args.configs + 1) * args.repeats,
@@ -357,6 +358,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from harness.compare import CompareOptions, compare
     from harness.experiment import load_experiment
     from strategies import STRATEGIES
+    from strategies.registry import RECORD_PREFIX
 
     experiment = load_experiment(args.experiment)
     strategies = (
@@ -389,7 +391,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         logged = sum(
             logger.log_run(p.parent)
             for p in sorted(Path(out["results"]).glob("*/seed-*/metadata.json"))
-            if not p.parent.parent.name.startswith("record-")
+            if not p.parent.parent.name.startswith(RECORD_PREFIX)
         )
         print(f"mlflow: {logged} trials logged to {logger.uri}")
     print(

@@ -1,5 +1,5 @@
-"""``compare``: every chosen strategy x seed under the same budget, in one process (data built once),
-then the optional noise-floor retrains and the false-prune audit."""
+"""``compare``: every chosen strategy x seed under the same budget, in one process (data built
+once), then the optional noise-floor retrains and the false-prune audit."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from harness.analysis.loading import load_results
 from harness.datasets import load_data
 from harness.errors import UserError
 from harness.experiment import Experiment
+from harness.layout import results_folder
 from harness.retrain import audit_pruned, measure_noise
-from harness.run import RunOptions, results_folder, run_strategy
+from harness.run import RunOptions, run_strategy
 from model.fidelity import FidelitySampler
 from model.runtime import resolve_device
 from strategies import STRATEGIES

@@ -14,19 +14,19 @@ from scipy import stats
 from tqdm import tqdm
 
 from harness.analysis.analyze import Analysis
+from harness.climb import build_trainer
 from harness.datasets import load_data
 from harness.errors import UserError
 from harness.experiment import Experiment
 from harness.retrain import param_columns, params_of
 from model.metrics import forecast_metrics, persistence_metrics
 from model.network import ModelConfig
-from model.train import Trainer
 
 TEAM_TARGET = -0.03  # the team wants more than a 3% MAE reduction against v4
 
 
-def _fit(data, config, seed, device, max_epochs, patience):
-    trainer = Trainer(data, config, seed=seed, device=device)
+def _fit(experiment, data, config, seed, device, max_epochs, patience):
+    trainer = build_trainer(experiment, data, config, seed=seed, device=device)
     history, evals = trainer.fit(np.arange(len(data.splits["train"])), max_epochs, patience)
     if history.diverged and not evals:
         raise UserError(
@@ -59,7 +59,7 @@ def final_check(
     ]
     if len(configs) > 1:  # keep the best on validation (seed 0), then measure it with every seed
         scores = [
-            _fit(data, c, 0, device, max_epochs, patience)[1]
+            _fit(experiment, data, c, 0, device, max_epochs, patience)[1]
             for c in tqdm(configs, desc="top-k", disable=not progress)
         ]
         configs = [configs[int(np.argmin(scores))]]
@@ -69,7 +69,9 @@ def final_check(
     rows = []
     for seed in tqdm(range(seeds), desc="final check", disable=not progress):
         for name, cfg in (("recommended", chosen), ("v4", v4)):
-            trainer, val, test, epochs = _fit(data, cfg, seed, device, max_epochs, patience)
+            trainer, val, test, epochs = _fit(
+                experiment, data, cfg, seed, device, max_epochs, patience
+            )
             rows.append(
                 {
                     "model": name,

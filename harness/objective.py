@@ -1,21 +1,24 @@
-"""The objective: the only code that talks to both the model and Optuna's trial API."""
+"""The objective: the only code that talks to both the model and Optuna's trial API.
+
+It climbs the ladder through `harness.climb` and adds what a study needs around each rung:
+the report to the pruner, the prune decision, the rung's record, the trial's timings.
+"""
 
 from __future__ import annotations
 
-import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import optuna
 
+from harness.backends import Workload
+from harness.climb import Rung, build_trainer, climb, trial_seed
 from harness.experiment import Experiment
 from harness.records import RunRecorder
 from model.config import count_parameters
-from model.fidelity import FidelitySampler
 from model.runtime import release_device_memory
-from model.train import Trainer
-from model.windows import ForecastData
+from model.windows import HORIZONS
+from strategies import Strategy
 
 QUEUE_EMPTY = "not run: every queued configuration was already taken (grid exhausted)"
 
@@ -32,6 +35,8 @@ class TrialFailed(Exception):
 
 @dataclass
 class TrialTimes:
+    """What one trial has spent and reached so far (read by the trial table)."""
+
     train: float = 0.0  # reported seconds (simulated under replay)
     eval: float = 0.0
     real_work: float = 0.0  # wall-clock actually spent in train + evaluate
@@ -42,41 +47,51 @@ class TrialTimes:
     parameters: int = 0  # the network's trainable parameters
 
 
+@dataclass(frozen=True)
+class _Pruned:
+    """Returned, not raised, by the climb: the trainer's frame is gone before TrialPruned is
+    raised, so a pruned trial's model and optimizer are freed at once, not at the next GC."""
+
+    message: str
+
+
 class Objective:
+    """Called by Optuna once per trial: suggests a configuration, climbs the ladder, reports
+    every rung, records it, and returns the last rung's validation MAE (and the training
+    seconds for a two-objective strategy).
+
+    Args:
+        experiment: the experiment (space, ladder, precision).
+        workload: what the backend prepared (data, fidelities, trainer factory).
+        recorder: the run's records.
+        strategy: the strategy being run (queued configurations, number of objectives).
+        seed: the run seed (training seeds derive from it and the trial number).
+        device: the torch device name.
+        on_rung: called with (trial number, rung, MAE) after every rung (progress).
+    """
+
     def __init__(
         self,
         experiment: Experiment,
-        data: ForecastData,
-        fidelity: FidelitySampler,
+        workload: Workload,
         recorder: RunRecorder,
         *,
-        strategy: str,
+        strategy: Strategy,
         seed: int,
         device: str,
-        precision: str,
         on_rung: Callable[[int, int, float], None] | None = None,
-        queued_only: bool = False,
-        trainer_factory: Callable[..., Trainer] = Trainer,
-        objectives: int = 1,
     ) -> None:
-        self.experiment, self.data, self.fidelity, self.recorder = (
-            experiment,
-            data,
-            fidelity,
-            recorder,
-        )
-        self.strategy, self.seed, self.device, self.precision = strategy, seed, device, precision
+        self.experiment, self.workload, self.recorder = experiment, workload, recorder
+        self.strategy, self.seed, self.device = strategy, seed, device
         self.on_rung = on_rung
-        self.queued_only = queued_only
-        self.trainer_factory = (
-            trainer_factory  # the replay backend passes a surrogate with Trainer's interface
-        )
-        self.objectives = objectives  # 2: return (MAE, training seconds); no reports, no pruning
-        self.base = experiment.base_config()
         self.times: dict[int, TrialTimes] = {}  # by trial number, for the trial table
 
+    @property
+    def _multi(self) -> bool:  # two objectives: no reports, no pruning
+        return self.strategy.objectives > 1
+
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
-        if self.queued_only and not _was_queued(trial):
+        if self.strategy.queue is not None and not _was_queued(trial):
             # Another worker took the last queued point between our check and this trial's creation.
             trial.set_user_attr("fail_reason", QUEUE_EMPTY)
             trial.study.stop()
@@ -84,79 +99,77 @@ class Objective:
         params = self.experiment.space.suggest(trial)
         times = self.times.setdefault(trial.number, TrialTimes(params=params))
         try:
-            return self._climb(trial, params, times)
-        except (optuna.TrialPruned, KeyboardInterrupt):
+            outcome = self._climb(trial, params, times)
+        except KeyboardInterrupt:
             raise
         except TrialFailed as exc:
             times.reason = str(exc)
         except Exception as exc:  # any crash inside training fails this trial, not the study
-            times.reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[
-                :300
-            ]
-        release_device_memory()
+            first_line = str(exc).splitlines()[0] if str(exc) else ""
+            times.reason = f"{type(exc).__name__}: {first_line}"[:300]
+        else:
+            if isinstance(outcome, _Pruned):
+                raise optuna.TrialPruned(outcome.message)
+            return outcome
+        error = release_device_memory()
+        if error:
+            times.reason += f" (then releasing device memory failed: {error})"
         trial.set_user_attr("fail_reason", times.reason)
         raise TrialFailed(times.reason)
 
-    def _climb(
-        self, trial: optuna.Trial, params: dict, times: TrialTimes
-    ) -> float | tuple[float, float]:
-        ladder = self.experiment.ladder
-        config = self.base.with_params(params)
-        times.parameters = count_parameters(
-            config, self.experiment.data.stations if self.data is None else self.data.n_stations
-        )
-        trainer = self.trainer_factory(
-            self.data,
+    def _climb(self, trial: optuna.Trial, params: dict, times: TrialTimes):
+        data = self.workload.data
+        stations = self.experiment.data.stations if data is None else data.n_stations
+        config = self.experiment.base_config().with_params(params)
+        times.parameters = count_parameters(config, stations)
+        trainer = build_trainer(
+            self.experiment,
+            data,
             config,
-            seed=self.seed * 100_003 + trial.number,
+            seed=trial_seed(self.seed, trial.number),
             device=self.device,
-            precision=self.precision,
+            factory=self.workload.make_trainer,
         )
-        mae = math.nan
-        for rung, (fraction, epochs, step) in enumerate(
-            zip(ladder.fractions, ladder.epochs, ladder.steps), start=1
-        ):
-            start = time.perf_counter()
-            result = trainer.train(self.fidelity.indices(fraction), epochs)
-            times.train += result.seconds
-            if result.diverged:
-                raise TrialFailed(
-                    f"diverged: non-finite training loss at epoch {result.diverged_at_epoch} (rung {rung})"
-                )
-            ev = trainer.evaluate("val")
-            times.eval += ev.seconds
-            times.real_work += time.perf_counter() - start
-            mae = ev.metrics["mae"]
-            if not math.isfinite(mae):
-                raise TrialFailed(f"diverged: non-finite validation MAE at rung {rung}")
-            if self.objectives == 1:
-                trial.report(mae, step)
-            pruned = self.objectives == 1 and rung < len(ladder) and trial.should_prune()
-            times.rungs, times.last_step = rung, step
-            self.recorder.add_rung(
-                {
-                    "strategy": self.strategy,
-                    "seed": self.seed,
-                    "trial": trial.number,
-                    "rung": rung,
-                    "step": step,
-                    "fraction": fraction,
-                    "epochs": trainer.epochs_done,
-                    "samples": result.samples,
-                    "train_loss": result.train_loss,
-                    "val_mae": mae,
-                    **{f"val_mae_h{h}": ev.metrics[f"mae_h{h}"] for h in (1, 2, 3)},
-                    "val_r2": ev.metrics["r2"],
-                    "train_seconds": result.seconds,
-                    "eval_seconds": ev.seconds,
-                    "device": str(trainer.device),
-                    "pruned": pruned,
-                    "replayed": self.trainer_factory is not Trainer,
-                },
-                params,
-            )
+        last = len(self.experiment.ladder)
+        mae = float("nan")
+        for rung in climb(trainer, self.experiment.ladder, self.workload.fidelity):
+            times.train += rung.train.seconds
+            times.eval += rung.evaluation.seconds if rung.evaluation else 0.0
+            times.real_work += rung.real_seconds
+            if rung.failure:
+                raise TrialFailed(rung.failure)
+            mae = rung.mae
+            if not self._multi:
+                trial.report(mae, rung.step)
+            pruned = not self._multi and rung.number < last and trial.should_prune()
+            times.rungs, times.last_step = rung.number, rung.step
+            self.recorder.add_rung(self._rung_row(trial.number, rung, trainer, pruned), params)
             if self.on_rung:
-                self.on_rung(trial.number, rung, mae)
+                self.on_rung(trial.number, rung.number, mae)
             if pruned:
-                raise optuna.TrialPruned(f"pruned after rung {rung} (step {step}) at MAE {mae:.4f}")
-        return mae if self.objectives == 1 else (mae, times.train)
+                return _Pruned(
+                    f"pruned after rung {rung.number} (step {rung.step}) at MAE {mae:.4f}"
+                )
+        return (mae, times.train) if self._multi else mae
+
+    def _rung_row(self, trial: int, rung: Rung, trainer, pruned: bool) -> dict:
+        metrics = rung.evaluation.metrics
+        return {
+            "strategy": self.strategy.name,
+            "seed": self.seed,
+            "trial": trial,
+            "rung": rung.number,
+            "step": rung.step,
+            "fraction": rung.fraction,
+            "epochs": trainer.epochs_done,
+            "samples": rung.train.samples,
+            "train_loss": rung.train.train_loss,
+            "val_mae": rung.mae,
+            **{f"val_mae_h{h}": metrics[f"mae_h{h}"] for h in HORIZONS},
+            "val_r2": metrics["r2"],
+            "train_seconds": rung.train.seconds,
+            "eval_seconds": rung.evaluation.seconds,
+            "device": str(trainer.device),
+            "pruned": pruned,
+            "replayed": self.workload.replayed,
+        }

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import json
 import math
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import tomllib
 
 from harness.analysis import metrics
 from harness.analysis.analyze import Analysis

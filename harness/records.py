@@ -52,10 +52,6 @@ TRIAL_COLUMNS = (
 )
 
 
-def run_dir(results_dir: str | Path, experiment: str, strategy: str, seed: int) -> Path:
-    return Path(results_dir) / experiment / strategy / f"seed-{seed}"
-
-
 class _CsvLog:
     """A CSV file several processes append to: each row is written whole under an exclusive lock,
     and a last line torn by a killed process is cut off when the file is next opened."""

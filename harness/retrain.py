@@ -11,45 +11,27 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from harness.climb import build_trainer, climb, final_mae, fresh_seed, trial_seed
 from harness.experiment import Experiment
-from model.fidelity import FidelitySampler
-from model.train import Trainer
-from model.windows import ForecastData
 
 
-def trial_seed(run_seed: int, trial_number: int) -> int:
-    return run_seed * 100_003 + trial_number
-
-
-def climb(
-    experiment: Experiment,
-    data: ForecastData,
-    fidelity: FidelitySampler,
-    params: dict,
-    seed: int,
-    device: str,
+def retrain(
+    experiment: Experiment, data, fidelity, params: dict, *, seed: int, device: str
 ) -> float:
-    """Validation MAE after every rung of the ladder, with no pruning (NaN if training diverges)."""
-    trainer = Trainer(
-        data,
-        experiment.base_config().with_params(params),
-        seed=seed,
-        device=device,
-        precision=experiment.precision,
-    )
-    mae = float("nan")
-    for fraction, epochs in zip(experiment.ladder.fractions, experiment.ladder.epochs):
-        if trainer.train(fidelity.indices(fraction), epochs).diverged:
-            return float("nan")
-        mae = trainer.evaluate("val").metrics["mae"]
-    return mae
+    """Validation MAE of ``params`` after the whole ladder with training seed ``seed``, no
+    pruning (NaN if training diverges)."""
+    config = experiment.base_config().with_params(params)
+    trainer = build_trainer(experiment, data, config, seed=seed, device=device)
+    return final_mae(climb(trainer, experiment.ladder, fidelity))
 
 
 def param_columns(frame: pd.DataFrame) -> list[str]:
+    """The ``param_*`` columns of a records table."""
     return [c for c in frame.columns if c.startswith("param_")]
 
 
 def params_of(row: pd.Series, space_names) -> dict:
+    """A records row's parameters as plain Python values, by name."""
     out = {}
     for name in space_names:
         value = row[f"param_{name}"]
@@ -67,7 +49,8 @@ def measure_noise(
     device: str,
     progress: bool = True,
 ) -> pd.DataFrame:
-    """Retrain the ``n_configs`` best distinct complete configurations with ``n_seeds`` training seeds."""
+    """Retrain the ``n_configs`` best distinct complete configurations with ``n_seeds`` fresh
+    training seeds; one row per retrain."""
     done = trials[trials["state"] == "COMPLETE"].sort_values("val_mae")
     configs = done.drop_duplicates(param_columns(done)).head(n_configs)
     rows = []
@@ -84,8 +67,10 @@ def measure_noise(
                 "strategy": row["strategy"],
                 "seed": row["seed"],
                 "trial": row["trial"],
-                "train_seed": 9_000_000 + s,
-                "val_mae": climb(experiment, data, fidelity, params, 9_000_000 + s, device),
+                "train_seed": fresh_seed(s),
+                "val_mae": retrain(
+                    experiment, data, fidelity, params, seed=fresh_seed(s), device=device
+                ),
                 **{f"param_{k}": v for k, v in params.items()},
             }
         )
@@ -102,7 +87,8 @@ def audit_pruned(
     seed: int = 0,
     progress: bool = True,
 ) -> pd.DataFrame:
-    """Finish ``k`` pruned trials at full fidelity; would they have beaten their run's best survivor?"""
+    """Finish ``k`` pruned trials at full fidelity with their own training seeds; one row each,
+    saying whether it would have beaten its run's best survivor."""
     pruned = trials[trials["state"] == "PRUNED"]
     if pruned.empty or k <= 0:
         return pd.DataFrame()
@@ -111,14 +97,8 @@ def audit_pruned(
     rows = []
     for _, row in tqdm(list(sample.iterrows()), desc="audit", unit="trial", disable=not progress):
         params = params_of(row, experiment.space.names)
-        full = climb(
-            experiment,
-            data,
-            fidelity,
-            params,
-            trial_seed(int(row["seed"]), int(row["trial"])),
-            device,
-        )
+        seed = trial_seed(int(row["seed"]), int(row["trial"]))
+        full = retrain(experiment, data, fidelity, params, seed=seed, device=device)
         survivor = best.get((row["strategy"], row["seed"]), np.nan)
         rows.append(
             {

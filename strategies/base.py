@@ -45,3 +45,5 @@ class Strategy:
     queue: Callable[[StrategyInputs], list[dict]] | None = None
     # 2: the study minimizes (validation MAE, training seconds) together; pruners do not apply.
     objectives: int = 1
+    # Set on `record`'s learning-curve strategies only (a strategies.registry.RecordSetting).
+    record: object | None = None

@@ -9,8 +9,8 @@ fall exactly on the fidelity ladder and median pruning compares trials at equal 
 from __future__ import annotations
 
 import itertools
-import re
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import optuna
@@ -19,6 +19,9 @@ from optuna.samplers import CmaEsSampler, GridSampler, QMCSampler, RandomSampler
 
 from strategies.base import Strategy, StrategyInputs
 
+# The learning curves `record` trains for the replay live in results/<experiment>/record-<N>x<R>/;
+# they are not competitors, so readers of a comparison leave these folders out.
+RECORD_PREFIX = "record-"
 TPE_STARTUP_TRIALS = 10  # counts COMPLETE and PRUNED trials of the whole study
 MEDIAN_STARTUP_TRIALS = 5  # counts COMPLETE trials only: nothing is pruned before 5 trials finish
 
@@ -107,25 +110,27 @@ _STRATEGIES = (
     Strategy(
         "tpe_median",
         "TPE sampler + median pruning",
-        "Stops a trial whose best MAE so far is worse than the median of completed trials at the same rung. "
-        "Cheap and robust; its start-up counts COMPLETE trials only, so at 40-70 trials the first "
-        f"{MEDIAN_STARTUP_TRIALS} run to the end and savings start late.",
+        "Stops a trial whose best MAE so far is worse than the median of completed trials at the "
+        "same rung. Cheap and robust; its start-up counts COMPLETE trials only, so at 40-70 "
+        f"trials the first {MEDIAN_STARTUP_TRIALS} run to the end and savings start late.",
         lambda i: (_tpe(i), _median(i)),
         prunes=True,
     ),
     Strategy(
         "tpe_hyperband",
         "TPE sampler + Hyperband over the fidelity ladder",
-        "Runs successive halving in several brackets that trade exploration for trust in low rungs: "
-        "saves most when low rungs rank trials like full data. TPE models all trials, not only its bracket's.",
+        "Runs successive halving in several brackets that trade exploration for trust in low "
+        "rungs: saves most when low rungs rank trials like full data. TPE models all trials, not "
+        "only its bracket's.",
         lambda i: (_tpe(i), _hyperband(i)),
         prunes=True,
     ),
     Strategy(
         "tpe_asha",
         "TPE sampler + asynchronous successive halving",
-        "Keeps the top 1/reduction_factor of trials at each rung, asynchronously: the most aggressive saver, "
-        "and the most exposed to low rungs that favour fast learners over good ones.",
+        "Keeps the top 1/reduction_factor of trials at each rung, asynchronously: the most "
+        "aggressive saver, and the most exposed to low rungs that favour fast learners over good "
+        "ones.",
         lambda i: (_tpe(i), _asha(i)),
         prunes=True,
     ),
@@ -140,7 +145,8 @@ _STRATEGIES = (
     Strategy(
         "random",
         "random search, no pruning (the control)",
-        "Every other strategy must beat this to justify its complexity; strong when few parameters matter.",
+        "Every other strategy must beat this to justify its complexity; strong when few parameters"
+        " matter.",
         lambda i: (RandomSampler(seed=i.stream_seed), NopPruner()),
         prunes=False,
     ),
@@ -154,8 +160,9 @@ _STRATEGIES = (
     Strategy(
         "cmaes",
         "CMA-ES, no pruning",
-        "Evolution strategy adapting a Gaussian over continuous and integer parameters; categorical ones are "
-        "sampled at random. Shines on smooth continuous spaces with a budget of many trials.",
+        "Evolution strategy adapting a Gaussian over continuous and integer parameters; "
+        "categorical ones are sampled at random. Shines on smooth continuous spaces with a budget "
+        "of many trials.",
         lambda i: (_cmaes(i), NopPruner()),
         prunes=False,
     ),
@@ -169,9 +176,10 @@ _STRATEGIES = (
     Strategy(
         "mo_tpe",
         "multi-objective TPE over validation MAE and training time",
-        "Searches accuracy and cost together and returns a Pareto front rather than one best trial; Optuna's pruners "
-        "do not work on multi-objective studies, so every trial climbs the whole ladder (its low-rung MAEs are "
-        "recorded, not used to stop it). For a night that must also buy a cheap model.",
+        "Searches accuracy and cost together and returns a Pareto front rather than one best "
+        "trial; Optuna's pruners do not work on multi-objective studies, so every trial climbs the"
+        " whole ladder (its low-rung MAEs are recorded, not used to stop it). For a night that "
+        "must also buy a cheap model.",
         lambda i: (_tpe(i), NopPruner()),
         prunes=False,
         objectives=2,
@@ -179,8 +187,9 @@ _STRATEGIES = (
     Strategy(
         "grid",
         "grid over the reduced space, no pruning",
-        "Tries every combination of the few values given for the important parameters (the rest at defaults), "
-        "then stops by itself. Transparent and exhaustive, but its cost grows multiplicatively.",
+        "Tries every combination of the few values given for the important parameters (the rest at"
+        " defaults), then stops by itself. Transparent and exhaustive, but its cost grows "
+        "multiplicatively.",
         lambda i: (_grid(i), NopPruner()),
         prunes=False,
         queue=_grid_points,
@@ -190,41 +199,49 @@ _STRATEGIES = (
 STRATEGIES: dict[str, Strategy] = {s.name: s for s in _STRATEGIES}
 
 
-def record_strategy(n_configs: int, repeats: int) -> Strategy:
-    """Not a competitor: trains ``n_configs`` scrambled-Sobol configurations plus the space's defaults
-    (v4), each ``repeats`` times with different training seeds, through every rung with no pruning."""
+@dataclass(frozen=True)
+class RecordSetting:
+    """What ``record`` trains: ``configs`` scrambled-Sobol configurations plus the space's
+    defaults (v4), each ``repeats`` times with different training seeds."""
+
+    configs: int
+    repeats: int
+
+    @property
+    def name(self) -> str:
+        return f"{RECORD_PREFIX}{self.configs}x{self.repeats}"
+
+
+def record_strategy(setting: RecordSetting) -> Strategy:
+    """Not a competitor: the learning curves of ``setting``'s design, every rung, no pruning."""
 
     def queue(inputs: StrategyInputs) -> list[dict]:
         from scipy.stats import qmc
 
         params = inputs.space.params
         with warnings.catch_warnings():
-            warnings.simplefilter(
-                "ignore", UserWarning
-            )  # balance wants a power of 2; any count is a fine design
-            units = qmc.Sobol(len(params), scramble=True, seed=inputs.seed).random(n_configs)
+            # balance wants a power of 2; any count is a fine design
+            warnings.simplefilter("ignore", UserWarning)
+            units = qmc.Sobol(len(params), scramble=True, seed=inputs.seed).random(setting.configs)
         configs = [inputs.space.defaults()] + [
             {p.name: p.from_unit(u) for p, u in zip(params, row)} for row in units
         ]
-        return [
-            c for _ in range(repeats) for c in configs
-        ]  # repeat-major: a partial record still spans the space
+        # repeat-major: a partial record still spans the space
+        return [c for _ in range(setting.repeats) for c in configs]
 
     return Strategy(
-        f"record-{n_configs}x{repeats}",
+        setting.name,
         "learning curves of a space-filling design, for the replay surrogate",
         "Sobol points plus v4, every rung, no pruning, repeated with other training seeds.",
         lambda i: (RandomSampler(seed=i.seed), NopPruner()),
         prunes=False,
         queue=queue,
+        record=setting,
     )
 
 
 def get_strategy(name: str) -> Strategy:
     """The registered strategy ``name``; an unknown name is a ValueError listing the known ones."""
-    match = re.fullmatch(r"record-(\d+)x(\d+)", name)
-    if match:
-        return record_strategy(int(match.group(1)), int(match.group(2)))
     try:
         return STRATEGIES[name]
     except KeyError:

@@ -8,7 +8,9 @@ import pytest
 
 from harness.cli import main
 from harness.experiment import load_experiment
-from harness.run import MAX_CONSECUTIVE_FAILURES, RunOptions, run_strategy, study_name
+from harness.layout import study_name
+from harness.optimize import MAX_CONSECUTIVE_FAILURES
+from harness.run import RunOptions, run_strategy
 from harness.storage import default_storage_url, open_storage
 from strategies import STRATEGIES
 

@@ -9,14 +9,16 @@ from pathlib import Path
 import pandas as pd
 
 from harness.errors import UserError
+from harness.layout import results_folder
 from harness.replay.surrogate import Surrogate
 from harness.replay.trainer import ReplayFidelity, replay_factory
+from strategies.registry import RECORD_PREFIX
 
 _CACHE: dict[tuple[str, str], Surrogate] = {}
 
 
 def record_curves(results_dir: str | Path, experiment: str) -> pd.DataFrame:
-    runs = sorted((Path(results_dir) / experiment).glob("record-*/seed-*/rungs.csv"))
+    runs = sorted((Path(results_dir) / experiment).glob(f"{RECORD_PREFIX}*/seed-*/rungs.csv"))
     if not runs:
         raise UserError(
             f"{Path(results_dir) / experiment}: no recorded learning curves; "
@@ -34,10 +36,6 @@ def load_surrogate(experiment, results_dir: str | Path) -> Surrogate:
             )
         except ValueError as exc:
             raise UserError(f"replay: {exc}") from None
-        from harness.run import (
-            results_folder,
-        )  # run imports this module lazily; no cycle at load time
-
         out = Path(results_dir) / results_folder(experiment, "replay")
         out.mkdir(parents=True, exist_ok=True)
         (out / "surrogate.json").write_text(json.dumps(surrogate.evidence, indent=1))
@@ -46,15 +44,14 @@ def load_surrogate(experiment, results_dir: str | Path) -> Surrogate:
 
 
 def prepare_replay(experiment, results_dir, directory: Path):
+    """(fidelity stand-in, trainer factory or None, finished?) for one replayed run."""
     surrogate = load_surrogate(experiment, results_dir)
     fidelity = ReplayFidelity(
         experiment.ladder.fractions, experiment.ladder.epochs, surrogate.samples
     )
     meta = directory / "metadata.json"
     if meta.is_file() and json.loads(meta.read_text()).get("finished"):
-        return None, fidelity, None, True
-    if (
-        directory.exists()
-    ):  # an unfinished replay is cheaper to redo than to resume (in-memory storage)
+        return fidelity, None, True
+    if directory.exists():  # an unfinished replay is cheaper to redo than to resume (in memory)
         shutil.rmtree(directory)
-    return None, fidelity, replay_factory(surrogate, experiment.space.names), False
+    return fidelity, replay_factory(surrogate, experiment.space.names), False

@@ -1,0 +1,173 @@
+"""The optimize loop of one process: Optuna's `study.optimize` with a progress bar, a trial
+table row after every trial, and the stops (budget met, failures in a row, Ctrl-C)."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+from tqdm import tqdm
+
+from harness.objective import Objective, TrialFailed
+from harness.records import RunRecorder
+from harness.study import (
+    INTERRUPTED_BY_USER,
+    best_value,
+    count_done,
+    has_waiting,
+    mae_of,
+    unfinished_row,
+)
+
+MAX_CONSECUTIVE_FAILURES = 5
+
+
+@dataclass(frozen=True)
+class LoopContext:
+    """Everything one process's optimize loop needs.
+
+    ``target`` is the study-wide trial budget (inf: none); ``deadline`` the wall-clock end (a
+    time.time() value, None: none); ``simulated_budget`` the budget in reported seconds when
+    the clock is simulated; ``shared`` whether other processes train the same study.
+    """
+
+    study: optuna.Study
+    objective: Objective
+    recorder: RunRecorder
+    target: float
+    deadline: float | None
+    simulated_budget: float | None
+    shared: bool
+    progress: bool
+
+
+class TrialBook:
+    """The callback after every trial: its row in trials.csv, the progress bar, and the stops."""
+
+    def __init__(self, ctx: LoopContext, bar: tqdm) -> None:
+        self.ctx, self.bar = ctx, bar
+        self.best = best_value(ctx.study)
+        self.failures_in_a_row = 0
+        self.done = count_done(ctx.study)
+        self.elapsed = (
+            0.0  # wall-clock of this process's trials (simulated work counted as reported)
+        )
+        self.last = time.perf_counter()
+
+    def on_rung(self, number: int, rung: int, mae: float) -> None:
+        """Progress while a trial climbs."""
+        rungs = len(self.ctx.objective.experiment.ladder)
+        self.bar.set_postfix_str(
+            f"trial {number} rung {rung}/{rungs} MAE {mae:.3f} | best {self.best:.3f}"
+        )
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        self._record(trial)
+        failed = trial.state == TrialState.FAIL
+        self.failures_in_a_row = self.failures_in_a_row + 1 if failed else 0
+        if trial.state == TrialState.COMPLETE:
+            self.best = min(self.best, mae_of(trial))
+        if failed:
+            reason = trial.user_attrs.get("fail_reason", "unknown reason")
+            self.bar.write(f"trial {trial.number} failed: {reason}")
+        if self.ctx.shared:
+            self.done = count_done(study)  # study-wide, all workers
+        elif not failed:
+            self.done += 1
+        self.bar.n = self.done
+        self.bar.refresh()
+        self._maybe_stop(study, trial)
+
+    def _record(self, trial: FrozenTrial) -> None:
+        objective = self.ctx.objective
+        now = time.perf_counter()
+        times = objective.times.pop(trial.number, None)
+        real_wall, self.last = now - self.last, now
+        train, ev, real_work = (times.train, times.eval, times.real_work) if times else (0, 0, 0)
+        wall = real_wall - real_work + train + ev  # equal to real_wall unless the work is simulated
+        self.elapsed += wall
+        row = {
+            "strategy": objective.strategy.name,
+            "seed": objective.seed,
+            "trial": trial.number,
+            "state": trial.state.name,
+            "fail_reason": trial.user_attrs.get("fail_reason", ""),
+            "rungs_done": times.rungs if times else 0,
+            "last_step": times.last_step if times else 0,
+            "val_mae": mae_of(trial) if trial.state != TrialState.FAIL else "",
+            "train_seconds": train,
+            "eval_seconds": ev,
+            "wall_seconds": wall,
+            "harness_seconds": max(0.0, wall - train - ev),
+            "parameters": times.parameters if times else "",
+        }
+        self.ctx.recorder.add_trial(row, trial.params)
+
+    def _maybe_stop(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        ctx = self.ctx
+        if self.failures_in_a_row >= MAX_CONSECUTIVE_FAILURES:
+            last = trial.user_attrs.get("fail_reason")
+            self.bar.write(
+                f"stopping: {self.failures_in_a_row} trials failed in a row (last: {last})"
+            )
+            study.stop()
+        elif self.done >= ctx.target:
+            study.stop()
+        elif ctx.objective.strategy.queue is not None and not has_waiting(study):
+            study.stop()
+        elif ctx.simulated_budget is not None and self.elapsed >= ctx.simulated_budget:
+            study.stop()
+
+    def record_interrupted(self) -> None:
+        """After Ctrl-C: record the trials in flight and queue their configurations again."""
+        objective = self.ctx.objective
+        for number, times in objective.times.items():
+            row = unfinished_row(
+                objective.strategy.name,
+                objective.seed,
+                number,
+                INTERRUPTED_BY_USER,
+                rungs_done=times.rungs,
+                last_step=times.last_step,
+                train_seconds=times.train,
+                eval_seconds=times.eval,
+                wall_seconds=time.perf_counter() - self.last,
+            )
+            self.ctx.recorder.add_trial(row, times.params)
+            self.ctx.study.enqueue_trial(times.params, skip_if_exists=False)
+
+
+def optimize(ctx: LoopContext) -> bool:
+    """Train until the study-wide budget is met; returns True if the user interrupted."""
+    done = count_done(ctx.study)
+    bar = tqdm(
+        total=None if math.isinf(ctx.target) else ctx.target,
+        initial=done,
+        desc=f"{ctx.objective.strategy.name} seed {ctx.objective.seed}",
+        unit="trial",
+        disable=not ctx.progress,
+        dynamic_ncols=True,
+    )
+    book = TrialBook(ctx, bar)
+    ctx.objective.on_rung = book.on_rung
+    timeout = None if ctx.deadline is None else max(0.0, ctx.deadline - time.time())
+    try:
+        ctx.study.optimize(
+            ctx.objective,
+            n_trials=None,
+            timeout=timeout,
+            callbacks=[book],
+            catch=(TrialFailed,),
+            gc_after_trial=False,
+            show_progress_bar=False,
+        )
+    except KeyboardInterrupt:
+        # Optuna has failed the trial in flight; record why and queue its configuration again.
+        book.record_interrupted()
+        return True
+    finally:
+        bar.close()
+    return False

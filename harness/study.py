@@ -1,0 +1,101 @@
+"""A run's study in its storage: opening or resuming it, recovering trials a killed process
+left behind, and keeping the records in step with the storage."""
+
+from __future__ import annotations
+
+import math
+
+import optuna
+import pandas as pd
+from optuna.trial import FrozenTrial, TrialState
+
+from harness.records import RunRecorder
+
+INTERRUPTED_BY_USER = (
+    "interrupted: stopped by the user (Ctrl-C); its configuration is queued for the next run"
+)
+INTERRUPTED_BY_KILL = "interrupted: its process stopped mid-trial"
+WORKER_DIED = "worker died mid-trial (stale heartbeat)"
+DONE_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+def existing_trials(storage, name: str) -> list[FrozenTrial]:
+    """The trials already in study ``name`` (none if the study does not exist yet)."""
+    try:
+        return optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
+    except KeyError:
+        return []
+
+
+def recover_interrupted(
+    study: optuna.Study, recorder: RunRecorder, strategy: str, seed: int
+) -> int:
+    """Fail every trial left RUNNING by a killed process, record why, and queue its
+    configuration again; returns how many were recovered."""
+    stuck = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    for t in stuck:
+        study._storage.set_trial_user_attr(t._trial_id, "fail_reason", INTERRUPTED_BY_KILL)
+        study.tell(t.number, state=TrialState.FAIL)
+        recorder.add_trial(unfinished_row(strategy, seed, t.number, INTERRUPTED_BY_KILL), t.params)
+        if t.params:
+            study.enqueue_trial(t.params, skip_if_exists=False)
+    return len(stuck)
+
+
+def reconcile(study: optuna.Study, recorder: RunRecorder, strategy: str, seed: int) -> None:
+    """Give every finished trial of the storage a row in trials.csv (a worker that died, or one
+    on another machine, leaves trials the local records have not seen)."""
+    recorded = set(pd.read_csv(recorder.trials.path, usecols=["trial"])["trial"])
+    for t in study.get_trials(deepcopy=False):
+        if not t.state.is_finished() or t.number in recorded:
+            continue
+        failed = t.state == TrialState.FAIL
+        reason = t.user_attrs.get("fail_reason", WORKER_DIED if failed else "")
+        row = unfinished_row(
+            strategy,
+            seed,
+            t.number,
+            reason,
+            state=t.state.name,
+            last_step=t.last_step or 0,
+            val_mae="" if failed else mae_of(t),
+        )
+        recorder.add_trial(row, t.params)
+
+
+def unfinished_row(strategy: str, seed: int, trial: int, reason: str, **fields) -> dict:
+    """A trial-table row for a trial this process did not see finish: failed, and its timings
+    unknown (left empty, never invented), unless ``fields`` say otherwise."""
+    return {
+        "strategy": strategy,
+        "seed": seed,
+        "trial": trial,
+        "state": "FAIL",
+        "fail_reason": reason,
+        "train_seconds": "",
+        "eval_seconds": "",
+        "wall_seconds": "",
+        "harness_seconds": "",
+        **fields,
+    }
+
+
+def count_done(study: optuna.Study) -> int:
+    """COMPLETE and PRUNED trials: what the trial budget counts."""
+    return len(study.get_trials(deepcopy=False, states=DONE_STATES))
+
+
+def has_waiting(study: optuna.Study) -> bool:
+    """Whether queued configurations remain."""
+    return bool(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
+
+
+def best_value(study: optuna.Study) -> float:
+    """The best validation MAE of the study's COMPLETE trials (inf if none)."""
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    return min((mae_of(t) for t in done), default=math.inf)
+
+
+def mae_of(trial: FrozenTrial) -> float:
+    """Validation MAE: the value, or the first of a multi-objective trial's values."""
+    return trial.values[0] if trial.values else float("nan")

@@ -1,0 +1,99 @@
+"""Several processes on one study: what the coordinator stores for its workers, starting local
+workers, and a worker joining a study (from this machine or another)."""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import optuna
+
+from harness.errors import UserError
+
+
+def share_with_workers(
+    study: optuna.Study, experiment, strategy, seed: int, *, target: float, deadline: float | None
+) -> None:
+    """Store in the study what a worker needs to train the same run: the experiment file's text,
+    the strategy (and its record setting), the seed, the trial budget and the deadline."""
+    path = Path(experiment.path)
+    record = strategy.record
+    attrs = {
+        "experiment_toml": path.read_text(encoding="utf-8") if path.is_file() else "",
+        "experiment_path": str(path),
+        "experiment_name": experiment.name,
+        "strategy": strategy.name,
+        "record": None if record is None else [record.configs, record.repeats],
+        "seed": seed,
+        "target": None if math.isinf(target) else target,
+        "deadline": deadline,
+    }
+    for key, value in attrs.items():
+        study.set_user_attr(key, value)
+
+
+def start_workers(
+    url: str, name: str, *, count: int, results_dir: str, threads: int, devices: list[str | None]
+) -> list[subprocess.Popen]:
+    """Start ``count`` local `harness worker` processes on study ``name``; worker k trains on
+    ``devices[k]`` (None: its own default) with ``threads`` CPU threads."""
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    children = []
+    for k in range(count):
+        cmd = [
+            sys.executable,
+            "-m",
+            "harness",
+            "worker",
+            "--storage",
+            url,
+            "--study",
+            name,
+            "--results",
+            results_dir,
+            "--no-progress",
+        ]
+        if devices[k]:
+            cmd += ["--device", devices[k]]
+        # Their summaries would repeat the coordinator's; their errors still reach stderr.
+        children.append(subprocess.Popen(cmd, env=env, cwd=os.getcwd(), stdout=subprocess.DEVNULL))
+    return children
+
+
+def load_shared(storage_url: str, name: str):
+    """What a worker needs from the study the coordinator created: (storage, experiment,
+    strategy, seed). A study the harness did not create is a UserError."""
+    from harness.experiment import parse_experiment
+    from harness.storage import open_storage
+    from strategies import get_strategy
+    from strategies.registry import RecordSetting, record_strategy
+
+    storage = open_storage(storage_url)
+    try:
+        attrs = optuna.load_study(study_name=name, storage=storage).user_attrs
+    except KeyError:
+        raise UserError(
+            f"study {name!r} not found in {storage_url} (start it with 'run' or 'compare' first)"
+        ) from None
+    if "experiment_toml" not in attrs:
+        raise UserError(f"study {name!r} was not created by this harness (no experiment stored)")
+    experiment = parse_experiment(
+        tomllib.loads(attrs["experiment_toml"]),
+        attrs["experiment_path"],
+        default_name=attrs["experiment_name"],
+    )
+    record = attrs.get("record")
+    strategy = (
+        record_strategy(RecordSetting(*record)) if record else get_strategy(attrs["strategy"])
+    )
+    return experiment, strategy, attrs["seed"]
+
+
+def shared_budget(study: optuna.Study, target: float) -> tuple[float, float | None]:
+    """A worker's (trial budget, deadline), as the coordinator stored them."""
+    stored = study.user_attrs.get("target")
+    return (target if stored is None else stored), study.user_attrs.get("deadline")
