@@ -31,6 +31,22 @@ def _common_options(
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def _budget_options(parser: argparse.ArgumentParser, unit: str) -> None:
+    """How a run's budget is counted, and whether it starts from the defaults (v4)."""
+    parser.add_argument(
+        "--budget-unit",
+        choices=("trials", "compute"),
+        default=unit,
+        help="trials: the budget counts trials; compute: it counts the training FLOPs of that "
+        f"many full-ladder v4 trials, so pruning buys more trials (default {unit})",
+    )
+    parser.add_argument(
+        "--no-warm-start",
+        action="store_true",
+        help="do not evaluate the experiment's defaults (v4) as the first trial",
+    )
+
+
 def _mlflow_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--mlflow",
@@ -90,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("real", "replay"),
         help="replay: the surrogate fitted by 'record', simulated clock, records under results/<experiment>.replay/",
     )
+    _budget_options(run, "trials")
     _common_options(run, storage=True, device=True, progress=True)
     _mlflow_option(run)
     run.set_defaults(func=_cmd_run)
@@ -157,6 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("real", "replay"),
         help="real training, or the replay surrogate",
     )
+    _budget_options(comp, "compute")
 
     rec = sub.add_parser(
         "record",
@@ -282,6 +300,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         workers=args.workers,
         backend=args.backend,
+        budget_unit=args.budget_unit,
+        warm_start=not args.no_warm_start,
     )
     logger = _logger(args, experiment.name)  # before training: a missing extra fails fast
     summary = run_strategy(experiment, opts)
@@ -385,6 +405,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
             progress=not args.no_progress,
             workers=args.workers,
             backend=args.backend,
+            budget_unit=args.budget_unit,
+            warm_start=not args.no_warm_start,
         ),
     )
     if logger:

@@ -13,12 +13,24 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from model.flops import training_flops
 from model.train import EvalResult, Trainer, TrainResult
 
 
 def trial_seed(run_seed: int, trial_number: int) -> int:
     """The training seed of trial ``trial_number`` of the run with seed ``run_seed``."""
     return run_seed * 100_003 + trial_number
+
+
+def base_trial_flops(experiment, fidelity) -> float:
+    """Training FLOPs of the experiment's base configuration (v4) climbing the whole ladder:
+    the unit of a compute budget."""
+    config = experiment.base_config()
+    ladder = experiment.ladder
+    return sum(
+        training_flops(config, len(fidelity.indices(f)) * e)
+        for f, e in zip(ladder.fractions, ladder.epochs)
+    )
 
 
 def fresh_seed(k: int) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 from harness.analysis.loading import load_results
@@ -35,6 +36,19 @@ class CompareOptions:
     progress: bool = True
     workers: int = 1
     backend: str = "real"
+    budget_unit: str = "compute"  # equal training FLOPs per run: pruning buys more trials
+    warm_start: bool = True  # every run evaluates the experiment's defaults (v4) first
+
+
+def run_order(strategies: tuple[str, ...], seeds: tuple[int, ...]) -> list[tuple[str, int]]:
+    """(strategy, seed) jobs: seeds outer, so an early stop still covers every strategy; within
+    each seed the strategies in a seeded shuffled order, so a machine's drift (a neighbour
+    starting, a CPU heating) cannot line up with one strategy run after run."""
+    jobs = []
+    for seed in seeds:
+        order = np.random.default_rng(seed).permutation(sorted(strategies))
+        jobs += [(str(s), seed) for s in order]
+    return jobs
 
 
 def compare(experiment: Experiment, opts: CompareOptions) -> dict:
@@ -42,9 +56,7 @@ def compare(experiment: Experiment, opts: CompareOptions) -> dict:
     if unknown:
         raise UserError(f"unknown strategy {unknown[0]!r}; known: {', '.join(STRATEGIES)}")
     seeds = opts.seeds or experiment.seeds
-    jobs = [
-        (s, seed) for seed in seeds for s in opts.strategies
-    ]  # seeds outer: early stops still cover every strategy
+    jobs = run_order(opts.strategies, seeds)
     summaries = {}
     bar = tqdm(
         jobs, desc=f"compare {experiment.name}", unit="run", disable=not opts.progress, position=0
@@ -64,6 +76,8 @@ def compare(experiment: Experiment, opts: CompareOptions) -> dict:
                 progress=False,
                 workers=opts.workers,
                 backend=opts.backend,
+                budget_unit=opts.budget_unit,
+                warm_start=opts.warm_start,
             ),
         )
         if summaries[(strategy, seed)]["interrupted"]:

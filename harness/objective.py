@@ -16,10 +16,12 @@ from harness.climb import Rung, build_trainer, climb, trial_seed
 from harness.experiment import Experiment
 from harness.records import RunRecorder
 from model.config import count_parameters
+from model.flops import training_flops
 from model.runtime import release_device_memory
 from model.windows import HORIZONS
 from strategies import Strategy
 
+FLOPS_ATTR = "train_flops"  # the trial user attribute holding the FLOPs it has spent
 QUEUE_EMPTY = "not run: every queued configuration was already taken (grid exhausted)"
 
 
@@ -45,6 +47,7 @@ class TrialTimes:
     reason: str = ""
     params: dict = field(default_factory=dict)
     parameters: int = 0  # the network's trainable parameters
+    flops: float = 0.0  # training FLOPs spent: the fair currency of a compute budget
 
 
 @dataclass(frozen=True)
@@ -136,6 +139,9 @@ class Objective:
             times.train += rung.train.seconds
             times.eval += rung.evaluation.seconds if rung.evaluation else 0.0
             times.real_work += rung.real_seconds
+            rung_flops = training_flops(config, rung.train.samples)
+            times.flops += rung_flops
+            trial.set_user_attr(FLOPS_ATTR, times.flops)  # any process can sum a study's spend
             if rung.failure:
                 raise TrialFailed(rung.failure)
             mae = rung.mae
@@ -143,7 +149,8 @@ class Objective:
                 trial.report(mae, rung.step)
             pruned = not self._multi and rung.number < last and trial.should_prune()
             times.rungs, times.last_step = rung.number, rung.step
-            self.recorder.add_rung(self._rung_row(trial.number, rung, trainer, pruned), params)
+            row = self._rung_row(trial.number, rung, trainer, pruned)
+            self.recorder.add_rung({**row, "train_flops": rung_flops}, params)
             if self.on_rung:
                 self.on_rung(trial.number, rung.number, mae)
             if pruned:

@@ -11,7 +11,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 from tqdm import tqdm
 
-from harness.objective import Objective, TrialFailed
+from harness.objective import FLOPS_ATTR, Objective, TrialFailed
 from harness.records import RunRecorder
 from harness.study import (
     INTERRUPTED_BY_USER,
@@ -26,22 +26,45 @@ MAX_CONSECUTIVE_FAILURES = 5
 
 
 @dataclass(frozen=True)
-class LoopContext:
-    """Everything one process's optimize loop needs.
+class Limits:
+    """When a run stops, study-wide.
 
-    ``target`` is the study-wide trial budget (inf: none); ``deadline`` the wall-clock end (a
-    time.time() value, None: none); ``simulated_budget`` the budget in reported seconds when
-    the clock is simulated; ``shared`` whether other processes train the same study.
+    ``target``: finished trials (inf: no count); ``deadline``: a time.time() value (None: no
+    wall-clock limit); ``flops``: training FLOPs all trials may spend (None: not counted);
+    ``simulated_seconds``: the wall-clock budget in reported seconds when the clock is
+    simulated (None otherwise).
     """
+
+    target: float
+    deadline: float | None = None
+    flops: float | None = None
+    simulated_seconds: float | None = None
+
+    def open(self, study: optuna.Study) -> bool:
+        """Whether the study may still train (as far as storage and clock can tell)."""
+        return (
+            count_done(study) < self.target
+            and (self.deadline is None or self.deadline > time.time())
+            and (self.flops is None or spent_flops(study) < self.flops)
+        )
+
+
+@dataclass(frozen=True)
+class LoopContext:
+    """Everything one process's optimize loop needs; ``shared``: other processes train the
+    same study."""
 
     study: optuna.Study
     objective: Objective
     recorder: RunRecorder
-    target: float
-    deadline: float | None
-    simulated_budget: float | None
+    limits: Limits
     shared: bool
     progress: bool
+
+
+def spent_flops(study: optuna.Study) -> float:
+    """Training FLOPs every finished or running trial of the study has spent so far."""
+    return float(sum(t.user_attrs.get(FLOPS_ATTR, 0.0) for t in study.get_trials(deepcopy=False)))
 
 
 class TrialBook:
@@ -52,9 +75,9 @@ class TrialBook:
         self.best = best_value(ctx.study)
         self.failures_in_a_row = 0
         self.done = count_done(ctx.study)
-        self.elapsed = (
-            0.0  # wall-clock of this process's trials (simulated work counted as reported)
-        )
+        # wall-clock of this process's trials (simulated work counted as reported)
+        self.elapsed = 0.0
+        self.flops = spent_flops(ctx.study) if ctx.limits.flops is not None else 0.0
         self.last = time.perf_counter()
 
     def on_rung(self, number: int, rung: int, mae: float) -> None:
@@ -73,10 +96,12 @@ class TrialBook:
         if failed:
             reason = trial.user_attrs.get("fail_reason", "unknown reason")
             self.bar.write(f"trial {trial.number} failed: {reason}")
-        if self.ctx.shared:
-            self.done = count_done(study)  # study-wide, all workers
-        elif not failed:
-            self.done += 1
+        if self.ctx.shared:  # study-wide, all workers
+            self.done = count_done(study)
+            self.flops = spent_flops(study) if self.ctx.limits.flops is not None else 0.0
+        else:
+            self.done += not failed
+            self.flops += trial.user_attrs.get(FLOPS_ATTR, 0.0)
         self.bar.n = self.done
         self.bar.refresh()
         self._maybe_stop(study, trial)
@@ -103,22 +128,25 @@ class TrialBook:
             "wall_seconds": wall,
             "harness_seconds": max(0.0, wall - train - ev),
             "parameters": times.parameters if times else "",
+            "train_flops": times.flops if times else 0.0,
         }
         self.ctx.recorder.add_trial(row, trial.params)
 
     def _maybe_stop(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        ctx = self.ctx
+        limits = self.ctx.limits
         if self.failures_in_a_row >= MAX_CONSECUTIVE_FAILURES:
             last = trial.user_attrs.get("fail_reason")
             self.bar.write(
                 f"stopping: {self.failures_in_a_row} trials failed in a row (last: {last})"
             )
             study.stop()
-        elif self.done >= ctx.target:
+        elif self.done >= limits.target:
             study.stop()
-        elif ctx.objective.strategy.queue is not None and not has_waiting(study):
+        elif limits.flops is not None and self.flops >= limits.flops:
             study.stop()
-        elif ctx.simulated_budget is not None and self.elapsed >= ctx.simulated_budget:
+        elif self.ctx.objective.strategy.queue is not None and not has_waiting(study):
+            study.stop()
+        elif limits.simulated_seconds is not None and self.elapsed >= limits.simulated_seconds:
             study.stop()
 
     def record_interrupted(self) -> None:
@@ -144,7 +172,7 @@ def optimize(ctx: LoopContext) -> bool:
     """Train until the study-wide budget is met; returns True if the user interrupted."""
     done = count_done(ctx.study)
     bar = tqdm(
-        total=None if math.isinf(ctx.target) else ctx.target,
+        total=None if math.isinf(ctx.limits.target) else ctx.limits.target,
         initial=done,
         desc=f"{ctx.objective.strategy.name} seed {ctx.objective.seed}",
         unit="trial",
@@ -153,7 +181,8 @@ def optimize(ctx: LoopContext) -> bool:
     )
     book = TrialBook(ctx, bar)
     ctx.objective.on_rung = book.on_rung
-    timeout = None if ctx.deadline is None else max(0.0, ctx.deadline - time.time())
+    deadline = ctx.limits.deadline
+    timeout = None if deadline is None else max(0.0, deadline - time.time())
     try:
         ctx.study.optimize(
             ctx.objective,

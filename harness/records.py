@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from harness.errors import UserError
+
 RUNG_COLUMNS = (
     "strategy",
     "seed",
@@ -34,6 +36,7 @@ RUNG_COLUMNS = (
     "device",
     "pruned",
     "replayed",
+    "train_flops",
 )
 TRIAL_COLUMNS = (
     "strategy",
@@ -49,6 +52,7 @@ TRIAL_COLUMNS = (
     "wall_seconds",
     "harness_seconds",
     "parameters",
+    "train_flops",
 )
 
 
@@ -64,6 +68,12 @@ class _CsvLog:
             text = fh.read()
             if not text:
                 csv.writer(fh).writerow(columns)
+            elif next(csv.reader([text.partition("\n")[0]]), []) != list(columns):
+                raise UserError(
+                    f"{path}: its columns differ from what this version of the harness writes "
+                    "(records of an older version or another experiment); move the folder "
+                    "away or use another --results folder"
+                )
             elif not text.endswith("\n"):
                 fh.truncate(text.rfind("\n") + 1)
 

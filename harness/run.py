@@ -23,16 +23,17 @@ import pandas as pd
 
 from harness import study as studies
 from harness.backends import Backend, Workload, get_backend
+from harness.climb import base_trial_flops
 from harness.errors import UserError
 from harness.experiment import Experiment
 from harness.layout import run_dir, study_name
 from harness.objective import Objective
-from harness.optimize import LoopContext, optimize
+from harness.optimize import Limits, LoopContext, optimize
 from harness.provenance import run_metadata
 from harness.records import RunRecorder
 from harness.storage import default_storage_url, is_rdb
 from harness.summary import summarize
-from harness.workers import load_shared, share_with_workers, shared_budget, start_workers
+from harness.workers import load_shared, share_with_workers, shared_limits, start_workers
 from model.runtime import configure_process, resolve_device
 from strategies import Strategy, StrategyInputs, get_strategy
 
@@ -53,17 +54,33 @@ class RunOptions:
     progress: bool = True
     workers: int = 1
     role: str = "coordinator"  # or "worker"
+    warm_start: bool = True  # evaluate the experiment's defaults (v4) first
     backend: str = "real"  # or "replay": the surrogate fitted to `record`'s curves
+    # "trials": n_trials counts trials. "compute": n_trials counts the training FLOPs of that
+    # many full-ladder trials of the experiment's base configuration (v4), so a strategy that
+    # prunes buys more trials with what it saves (the currency of a fair comparison).
+    budget_unit: str = "trials"
+
+
+BUDGET_UNITS = ("trials", "compute")
 
 
 @dataclass(frozen=True)
 class _Budget:
     n_trials: int | None
     timeout_minutes: float | None
+    unit: str = "trials"
 
     @property
     def target(self) -> float:
-        return math.inf if self.n_trials is None else self.n_trials
+        """The trial budget (inf: none, or counted in compute instead)."""
+        return math.inf if self.n_trials is None or self.unit == "compute" else self.n_trials
+
+    def flops(self, experiment, workload: Workload) -> float | None:
+        """The compute budget in training FLOPs (None when trials are counted)."""
+        if self.unit != "compute" or self.n_trials is None:
+            return None
+        return self.n_trials * base_trial_flops(experiment, workload.fidelity)
 
 
 @dataclass(frozen=True)
@@ -98,11 +115,14 @@ def _resolve(experiment: Experiment, opts: RunOptions) -> _Run:
     except ValueError as exc:
         raise UserError(str(exc)) from None
     backend = get_backend(opts.backend)
+    if opts.budget_unit not in BUDGET_UNITS:
+        raise UserError(f"budget unit must be one of {BUDGET_UNITS}, got {opts.budget_unit!r}")
     budget = _Budget(
         opts.n_trials if opts.n_trials is not None else experiment.budget.n_trials,
         opts.timeout_minutes
         if opts.timeout_minutes is not None
         else experiment.budget.timeout_minutes,
+        opts.budget_unit,
     )
     n, minutes = budget.n_trials, budget.timeout_minutes
     if (n is not None and n <= 0) or (minutes is not None and not minutes > 0):
@@ -134,11 +154,11 @@ def run_strategy(experiment: Experiment, opts: RunOptions) -> dict:
         return summary_of(run, workload, url, interrupted=False)
     setup_seconds = time.perf_counter() - setup_start
     recorder = RunRecorder(run.directory, experiment.space.names)
-    study, target, deadline = _open(run, storage, url, recorder)
-    meta = _metadata(run, url, setup_seconds)
+    study, limits = _open(run, storage, url, recorder, run.budget.flops(experiment, workload))
+    meta = _metadata(run, url, setup_seconds, limits)
     recorder.write_metadata(meta)
     interrupted = False
-    if studies.count_done(study) < target and (deadline is None or deadline > time.time()):
+    if limits.open(study):
         objective = Objective(
             experiment,
             workload,
@@ -151,9 +171,7 @@ def run_strategy(experiment: Experiment, opts: RunOptions) -> dict:
             study,
             objective,
             recorder,
-            target=target,
-            deadline=deadline,
-            simulated_budget=_simulated_budget(run),
+            limits=limits,
             shared=opts.workers > 1 or not run.coordinator,
             progress=opts.progress,
         )
@@ -165,7 +183,7 @@ def run_strategy(experiment: Experiment, opts: RunOptions) -> dict:
     return summary_of(run, workload, url, interrupted)
 
 
-def _metadata(run: _Run, url: str, setup_seconds: float) -> dict:
+def _metadata(run: _Run, url: str, setup_seconds: float, limits: Limits) -> dict:
     described = run_metadata(
         run.experiment,
         run.strategy,
@@ -174,7 +192,7 @@ def _metadata(run: _Run, url: str, setup_seconds: float) -> dict:
         study=run.name,
         device=run.device,
         label=run.backend.device_label(run.device),
-        budget=asdict(run.budget),
+        budget={**asdict(run.budget), "flops": limits.flops},
     )
     return {
         **described,
@@ -185,9 +203,9 @@ def _metadata(run: _Run, url: str, setup_seconds: float) -> dict:
     }
 
 
-def _open(run: _Run, storage, url: str, recorder: RunRecorder):
-    """Create or load the study; as coordinator, recover and share; returns (study, trial
-    budget, deadline) as every process of the run sees them."""
+def _open(run: _Run, storage, url: str, recorder: RunRecorder, flops: float | None):
+    """Create or load the study; as coordinator, recover, queue and share; returns the study
+    and its limits as every process of the run sees them."""
     opts, strategy = run.opts, run.strategy
     existing = studies.existing_trials(storage, run.name)
     inputs = StrategyInputs(
@@ -207,15 +225,16 @@ def _open(run: _Run, storage, url: str, recorder: RunRecorder):
         load_if_exists=True,
     )
     target = run.budget.target
-    if strategy.queue is not None:
-        queue = strategy.queue(inputs)
+    queue = strategy.queue(inputs) if strategy.queue is not None else None
+    if queue is not None:
         target = min(target, len(queue))
-        if run.coordinator and not existing:
-            for params in queue:
-                study.enqueue_trial(params, skip_if_exists=False)
+    elif opts.warm_start:
+        queue = [run.experiment.space.defaults()]  # v4 first: the warm start and the target
+    if run.coordinator and not existing:
+        for params in queue or ():
+            study.enqueue_trial(params, skip_if_exists=False)
     if not run.coordinator:
-        target, deadline = shared_budget(study, target)
-        return study, target, deadline
+        return study, shared_limits(study, Limits(target, None, flops, _simulated_budget(run)))
     if not is_rdb(url):  # RDB storages fail and retry such trials through heartbeats
         studies.recover_interrupted(study, recorder, strategy.name, opts.seed)
     deadline = None
@@ -223,8 +242,9 @@ def _open(run: _Run, storage, url: str, recorder: RunRecorder):
     if run.budget.timeout_minutes is not None and not run.backend.simulated_clock:
         remaining = run.budget.timeout_minutes - _spent_minutes(recorder) / opts.workers
         deadline = time.time() + remaining * 60
-    share_with_workers(study, run.experiment, strategy, opts.seed, target=target, deadline=deadline)
-    return study, target, deadline
+    limits = Limits(target, deadline, flops, _simulated_budget(run))
+    share_with_workers(study, run.experiment, strategy, opts.seed, limits)
+    return study, limits
 
 
 def _simulated_budget(run: _Run) -> float | None:

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import tomllib
+from dataclasses import replace
 from pathlib import Path
 
 import optuna
@@ -15,11 +16,9 @@ import optuna
 from harness.errors import UserError
 
 
-def share_with_workers(
-    study: optuna.Study, experiment, strategy, seed: int, *, target: float, deadline: float | None
-) -> None:
+def share_with_workers(study: optuna.Study, experiment, strategy, seed: int, limits) -> None:
     """Store in the study what a worker needs to train the same run: the experiment file's text,
-    the strategy (and its record setting), the seed, the trial budget and the deadline."""
+    the strategy (and its record setting), the seed and the run's limits."""
     path = Path(experiment.path)
     record = strategy.record
     attrs = {
@@ -29,8 +28,9 @@ def share_with_workers(
         "strategy": strategy.name,
         "record": None if record is None else [record.configs, record.repeats],
         "seed": seed,
-        "target": None if math.isinf(target) else target,
-        "deadline": deadline,
+        "target": None if math.isinf(limits.target) else limits.target,
+        "deadline": limits.deadline,
+        "flops_budget": limits.flops,
     }
     for key, value in attrs.items():
         study.set_user_attr(key, value)
@@ -93,7 +93,14 @@ def load_shared(storage_url: str, name: str):
     return experiment, strategy, attrs["seed"]
 
 
-def shared_budget(study: optuna.Study, target: float) -> tuple[float, float | None]:
-    """A worker's (trial budget, deadline), as the coordinator stored them."""
-    stored = study.user_attrs.get("target")
-    return (target if stored is None else stored), study.user_attrs.get("deadline")
+def shared_limits(study: optuna.Study, local):
+    """A worker's limits: the coordinator's trial budget, deadline and compute budget, as
+    stored in the study (``local`` where the study holds none)."""
+    attrs = study.user_attrs
+    target = attrs.get("target")
+    return replace(
+        local,
+        target=local.target if target is None else target,
+        deadline=attrs.get("deadline"),
+        flops=attrs.get("flops_budget", local.flops),
+    )

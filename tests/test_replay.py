@@ -81,6 +81,8 @@ def test_replay_runs_fast_with_the_real_layout_and_agrees_in_the_report(recorded
                 "6",
                 "--trials",
                 "20",
+                "--budget-unit",  # this test is about the replay's layout: count trials
+                "trials",
                 "--no-progress",
                 *res,
             ]

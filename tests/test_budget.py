@@ -1,0 +1,75 @@
+"""Equal budgets in a fair currency: training FLOPs, v4 evaluated first, shuffled run order."""
+
+import json
+
+import pandas as pd
+
+from harness.cli import main
+from harness.compare import run_order
+from harness.experiment import load_experiment
+from model.config import ModelConfig
+from model.flops import forward_flops_per_sample, training_flops
+
+
+def test_v4_flops_match_the_measured_figure_in_perf_notes():
+    # shared/PERF_NOTES.md: about 5.5 MFLOP forward and 16.6 MFLOP to train, per sample.
+    assert abs(forward_flops_per_sample(ModelConfig()) / 1e6 - 5.5) < 0.1
+    assert abs(training_flops(ModelConfig(), 1) / 1e6 - 16.6) < 0.3
+
+
+def test_a_compute_budget_stops_at_the_first_trial_that_spends_it(tmp_path):
+    args = [
+        "run",
+        "--strategy",
+        "tpe_hyperband",
+        "--experiment",
+        "smoke",
+        "--trials",
+        "4",
+        "--budget-unit",
+        "compute",
+        "--results",
+        str(tmp_path),
+        "--no-progress",
+    ]
+    assert main(args) == 0
+    run = tmp_path / "smoke/tpe_hyperband/seed-0"
+    budget = json.loads((run / "metadata.json").read_text())["budget"]
+    trials = pd.read_csv(run / "trials.csv").sort_values("trial")
+    spent = trials["train_flops"].cumsum()
+    assert budget["unit"] == "compute" and budget["flops"] > 0
+    assert spent.iloc[-1] >= budget["flops"] > spent.iloc[-2]
+    rungs = pd.read_csv(run / "rungs.csv")
+    assert abs(rungs["train_flops"].sum() - trials["train_flops"].sum()) < 1e-6 * budget["flops"]
+
+
+def test_every_run_evaluates_v4_first(tmp_path):
+    assert (
+        main(
+            [
+                "run",
+                "--strategy",
+                "random",
+                "--experiment",
+                "smoke",
+                "--trials",
+                "2",
+                "--results",
+                str(tmp_path),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    first = pd.read_csv(tmp_path / "smoke/random/seed-0/trials.csv").sort_values("trial").iloc[0]
+    defaults = load_experiment("smoke").space.defaults()
+    assert {k: first[f"param_{k}"] for k in defaults} == defaults
+
+
+def test_run_order_is_shuffled_per_seed_and_independent_of_the_order_given():
+    names = ("tpe_median", "random", "tpe", "cmaes", "qmc", "grid")
+    jobs = run_order(names, (0, 1, 2))
+    assert jobs == run_order(tuple(reversed(names)), (0, 1, 2))
+    blocks = [[s for s, seed in jobs if seed == k] for k in (0, 1, 2)]
+    assert all(sorted(b) == sorted(names) for b in blocks)
+    assert len({tuple(b) for b in blocks}) > 1  # not the same order every seed

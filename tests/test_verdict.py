@@ -1,0 +1,99 @@
+"""The verdict depends on the strategies' scores only: not on names, order or luck."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from harness.analysis import verdict
+from harness.analysis.verdict import BETTER, IDENTICAL, WORSE, Traits
+
+
+def _scores(effects: dict[str, float], n_seeds: int, rng, sd: float = 0.05) -> pd.DataFrame:
+    seed_effect = rng.normal(0, 0.1, n_seeds)  # shared by every strategy on a seed: pairing helps
+    return pd.DataFrame(
+        [
+            {"strategy": s, "seed": k, "score": 3.9 + e + seed_effect[k] + rng.normal(0, sd)}
+            for s, e in effects.items()
+            for k in range(n_seeds)
+        ]
+    )
+
+
+def _traits(names, **overrides) -> dict[str, Traits]:
+    return {n: overrides.get(n, Traits(night_ready=True, compute=1.0)) for n in names}
+
+
+def test_a_clearly_better_strategy_is_picked_and_the_pick_is_stable():
+    rng = np.random.default_rng(0)
+    effects = {"tpe_median": 0.0, "random": 0.05, "tpe_hyperband": -0.3, "cmaes": 0.02}
+    scores = _scores(effects, 12, rng)
+    chosen, reason = verdict.pick(scores, _traits(effects), [])
+    assert chosen == "tpe_hyperband" and "significantly better than tpe_median" in reason
+    tests = verdict.paired_tests(scores, [])
+    row = tests[(tests.strategy == "tpe_hyperband") & (tests.control == "tpe_median")].iloc[0]
+    assert row.verdict == BETTER and row.p_holm < 0.05
+    assert verdict.pick_stability(scores, _traits(effects), [], chosen, resamples=50) > 0.8
+
+
+def test_renaming_or_reordering_strategies_never_changes_the_verdict():
+    rng = np.random.default_rng(1)
+    effects = {"tpe_median": 0.0, "random": 0.1, "mo_tpe": -0.25, "qmc": -0.25, "grid": 0.0}
+    scores = _scores(effects, 10, rng)
+    traits = _traits(effects, mo_tpe=Traits(False, 1.0), grid=Traits(False, 0.5))
+    chosen, _ = verdict.pick(scores, traits, [])
+    renamed = {"mo_tpe": "aaa_mo", "qmc": "zzz_qmc", "grid": "a_grid"}
+    shuffled = scores.sample(frac=1, random_state=3).replace({"strategy": renamed})
+    traits2 = {renamed.get(k, k): v for k, v in reversed(list(traits.items()))}
+    again, _ = verdict.pick(shuffled, traits2, [])
+    assert renamed.get(chosen, chosen) == again
+
+
+def test_identical_strategies_are_called_identical_never_a_winner_by_name():
+    rng = np.random.default_rng(2)
+    scores = _scores({"tpe_median": 0.0, "random": 0.0}, 5, rng)
+    twins = pd.concat(
+        [scores[scores.strategy == "random"].assign(strategy=s) for s in ("zz_mo_tpe", "tpe")]
+    )
+    scores = pd.concat([scores, twins])
+    groups = [frozenset({"random", "zz_mo_tpe", "tpe"})]
+    tests = verdict.paired_tests(scores, groups)
+    assert set(tests[tests.control == "random"].query("strategy != 'tpe_median'").verdict) == {
+        IDENTICAL
+    }
+    chosen, reason = verdict.pick(scores, _traits(scores.strategy.unique()), groups)
+    assert chosen == "tpe_median" and "no strategy separated" in reason
+
+
+def test_identical_groups_are_found_from_the_records():
+    rungs = pd.DataFrame(
+        {
+            "strategy": ["a", "a", "b", "b", "c", "c"],
+            "seed": [0, 0, 0, 0, 0, 0],
+            "trial": [0, 1, 0, 1, 0, 1],
+            "rung": [1, 1, 1, 1, 1, 1],
+            "val_mae": [4.0, 3.9, 4.0, 3.9, 4.0, 3.8],
+            "param_lr": [0.1, 0.2, 0.1, 0.2, 0.1, 0.3],
+        }
+    )
+    assert verdict.identical_groups(rungs) == [frozenset({"a", "b"})]
+
+
+@pytest.mark.parametrize("n_seeds", [5, 10])
+def test_identical_strategies_are_called_worse_at_most_alpha_of_the_time(n_seeds):
+    rng = np.random.default_rng(n_seeds)
+    names = ["tpe_median", "random", *[f"s{k}" for k in range(8)]]
+    simulations, any_worse = 200, 0
+    for _ in range(simulations):
+        tests = verdict.paired_tests(_scores(dict.fromkeys(names, 0.0), n_seeds, rng), [])
+        any_worse += bool((tests["verdict"] == WORSE).any())
+    share = any_worse / simulations
+    mc_error = 2 * np.sqrt(0.05 * 0.95 / simulations)
+    assert share <= 0.05 + mc_error
+
+
+def test_too_few_seeds_are_said_with_the_smallest_attainable_p():
+    rng = np.random.default_rng(4)
+    scores = _scores({"tpe_median": 0.0, "random": 0.0, "tpe": -1.0}, 3, rng)
+    tests = verdict.paired_tests(scores, [])
+    assert (tests["min_p"] == 0.25).all() and np.isinf(tests["detectable"]).all()
+    assert set(tests["verdict"]) == {"not separated"}  # even a 1-bike gap cannot be shown
