@@ -7,13 +7,13 @@ on the configuration, so a comparison can charge the same price for the same wor
 from __future__ import annotations
 
 from model.config import ModelConfig
+from model.windows import SEQ_LEN  # numpy and pandas only: no torch
 
-SEQ_LEN = 24  # hours of history per window (model.windows.SEQ_LEN; repeated here to stay torch-free)
 TRAIN_OVER_FORWARD = 3  # backward costs about twice the forward pass
 
 
 def forward_flops_per_sample(config: ModelConfig, n_static: int = 12, n_outputs: int = 3) -> int:
-    """Multiply-adds x 2 of one forward pass: the LSTM layers over every time step, then the head."""
+    """FLOPs (2 x multiply-adds) of one forward pass: LSTM layers over every step, then the head."""
 
     def lstm_step(inputs: int, hidden: int) -> int:
         return 4 * hidden * (inputs + hidden)

@@ -1,4 +1,5 @@
-"""Preparing a replay run: the surrogate (fitted once per process), its evidence, the simulated fidelities."""
+"""Preparing a replay run: the surrogate (fitted once per process), its evidence, the simulated
+fidelities."""
 
 from __future__ import annotations
 
