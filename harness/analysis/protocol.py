@@ -1,0 +1,133 @@
+"""The comparison protocol's numbers: a target fixed before the runs, censored time to target,
+re-evaluated incumbents, timing noise on identical work, and intervals for the side figures.
+
+Each function reads the recorded tables only (no torch, no model).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+TARGET_MARGIN = 0.03  # the team's goal: more than 3% below v4
+
+
+def v4_per_seed(rungs: pd.DataFrame, n_rungs: int) -> pd.Series:
+    """v4's top-rung validation MAE on each seed: every warm-started run trains the
+    experiment's defaults as trial 0 with the same training seed, so all strategies of a seed
+    agree; the median over them guards against a run that disagrees."""
+    top = rungs[(rungs["trial"] == 0) & (rungs["rung"] == n_rungs)]
+    return top.groupby("seed")["val_mae"].median()
+
+
+def mae_target(rungs: pd.DataFrame, n_rungs: int, margin: float = TARGET_MARGIN) -> float:
+    """The MAE to reach, fixed before the runs: v4 at the top rung, averaged over seeds, minus
+    ``margin``. Adding a strategy cannot move it. NaN when no run evaluated v4 first."""
+    per_seed = v4_per_seed(rungs, n_rungs)
+    return float(per_seed.mean() * (1 - margin)) if len(per_seed) else float("nan")
+
+
+def time_to_target(trials: pd.DataFrame, target: float, clock: str) -> pd.DataFrame:
+    """Per run: the ``clock`` spent (cumulative ``train_flops`` or ``wall_seconds``, in trial
+    order) when a COMPLETE trial first reached ``target``, or, censored, what the run spent in
+    all. Columns strategy, seed, spent, reached."""
+    rows = []
+    for (strategy, seed), run in trials.sort_values("trial").groupby(["strategy", "seed"]):
+        spent = run[clock].fillna(0).cumsum().to_numpy()
+        hit = ((run["state"] == "COMPLETE") & (run["val_mae"] <= target)).to_numpy()
+        reached = bool(hit.any())
+        at = spent[np.argmax(hit)] if reached else (spent[-1] if len(spent) else 0.0)
+        rows.append({"strategy": strategy, "seed": seed, "spent": float(at), "reached": reached})
+    return pd.DataFrame(rows, columns=["strategy", "seed", "spent", "reached"])
+
+
+def kaplan_meier(per_run: pd.DataFrame) -> pd.DataFrame:
+    """Per strategy: runs, runs that reached the target, and the Kaplan-Meier median of the time
+    to target with runs that ended first censored at their end (NaN: not reached by half)."""
+    rows = []
+    for strategy, runs in per_run.groupby("strategy"):
+        reached = runs["reached"].to_numpy()
+        median = float("nan")
+        if reached.any():
+            data = stats.CensoredData(
+                uncensored=runs.loc[reached, "spent"].to_numpy(),
+                right=runs.loc[~reached, "spent"].to_numpy(),
+            )
+            sf = stats.ecdf(data).sf
+            below = np.flatnonzero(sf.probabilities <= 0.5)
+            median = float(sf.quantiles[below[0]]) if len(below) else float("nan")
+        rows.append(
+            {
+                "strategy": strategy,
+                "runs": len(runs),
+                "reached": int(reached.sum()),
+                "median": median,
+            }
+        )
+    return pd.DataFrame(rows, columns=["strategy", "runs", "reached", "median"])
+
+
+def incumbent_scores(best: pd.DataFrame, reeval: pd.DataFrame | None) -> pd.DataFrame:
+    """One score per run: the mean re-evaluated MAE of its incumbent (fresh training seeds),
+    or its recorded best where no re-evaluation exists; with the winner's-curse gap
+    (re-evaluated minus recorded). Columns strategy, seed, recorded, score, curse, reevaluated."""
+    out = best.rename(columns={"best": "recorded"})[["strategy", "seed", "recorded"]].copy()
+    if reeval is not None and not reeval.empty:
+        mean = reeval.groupby(["strategy", "seed"])["val_mae"].mean().rename("reeval")
+        out = out.merge(mean.reset_index(), on=["strategy", "seed"], how="left")
+    else:
+        out["reeval"] = np.nan
+    out["reevaluated"] = out["reeval"].notna()
+    out["score"] = out["reeval"].where(out["reevaluated"], out["recorded"])
+    out["curse"] = out["reeval"] - out["recorded"]
+    return out.drop(columns="reeval")
+
+
+def timing_noise(rungs: pd.DataFrame) -> dict:
+    """Spread of train_seconds over identical work (same configuration, seed, trial and rung
+    reaching the same MAE in different strategies' runs): the machine's own noise."""
+    params = sorted(c for c in rungs.columns if c.startswith("param_"))
+    keys = ["seed", "trial", "rung", "val_mae", *params]
+    groups = rungs.groupby(keys, dropna=False)["train_seconds"]
+    spread = groups.agg(["count", "min", "max", "mean", "std"])
+    spread = spread[spread["count"] >= 2]
+    if spread.empty:
+        return {
+            "groups": 0,
+            "max_over_min_median": float("nan"),
+            "cv_median": float("nan"),
+            "max_over_min_worst": float("nan"),
+        }
+    ratio = spread["max"] / spread["min"].clip(lower=1e-9)
+    return {
+        "groups": int(len(spread)),
+        "max_over_min_median": float(ratio.median()),
+        "max_over_min_worst": float(ratio.max()),
+        "cv_median": float((spread["std"] / spread["mean"]).median()),
+    }
+
+
+def share_with_interval(k: int, n: int) -> dict:
+    """A share k/n with its exact (Clopper-Pearson) 95% interval."""
+    if n == 0:
+        return {"k": 0, "n": 0, "share": float("nan"), "low": float("nan"), "high": float("nan")}
+    ci = stats.binomtest(k, n).proportion_ci(confidence_level=0.95, method="exact")
+    return {"k": k, "n": n, "share": k / n, "low": float(ci.low), "high": float(ci.high)}
+
+
+def noise_floor_interval(noise: pd.DataFrame | None) -> dict:
+    """The seed-to-seed standard deviation of retrained configurations, pooled over them, with
+    its degrees of freedom and a chi-square 95% interval."""
+    if noise is None or noise.empty:
+        return {"sd": float("nan"), "df": 0, "low": float("nan"), "high": float("nan")}
+    groups = [g["val_mae"].dropna().to_numpy() for _, g in noise.groupby("config_rank")]
+    groups = [g for g in groups if len(g) >= 2]
+    df = sum(len(g) - 1 for g in groups)
+    if df == 0:
+        return {"sd": float("nan"), "df": 0, "low": float("nan"), "high": float("nan")}
+    ss = sum(float(((g - g.mean()) ** 2).sum()) for g in groups)
+    sd = np.sqrt(ss / df)
+    low = np.sqrt(ss / stats.chi2.ppf(0.975, df))
+    high = np.sqrt(ss / stats.chi2.ppf(0.025, df))
+    return {"sd": float(sd), "df": int(df), "low": float(low), "high": float(high)}

@@ -1,0 +1,91 @@
+"""The protocol's numbers: a fixed target, censored time to target, incumbents re-evaluated."""
+
+import numpy as np
+import pandas as pd
+
+from harness.analysis import protocol
+
+
+def _rungs(strategies, seeds=(0, 1, 2)):
+    rows = []
+    for s in strategies:
+        for seed in seeds:
+            rows.append(
+                {
+                    "strategy": s,
+                    "seed": seed,
+                    "trial": 0,
+                    "rung": 3,
+                    "val_mae": 4.0 + 0.1 * seed,
+                    "train_seconds": 1.0,
+                }
+            )
+            rows.append(
+                {
+                    "strategy": s,
+                    "seed": seed,
+                    "trial": 1,
+                    "rung": 3,
+                    "val_mae": 3.0 + hash(s) % 7 / 10,
+                    "train_seconds": 1.0,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def test_the_target_is_v4_minus_3_percent_and_does_not_move_when_a_strategy_is_added():
+    two = protocol.mae_target(_rungs(["random", "tpe"]), n_rungs=3)
+    three = protocol.mae_target(_rungs(["random", "tpe", "lucky_strategy"]), n_rungs=3)
+    assert two == three == np.mean([4.0, 4.1, 4.2]) * 0.97
+
+
+def test_time_to_target_censors_runs_that_end_first():
+    trials = pd.DataFrame(
+        {
+            "strategy": ["a"] * 3 + ["b"] * 2,
+            "seed": [0, 0, 0, 0, 0],
+            "trial": [0, 1, 2, 0, 1],
+            "state": ["COMPLETE", "PRUNED", "COMPLETE", "COMPLETE", "COMPLETE"],
+            "val_mae": [4.0, 2.0, 3.0, 4.0, 3.5],
+            "train_flops": [1.0, 1.0, 1.0, 1.0, 1.0],
+        }
+    )
+    per_run = protocol.time_to_target(trials, target=3.2, clock="train_flops")
+    a, b = per_run.set_index("strategy").loc["a"], per_run.set_index("strategy").loc["b"]
+    assert a.reached and a.spent == 3.0  # the pruned trial's 2.0 does not count
+    assert not b.reached and b.spent == 2.0  # censored at its end, not dropped
+
+
+def test_kaplan_meier_median_uses_censored_runs():
+    per_run = pd.DataFrame(
+        {
+            "strategy": ["a"] * 4,
+            "seed": range(4),
+            "spent": [1.0, 2.0, 3.0, 10.0],
+            "reached": [True, True, False, False],
+        }
+    )
+    km = protocol.kaplan_meier(per_run).iloc[0]
+    assert km["reached"] == 2 and km["median"] == 2.0  # half reached by 2.0; censoring kept in risk set
+    never = per_run.assign(reached=False)
+    assert np.isnan(protocol.kaplan_meier(never).iloc[0]["median"])
+
+
+def test_incumbents_are_scored_on_their_re_evaluation_with_the_curse_shown():
+    best = pd.DataFrame({"strategy": ["a", "b"], "seed": [0, 0], "best": [3.0, 3.2]})
+    reeval = pd.DataFrame({"strategy": ["a", "a"], "seed": [0, 0], "val_mae": [3.4, 3.6]})
+    scores = protocol.incumbent_scores(best, reeval).set_index("strategy")
+    assert scores.loc["a", "score"] == 3.5 and np.isclose(scores.loc["a", "curse"], 0.5)
+    assert scores.loc["b", "score"] == 3.2 and not scores.loc["b", "reevaluated"]
+
+
+def test_timing_noise_on_identical_work_and_intervals():
+    rungs = _rungs(["a", "b"]).assign(train_seconds=[1.0] * 6 + [2.0] * 6)
+    noise = protocol.timing_noise(rungs)
+    assert noise["groups"] >= 3 and noise["max_over_min_median"] == 2.0
+    share = protocol.share_with_interval(1, 4)
+    assert share["share"] == 0.25 and share["low"] < 0.25 < share["high"]
+    floor = protocol.noise_floor_interval(
+        pd.DataFrame({"config_rank": [1, 1, 2, 2], "val_mae": [3.0, 3.2, 4.0, 4.2]})
+    )
+    assert floor["df"] == 2 and floor["low"] < floor["sd"] < floor["high"]
