@@ -175,6 +175,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="real training, or the replay surrogate",
     )
     _budget_options(comp, "compute")
+    comp.add_argument(
+        "--reeval-seeds",
+        type=int,
+        default=2,
+        help="retrain each run's incumbent with N fresh seeds; strategies are ranked on it "
+        "(default 2, 0: rank on the recorded best)",
+    )
+    comp.add_argument(
+        "--converge",
+        type=int,
+        default=0,
+        metavar="K",
+        help="train K configurations to early-stopped convergence: does the top rung rank "
+        "like convergence? (horizon trust; default 0)",
+    )
 
     rec = sub.add_parser(
         "record",
@@ -407,6 +422,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
             backend=args.backend,
             budget_unit=args.budget_unit,
             warm_start=not args.no_warm_start,
+            reeval_seeds=args.reeval_seeds,
+            converge=args.converge,
         ),
     )
     if logger:

@@ -7,14 +7,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from tqdm import tqdm
 
 from harness.analysis.loading import load_results
+from harness.converge import converge
 from harness.datasets import load_data
 from harness.errors import UserError
 from harness.experiment import Experiment
 from harness.layout import results_folder
-from harness.retrain import audit_pruned, measure_noise
+from harness.retrain import audit_pruned, measure_noise, reevaluate_incumbents
 from harness.run import RunOptions, run_strategy
 from model.fidelity import FidelitySampler
 from model.runtime import resolve_device
@@ -37,6 +39,8 @@ class CompareOptions:
     workers: int = 1
     backend: str = "real"
     budget_unit: str = "compute"  # equal training FLOPs per run: pruning buys more trials
+    reeval_seeds: int = 2  # fresh training seeds for each run's incumbent (0: none)
+    converge: int = 0  # configurations trained to convergence for horizon trust
     warm_start: bool = True  # every run evaluates the experiment's defaults (v4) first
 
 
@@ -52,68 +56,84 @@ def run_order(strategies: tuple[str, ...], seeds: tuple[int, ...]) -> list[tuple
 
 
 def compare(experiment: Experiment, opts: CompareOptions) -> dict:
+    """Run every (strategy, seed) of the comparison (resuming finished ones), then the retrains
+    asked for; returns how many runs and where the results are."""
     unknown = [s for s in opts.strategies if s not in STRATEGIES]
     if unknown:
         raise UserError(f"unknown strategy {unknown[0]!r}; known: {', '.join(STRATEGIES)}")
-    seeds = opts.seeds or experiment.seeds
-    jobs = run_order(opts.strategies, seeds)
-    summaries = {}
-    bar = tqdm(
-        jobs, desc=f"compare {experiment.name}", unit="run", disable=not opts.progress, position=0
-    )
+    jobs = run_order(opts.strategies, opts.seeds or experiment.seeds)
+    bar = tqdm(jobs, desc=f"compare {experiment.name}", unit="run", disable=not opts.progress)
     for strategy, seed in bar:
         bar.set_postfix_str(f"{strategy} seed {seed}")
-        summaries[(strategy, seed)] = run_strategy(
-            experiment,
-            RunOptions(
-                strategy,
-                seed=seed,
-                results_dir=opts.results_dir,
-                storage=opts.storage,
-                n_trials=opts.n_trials,
-                timeout_minutes=opts.timeout_minutes,
-                device=opts.device,
-                progress=False,
-                workers=opts.workers,
-                backend=opts.backend,
-                budget_unit=opts.budget_unit,
-                warm_start=opts.warm_start,
-            ),
-        )
-        if summaries[(strategy, seed)]["interrupted"]:
+        summary = run_strategy(experiment, _run_options(opts, strategy, seed))
+        if summary["interrupted"]:
             raise KeyboardInterrupt
     bar.close()
     base = Path(opts.results_dir) / results_folder(experiment, opts.backend)
-    if opts.backend == "replay":
-        return {
-            "runs": len(summaries),
-            "results": str(base),
-        }  # noise and audit retrain the real model
-    results = load_results(opts.results_dir, experiment.name)
+    if opts.backend == "real":  # the retrains train the real model
+        retrain_side_files(experiment, opts, base)
+    return {"runs": len(jobs), "results": str(base)}
+
+
+def _run_options(opts: CompareOptions, strategy: str, seed: int) -> RunOptions:
+    return RunOptions(
+        strategy,
+        seed=seed,
+        results_dir=opts.results_dir,
+        storage=opts.storage,
+        n_trials=opts.n_trials,
+        timeout_minutes=opts.timeout_minutes,
+        device=opts.device,
+        progress=False,
+        workers=opts.workers,
+        backend=opts.backend,
+        budget_unit=opts.budget_unit,
+        warm_start=opts.warm_start,
+    )
+
+
+def retrain_side_files(experiment: Experiment, opts: CompareOptions, base: Path) -> None:
+    """The comparison's retrains, each written once and never empty: re-evaluated incumbents
+    (reeval.csv, completed for new runs), the noise floor (noise.csv), the false-prune audit
+    (audit.csv) and horizon trust (converge.csv)."""
+    wanted = opts.reeval_seeds or opts.noise_seeds or opts.audit or opts.converge
+    if not wanted:
+        return
+    trials = load_results(opts.results_dir, experiment.name).trials
     device = str(resolve_device(opts.device or experiment.device))
-    if opts.noise_seeds or opts.audit:
-        data = load_data(experiment.data)
-        fidelity = FidelitySampler(data, seed=experiment.data.seed)
-        if opts.noise_seeds and not (base / "noise.csv").exists():
+    data = load_data(experiment.data)
+    fidelity = FidelitySampler(data, seed=experiment.data.seed)
+    common = {"device": device, "progress": opts.progress}
+    if opts.reeval_seeds:
+        path = base / "reeval.csv"
+        done = pd.read_csv(path) if path.is_file() and path.stat().st_size else None
+        _write(
+            path,
+            reevaluate_incumbents(
+                experiment, data, fidelity, trials, n_seeds=opts.reeval_seeds, done=done, **common
+            ),
+        )
+    if opts.noise_seeds and not (base / "noise.csv").exists():
+        _write(
+            base / "noise.csv",
             measure_noise(
-                experiment,
-                data,
-                fidelity,
-                results.trials,
-                opts.noise_configs,
-                opts.noise_seeds,
-                device,
-                opts.progress,
-            ).to_csv(base / "noise.csv", index=False)
-        if opts.audit and not (base / "audit.csv").exists():
-            audit = audit_pruned(
-                experiment,
-                data,
-                fidelity,
-                results.trials,
-                opts.audit,
-                device,
-                progress=opts.progress,
-            )
-            audit.to_csv(base / "audit.csv", index=False)
-    return {"runs": len(summaries), "results": str(base)}
+                experiment, data, fidelity, trials, opts.noise_configs, opts.noise_seeds, **common
+            ),
+        )
+    if opts.audit and not (base / "audit.csv").exists():
+        _write(
+            base / "audit.csv",
+            audit_pruned(experiment, data, fidelity, trials, opts.audit, **common),
+        )
+    if opts.converge and not (base / "converge.csv").exists():
+        _write(base / "converge.csv", converge(experiment, data, trials, k=opts.converge, **common))
+
+
+def _write(path: Path, table: pd.DataFrame) -> None:
+    """Write a side table; an empty one is not written (readers treat it as absent)."""
+    if table.empty:
+        print(f"{path.name}: nothing to write (no trials qualified); left absent")
+        return
+    tmp = path.with_suffix(".tmp")
+    table.to_csv(tmp, index=False)
+    tmp.replace(path)

@@ -113,3 +113,52 @@ def audit_pruned(
             }
         )
     return pd.DataFrame(rows)
+
+
+def reevaluate_incumbents(
+    experiment,
+    data,
+    fidelity,
+    trials: pd.DataFrame,
+    *,
+    n_seeds: int,
+    device: str,
+    done: pd.DataFrame | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Retrain each run's incumbent (its best COMPLETE trial) through the whole ladder with
+    ``n_seeds`` fresh training seeds: the MAE a user would get, free of the winner's curse.
+
+    Runs already in ``done`` are kept as they are; a configuration shared by several runs is
+    trained once per seed. Returns one row per (run, fresh seed).
+    """
+    complete = trials[trials["state"] == "COMPLETE"]
+    incumbents = complete.loc[complete.groupby(["strategy", "seed"])["val_mae"].idxmin()]
+    if done is not None and not done.empty:
+        seen = set(zip(done["strategy"], done["seed"]))
+        incumbents = incumbents[
+            [k not in seen for k in zip(incumbents["strategy"], incumbents["seed"])]
+        ]
+    cache: dict[tuple, float] = {}
+    rows = []
+    jobs = [(row, k) for _, row in incumbents.iterrows() for k in range(n_seeds)]
+    for row, k in tqdm(jobs, desc="re-evaluate incumbents", unit="retrain", disable=not progress):
+        params = params_of(row, experiment.space.names)
+        key = (tuple(sorted(params.items())), k)
+        if key not in cache:
+            cache[key] = retrain(
+                experiment, data, fidelity, params, seed=fresh_seed(k), device=device
+            )
+        rows.append(
+            {
+                "strategy": row["strategy"],
+                "seed": row["seed"],
+                "trial": row["trial"],
+                "recorded_mae": row["val_mae"],
+                "train_seed": fresh_seed(k),
+                "val_mae": cache[key],
+                **{f"param_{n}": v for n, v in params.items()},
+            }
+        )
+    new = pd.DataFrame(rows)
+    return new if done is None or done.empty else pd.concat([done, new], ignore_index=True)

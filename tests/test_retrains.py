@@ -1,0 +1,65 @@
+"""compare's retrains on smoke with the real LSTM: incumbents re-evaluated (completed, never
+repeated), horizon trust to convergence, and no empty side file."""
+
+import pandas as pd
+
+from harness.cli import main
+
+
+def test_incumbents_are_reevaluated_and_configurations_converged(tmp_path):
+    args = [
+        "compare",
+        "--experiment",
+        "smoke",
+        "--strategies",
+        "random,tpe_median",
+        "--seeds",
+        "1",
+        "--reeval-seeds",
+        "2",
+        "--converge",
+        "3",
+        "--no-progress",
+        "--results",
+        str(tmp_path),
+    ]
+    assert main(args) == 0
+    reeval = pd.read_csv(tmp_path / "smoke/reeval.csv")
+    assert len(reeval) == 4 and set(reeval["strategy"]) == {"random", "tpe_median"}
+    assert reeval["val_mae"].notna().all() and reeval["train_seed"].nunique() == 2
+    trials = pd.read_csv(tmp_path / "smoke/random/seed-0/trials.csv")
+    incumbent = trials[trials["state"] == "COMPLETE"].sort_values("val_mae").iloc[0]
+    mine = reeval[reeval["strategy"] == "random"]
+    assert (mine["trial"] == incumbent["trial"]).all()
+    assert (mine["recorded_mae"] == incumbent["val_mae"]).all()
+    converge = pd.read_csv(tmp_path / "smoke/converge.csv")
+    assert 1 <= len(converge) <= 3 and (converge["epochs"] >= 1).all()
+    assert converge["role"].iloc[0] == "incumbent" and converge["converged_mae"].notna().all()
+
+    args[args.index("1")] = "2"  # a second seed: only the new runs are re-evaluated
+    assert main(args) == 0
+    again = pd.read_csv(tmp_path / "smoke/reeval.csv")
+    assert len(again) == 8 and again.iloc[:4].equals(reeval)
+
+
+def test_an_audit_with_nothing_pruned_writes_no_empty_file(tmp_path, capsys):
+    args = [
+        "compare",
+        "--experiment",
+        "smoke",
+        "--strategies",
+        "random",
+        "--seeds",
+        "1",
+        "--reeval-seeds",
+        "0",
+        "--audit",
+        "3",
+        "--no-progress",
+        "--results",
+        str(tmp_path),
+    ]
+    assert main(args) == 0
+    assert not (tmp_path / "smoke/audit.csv").exists()
+    assert "audit.csv: nothing to write" in capsys.readouterr().out
+    assert main(["report", "--experiment", "smoke", "--results", str(tmp_path)]) == 0
