@@ -253,24 +253,19 @@ def verdict(inputs: ReportInputs) -> list:
 
 def overnight_plan(inputs: ReportInputs) -> list:
     """The plan's summary and projections, where ``plan`` was run."""
-    if not inputs.plan:
-        return []
-    return [
-        ("h2", "The overnight plan"),
-        ("p", inputs.plan["summary"]),
-        ("table", pd.DataFrame(inputs.plan["projections"])),
-    ]
+    return _summary_and_table("The overnight plan", inputs.plan, "projections")
 
 
 def final_check(inputs: ReportInputs) -> list:
     """The final check's summary and table, where ``final`` was run."""
-    if not inputs.final:
+    return _summary_and_table("The final check", inputs.final, "table")
+
+
+def _summary_and_table(heading: str, record: dict | None, table: str) -> list:
+    """A command's written record (plan.json, final.json) as its summary and one table."""
+    if not record:
         return []
-    return [
-        ("h2", "The final check"),
-        ("p", inputs.final["summary"]),
-        ("table", pd.DataFrame(inputs.final["table"])),
-    ]
+    return [("h2", heading), ("p", record["summary"]), ("table", pd.DataFrame(record[table]))]
 
 
 def replay(inputs: ReportInputs) -> list:
