@@ -479,11 +479,11 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     plan = make_plan(
         a,
         Path(args.results) / args.experiment,
-        args.target,
-        args.hours,
-        factor,
-        args.max_trial_minutes,
-        args.max_params,
+        scale_to=args.target,
+        hours=args.hours,
+        device_factor=factor,
+        max_trial_minutes=args.max_trial_minutes,
+        max_params=args.max_params,
     )
     print(plan["summary"])
     import pandas as pd

@@ -11,32 +11,48 @@ def rung_samples(rungs: pd.DataFrame) -> dict[int, float]:
     return rungs.groupby("rung")["samples"].max().to_dict() if len(rungs) else {}
 
 
+def full_train_seconds(
+    trial_rungs: pd.DataFrame, samples_by_rung: dict[int, float], n_rungs: int
+) -> float:
+    """Training seconds one trial would have taken at every rung of the ladder.
+
+    Takes the trial's recorded rungs; the rungs it did not reach are extrapolated from its
+    own measured cost per training sample (its model size and batch size drive that cost)
+    and ``samples_by_rung`` (NaN where a rung's sample count is unknown).
+    """
+    train = trial_rungs["train_seconds"].sum()
+    per_sample = train / max(trial_rungs["samples"].sum(), 1)
+    reached = int(trial_rungs["rung"].max())
+    return train + sum(
+        per_sample * samples_by_rung.get(rung, np.nan) for rung in range(reached + 1, n_rungs + 1)
+    )
+
+
 def unpruned_seconds(
     rungs: pd.DataFrame, trials: pd.DataFrame, samples_by_rung: dict[int, float], n_rungs: int
 ) -> float:
     """Time the same trials would have taken had none been pruned.
 
-    A pruned trial's missing rungs are extrapolated from its own measured cost per
-    training sample (its model size and batch size drive that cost) and its mean
-    evaluation time per rung.
+    Takes one run's rungs and trials; a pruned trial's missing rungs cost its extrapolated
+    training time (``full_train_seconds``) and its mean evaluation time per rung.
     """
     total = 0.0
     pruned = set(trials.loc[trials["state"] == "PRUNED", "trial"])
     for trial, group in rungs.groupby("trial"):
-        spent = group["train_seconds"].sum() + group["eval_seconds"].sum()
+        evals = group["eval_seconds"]
         if trial in pruned:
-            per_sample = group["train_seconds"].sum() / max(group["samples"].sum(), 1)
-            for rung in range(int(group["rung"].max()) + 1, n_rungs + 1):
-                spent += (
-                    per_sample * samples_by_rung.get(rung, np.nan) + group["eval_seconds"].mean()
-                )
-        total += spent
+            missing = max(n_rungs - int(group["rung"].max()), 0)
+            train = full_train_seconds(group, samples_by_rung, n_rungs)
+            total += train + evals.sum() + missing * evals.mean()
+        else:
+            total += group["train_seconds"].sum() + evals.sum()
     return float(total)
 
 
 def summarize(
     rungs: pd.DataFrame, trials: pd.DataFrame, samples_by_rung: dict[int, float], n_rungs: int
 ) -> dict:
+    """One run's counts, best trial and times (work, wall, harness, unpruned), as a dict."""
     counts = trials["state"].value_counts()
     complete = trials[trials["state"] == "COMPLETE"]
     spent = float(trials["train_seconds"].sum() + trials["eval_seconds"].sum())
@@ -68,8 +84,10 @@ def summarize(
 
 
 def format_summary(s: dict) -> str:
+    """The summary dict of ``summarize`` as a few aligned lines for the terminal."""
     lines = [
-        f"trials        {s['trials']} finished: {s['complete']} complete, {s['pruned']} pruned, {s['failed']} failed"
+        f"trials        {s['trials']} finished: {s['complete']} complete, "
+        f"{s['pruned']} pruned, {s['failed']} failed"
     ]
     if s["best_val_mae"] is not None:
         lines.append(
@@ -79,8 +97,8 @@ def format_summary(s: dict) -> str:
             "best params   " + ", ".join(f"{k}={_fmt(v)}" for k, v in s["best_params"].items())
         )
     lines.append(
-        f"time          {s['work_seconds']:.1f} s training+evaluation; unpruned the same trials would take "
-        f"{s['unpruned_seconds']:.1f} s (saved {s['saved_share']:.0%})"
+        f"time          {s['work_seconds']:.1f} s training+evaluation; unpruned the same trials "
+        f"would take {s['unpruned_seconds']:.1f} s (saved {s['saved_share']:.0%})"
     )
     lines.append(
         f"harness       {s['harness_seconds']:.2f} s of {s['wall_seconds']:.1f} s wall-clock "

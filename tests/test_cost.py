@@ -52,7 +52,8 @@ def test_grid_values_for_a_grid_night_stay_inside_their_ranges():
     import tomllib
 
     from harness.experiment import parse_experiment
-    from harness.plan import _toml, add_grid_values
+    from harness.plan import add_grid_values
+    from harness.plan import toml_value as _toml
 
     space = {
         "learning_rate": {"type": "float", "low": 1e-7, "high": 1e-3, "log": True, "default": 1e-5},

@@ -1,4 +1,5 @@
-"""How far replayed and real verdicts agree on the same experiment (strategy ranking, time to target)."""
+"""How far replayed and real verdicts agree on the same experiment (strategy ranking, time to
+target)."""
 
 from __future__ import annotations
 
@@ -10,67 +11,85 @@ import pandas as pd
 from scipy import stats
 
 from harness.analysis import metrics
-from harness.analysis.loading import load_results
+from harness.analysis.loading import Results, load_results
+from harness.layout import REPLAY_SUFFIX
+from harness.replay.surrogate import CANDIDATES
 
 
 def agreement(results_dir: str | Path, experiment: str) -> dict | None:
-    """Both folders ``<experiment>`` and ``<experiment>.replay`` must hold runs; else None."""
-    base = experiment.removesuffix(".replay")
+    """Compares the real and replayed runs of ``experiment`` (with or without ``.replay``).
+
+    Both folders ``<experiment>`` and ``<experiment>.replay`` must hold runs of at least three
+    common strategies; else None. Returns the summary sentence, Kendall's tau of the median
+    final MAEs, Spearman of the times to target, whether the winners agree, a table per
+    strategy and the surrogate's evidence (or None)."""
+    base = experiment.removesuffix(REPLAY_SUFFIX)
     try:
-        real, replay = load_results(results_dir, base), load_results(results_dir, f"{base}.replay")
+        real = load_results(results_dir, base)
+        replay = load_results(results_dir, base + REPLAY_SUFFIX)
     except Exception:  # one side missing: nothing to compare
         return None
-    medians = {}
-    ttts = {}
+    medians, ttts = {}, {}
     for label, res in (("real", real), ("replay", replay)):
-        best = metrics.final_best(res.trials)
-        medians[label] = best.groupby("strategy")["best"].median()
-        ttts[label] = metrics.time_to_target(metrics.anytime(res.trials))[0].set_index("strategy")[
-            "median"
-        ]
+        medians[label], ttts[label] = _medians(res)
     common = sorted(set(medians["real"].index) & set(medians["replay"].index))
     if len(common) < 3:
         return None
-    tau = stats.kendalltau(medians["real"][common], medians["replay"][common]).statistic
-    t_real, t_rep = (
-        ttts["real"][common].replace(np.inf, np.nan),
-        ttts["replay"][common].replace(np.inf, np.nan),
-    )
-    ok = t_real.notna() & t_rep.notna()
-    rho_ttt = stats.spearmanr(t_real[ok], t_rep[ok]).statistic if ok.sum() >= 3 else float("nan")
+    real_mae, replay_mae = medians["real"][common], medians["replay"][common]
+    tau = stats.kendalltau(real_mae, replay_mae).statistic
+    rho_ttt = _ttt_spearman(ttts["real"][common], ttts["replay"][common])
     table = pd.DataFrame(
         {
             "strategy": common,
-            "real median MAE": medians["real"][common].to_numpy(),
-            "replay median MAE": medians["replay"][common].to_numpy(),
-            "real rank": medians["real"][common].rank().to_numpy(),
-            "replay rank": medians["replay"][common].rank().to_numpy(),
+            "real median MAE": real_mae.to_numpy(),
+            "replay median MAE": replay_mae.to_numpy(),
+            "real rank": real_mae.rank().to_numpy(),
+            "replay rank": replay_mae.rank().to_numpy(),
         }
     )
     real_seeds = real.trials.groupby("strategy")["seed"].nunique().median()
     replay_seeds = replay.trials.groupby("strategy")["seed"].nunique().median()
-    winner_real, winner_replay = (
-        medians["real"][common].idxmin(),
-        medians["replay"][common].idxmin(),
-    )
+    winner_real, winner_replay = real_mae.idxmin(), replay_mae.idxmin()
     summary = (
-        f"Replayed ({replay_seeds:.0f} seeds) against real ({real_seeds:.0f} seeds) on {len(common)} strategies: "
-        f"Kendall's tau of the strategies' median final MAE {tau:.2f}; Spearman of their time to target "
-        f"{rho_ttt:.2f}; winner {winner_real} (real) and {winner_replay} (replay). A tau near 1 means the replay "
-        "can stand in for real runs here; below about 0.5 trust only the real ranking."
+        f"Replayed ({replay_seeds:.0f} seeds) against real ({real_seeds:.0f} seeds) on "
+        f"{len(common)} strategies: Kendall's tau of the strategies' median final MAE {tau:.2f}; "
+        f"Spearman of their time to target {rho_ttt:.2f}; winner {winner_real} (real) and "
+        f"{winner_replay} (replay). A tau near 1 means the replay can stand in for real runs "
+        "here; below about 0.5 trust only the real ranking."
     )
-    surrogate = Path(results_dir) / f"{base}.replay" / "surrogate.json"
     return {
         "summary": summary,
         "kendall_tau": float(tau),
         "ttt_spearman": float(rho_ttt),
         "same_winner": bool(winner_real == winner_replay),
         "table": table,
-        "surrogate": json.loads(surrogate.read_text()) if surrogate.is_file() else None,
+        "surrogate": surrogate_evidence(results_dir, base),
     }
 
 
+def _medians(res: Results) -> tuple[pd.Series, pd.Series]:
+    """Per strategy: median over seeds of the final best MAE, and median time to target."""
+    best = metrics.final_best(res.trials)
+    ttt = metrics.time_to_target(metrics.anytime(res.trials))[0]
+    return best.groupby("strategy")["best"].median(), ttt.set_index("strategy")["median"]
+
+
+def _ttt_spearman(real: pd.Series, replay: pd.Series) -> float:
+    """Spearman of two sides' times to target, over strategies both reached (NaN under 3)."""
+    t_real, t_rep = real.replace(np.inf, np.nan), replay.replace(np.inf, np.nan)
+    ok = t_real.notna() & t_rep.notna()
+    return stats.spearmanr(t_real[ok], t_rep[ok]).statistic if ok.sum() >= 3 else float("nan")
+
+
+def surrogate_evidence(results_dir: str | Path, experiment: str) -> dict | None:
+    """The surrogate's evidence of ``experiment`` (real name, without the replay suffix), as
+    saved beside its replayed runs in ``surrogate.json``; None where there is none."""
+    path = Path(results_dir) / (experiment + REPLAY_SUFFIX) / "surrogate.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
 def surrogate_table(evidence: dict) -> pd.DataFrame:
+    """The surrogate's held-out scores (``surrogate.json``), one row per candidate model."""
     return pd.DataFrame(
         [
             {
@@ -80,6 +99,6 @@ def surrogate_table(evidence: dict) -> pd.DataFrame:
                 "spread of real MAE": evidence[k]["real_spread"],
                 "chosen": "yes" if evidence["chosen"] == k else "",
             }
-            for k in ("knn1", "knn5", "ridge")
+            for k in CANDIDATES
         ]
     )

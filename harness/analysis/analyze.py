@@ -16,6 +16,8 @@ MAX_PARAMS_TO_SEARCH = 6
 
 @dataclass
 class Analysis:
+    """Every number the report, the plan and the final check use, computed once by ``analyze``."""
+
     results: Results
     tolerance: float
     curve: pd.DataFrame
@@ -23,7 +25,7 @@ class Analysis:
     best: pd.DataFrame
     ranking: pd.DataFrame
     ttt: pd.DataFrame
-    target: float
+    mae_target: float  # time to target: the first time a run's best MAE is at most this
     saved: pd.DataFrame
     trust: pd.DataFrame
     floor: float
@@ -37,6 +39,7 @@ class Analysis:
 
     @property
     def replayed(self) -> bool:
+        """Whether these runs were replayed on the surrogate rather than trained."""
         return any(m.get("backend") == "replay" for m in self.results.meta.values())
 
     def params_to_search(self) -> list[str]:
@@ -46,12 +49,14 @@ class Analysis:
 
 
 def analyze(results_dir: str | Path, experiment: str, tolerance: float = 0.01) -> Analysis:
+    """Loads ``<results_dir>/<experiment>`` and computes its ``Analysis``; ``tolerance`` sets the
+    MAE target for time to target (the best MAE any run reached, plus this share)."""
     results = load_results(results_dir, experiment)
     curve = metrics.anytime(results.trials)
     best = metrics.final_best(results.trials)
     floor = metrics.noise_floor(results.noise)
     ranking = metrics.ranking(best, floor)
-    ttt, target = metrics.time_to_target(curve, tolerance)
+    ttt, mae_target = metrics.time_to_target(curve, tolerance)
     choice, reason = choose_strategy(ranking, ttt)
     return Analysis(
         results=results,
@@ -61,7 +66,7 @@ def analyze(results_dir: str | Path, experiment: str, tolerance: float = 0.01) -
         best=best,
         ranking=ranking,
         ttt=ttt,
-        target=target,
+        mae_target=mae_target,
         saved=metrics.compute_saved(results),
         trust=metrics.fidelity_trust(results),
         floor=floor,
@@ -77,10 +82,11 @@ def analyze(results_dir: str | Path, experiment: str, tolerance: float = 0.01) -
 
 def choose_strategy(ranking: pd.DataFrame, ttt: pd.DataFrame) -> tuple[str, str]:
     """Among the strategies the data cannot separate from the best (a tie within the noise floor
-    or no significant difference), pick the fastest to the target; break ties by median MAE."""
-    candidates = ranking[
-        ranking["verdict"].isin(["winner", "not separated", "tie (within the noise floor)"])
-    ]
+    or no significant difference), pick the fastest to the target; break ties by median MAE.
+
+    Takes ``metrics.ranking``'s and ``metrics.time_to_target``'s tables; returns the chosen
+    strategy and the reason, as a sentence."""
+    candidates = ranking[ranking["verdict"].isin(metrics.VERDICTS_LIKE_WINNER)]
     merged = candidates.merge(
         ttt[["strategy", "median"]].rename(columns={"median": "ttt"}), on="strategy"
     )
@@ -89,22 +95,25 @@ def choose_strategy(ranking: pd.DataFrame, ttt: pd.DataFrame) -> tuple[str, str]
     winner = ranking.iloc[0]
     if pick["strategy"] == winner["strategy"]:
         reason = (
-            f"{pick['strategy']} has the lowest median final validation MAE ({pick['median']:.4f}) and is also the "
-            f"fastest of the {len(merged)} strategies the data cannot separate from the best"
+            f"{pick['strategy']} has the lowest median final validation MAE "
+            f"({pick['median']:.4f}) and is also the fastest of the {len(merged)} strategies "
+            "the data cannot separate from the best"
         )
     else:
         reason = (
-            f"{winner['strategy']} has the lowest median final MAE ({winner['median']:.4f}), but {pick['strategy']} "
-            f"({pick['median']:.4f}) is not separated from it (verdict: {pick['verdict']}) and reaches the target "
-            f"fastest (median {pick['ttt']:.0f} s)"
+            f"{winner['strategy']} has the lowest median final MAE ({winner['median']:.4f}), "
+            f"but {pick['strategy']} ({pick['median']:.4f}) is not separated from it "
+            f"(verdict: {pick['verdict']}) and reaches the target fastest "
+            f"(median {pick['ttt']:.0f} s)"
         )
     return str(pick["strategy"]), reason
 
 
 def write_plots(a: Analysis, out: Path) -> dict[str, str]:
+    """Draws every comparison plot of ``a`` into ``out``; returns plot name -> PNG file name."""
     r = a.results
     return {
-        "anytime": plots.anytime_plot(a.bands, out, a.target),
+        "anytime": plots.anytime_plot(a.bands, out, a.mae_target),
         "time_to_target": plots.time_to_target_plot(a.ttt, out),
         "savings": plots.savings_plot(a.saved, out),
         "fidelity_trust": plots.trust_scatter(r.rungs, r.n_rungs, out),

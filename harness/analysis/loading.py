@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from harness.errors import UserError
+from strategies.registry import RECORD_PREFIX
 from strategies.space import Param
 
 
@@ -47,7 +48,7 @@ def load_results(results_dir: str | Path, experiment: str) -> Results:
         for p in base.glob("*/seed-*")
         if (p / "metadata.json").is_file()
         and (p / "trials.csv").is_file()
-        and not p.parent.name.startswith("record-")
+        and not p.parent.name.startswith(RECORD_PREFIX)
     )  # learning-curve records are not a strategy
     if not runs:
         raise UserError(

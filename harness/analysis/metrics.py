@@ -14,15 +14,22 @@ from harness.summary import rung_samples, unpruned_seconds
 
 CONTROL = "random"
 
+# The verdict of each strategy against the winner (``ranking``); the one owner of these words.
+VERDICT_WINNER = "winner"
+VERDICT_TIE = "tie (within the noise floor)"
+VERDICT_WORSE = "worse (p < 0.05)"
+VERDICT_NOT_SEPARATED = "not separated"
+# Verdicts the data cannot tell apart from the winner.
+VERDICTS_LIKE_WINNER = (VERDICT_WINNER, VERDICT_NOT_SEPARATED, VERDICT_TIE)
+
 
 def anytime(trials: pd.DataFrame) -> pd.DataFrame:
     """Per run and trial: elapsed wall-clock and best COMPLETE validation MAE so far."""
     rows = []
     for (strategy, seed), run in trials.sort_values("trial").groupby(["strategy", "seed"]):
         elapsed = run["wall_seconds"].cumsum()
-        best = (
-            run["val_mae"].where(run["state"] == "COMPLETE").cummin().ffill()
-        )  # cummin leaves NaN at pruned trials
+        # cummin leaves NaN at pruned trials
+        best = run["val_mae"].where(run["state"] == "COMPLETE").cummin().ffill()
         rows.append(
             pd.DataFrame(
                 {
@@ -68,11 +75,12 @@ def final_best(trials: pd.DataFrame) -> pd.DataFrame:
 
 
 def time_to_target(curve: pd.DataFrame, tolerance: float = 0.01) -> tuple[pd.DataFrame, float]:
-    """First wall-clock time each run is within ``tolerance`` of the best MAE any run reached."""
-    target = curve["best"].min() * (1 + tolerance)
+    """First wall-clock time each run of ``curve`` (``anytime``) is within ``tolerance`` of the
+    best MAE any run reached; returns a table per strategy and that MAE target."""
+    mae_target = curve["best"].min() * (1 + tolerance)
     rows = []
     for (strategy, seed), run in curve.groupby(["strategy", "seed"]):
-        hit = run[run["best"] <= target]
+        hit = run[run["best"] <= mae_target]
         rows.append(
             {
                 "strategy": strategy,
@@ -96,10 +104,12 @@ def time_to_target(curve: pd.DataFrame, tolerance: float = 0.01) -> tuple[pd.Dat
         ref / m if np.isfinite(m) and m > 0 and np.isfinite(ref) else np.nan
         for m in table["median"]
     ]
-    return table, float(target)
+    return table, float(mae_target)
 
 
 def compute_saved(results: Results) -> pd.DataFrame:
+    """Per strategy: median, min and max over seeds of the share of compute saved against
+    the unpruned run, and of the share of trials pruned (two-level columns)."""
     samples = rung_samples(results.rungs)
     rows = []
     for (strategy, seed), trials in results.trials.groupby(["strategy", "seed"]):
@@ -182,23 +192,14 @@ def noise_floor(noise: pd.DataFrame | None) -> float:
 
 def ranking(best: pd.DataFrame, floor: float, seed: int = 0) -> pd.DataFrame:
     """Strategies ranked by median final MAE over seeds, with a bootstrap 95% CI of the mean,
-    and a one-sided Mann-Whitney U test of the winner against each other strategy."""
+    and a one-sided Mann-Whitney U test of the winner against each other strategy.
+
+    Takes ``final_best``'s table and the noise floor; returns one row per strategy with its
+    rank, median, mean, CI, seeds, p-value against the winner and verdict (``VERDICT_*``)."""
     rows = []
     for strategy, runs in best.groupby("strategy"):
         values = runs["best"].dropna().to_numpy()
-        ci = (np.nan, np.nan)
-        if len(values) >= 2 and np.ptp(values) > 0:
-            res = stats.bootstrap(
-                (values,),
-                np.mean,
-                confidence_level=0.95,
-                n_resamples=2000,
-                method="percentile",
-                random_state=seed,
-            )
-            ci = (res.confidence_interval.low, res.confidence_interval.high)
-        elif len(values):
-            ci = (values.mean(), values.mean())
+        ci = _bootstrap_ci(values, seed)
         rows.append(
             {
                 "strategy": strategy,
@@ -221,23 +222,43 @@ def ranking(best: pd.DataFrame, floor: float, seed: int = 0) -> pd.DataFrame:
     for _, row in table.iterrows():
         if row["strategy"] == winner["strategy"]:
             p_values.append(np.nan)
-            verdicts.append("winner")
+            verdicts.append(VERDICT_WINNER)
             continue
         if len(winner["values"]) and len(row["values"]):
             p = stats.mannwhitneyu(winner["values"], row["values"], alternative="less").pvalue
         else:
             p = np.nan
         p_values.append(p)
-        gap = row["median"] - winner["median"]
-        if np.isfinite(floor) and gap < floor:
-            verdicts.append("tie (within the noise floor)")
-        elif np.isfinite(p) and p < 0.05:
-            verdicts.append("worse (p < 0.05)")
-        else:
-            verdicts.append("not separated")
+        verdicts.append(_verdict(row["median"] - winner["median"], p, floor))
     table["p_vs_winner"] = p_values
     table["verdict"] = verdicts
     return table.drop(columns="values")
+
+
+def _bootstrap_ci(values: np.ndarray, seed: int) -> tuple[float, float]:
+    """Percentile bootstrap 95% CI of the mean; a point where the values do not vary."""
+    if len(values) >= 2 and np.ptp(values) > 0:
+        res = stats.bootstrap(
+            (values,),
+            np.mean,
+            confidence_level=0.95,
+            n_resamples=2000,
+            method="percentile",
+            random_state=seed,
+        )
+        return (res.confidence_interval.low, res.confidence_interval.high)
+    if len(values):
+        return (values.mean(), values.mean())
+    return (np.nan, np.nan)
+
+
+def _verdict(gap: float, p: float, floor: float) -> str:
+    """A strategy ``gap`` bikes behind the winner, with p-value ``p``: tie, worse or neither."""
+    if np.isfinite(floor) and gap < floor:
+        return VERDICT_TIE
+    if np.isfinite(p) and p < 0.05:
+        return VERDICT_WORSE
+    return VERDICT_NOT_SEPARATED
 
 
 def importance(results: Results, rung: int | None = None) -> pd.Series:
@@ -275,7 +296,8 @@ def importance(results: Results, rung: int | None = None) -> pd.Series:
 def good_ranges(
     results: Results, top_share: float = 0.2, trials: pd.DataFrame | None = None
 ) -> pd.DataFrame:
-    """Where the best ``top_share`` of COMPLETE trials (of ``trials``, default all) lie, per parameter."""
+    """Where the best ``top_share`` of COMPLETE trials (of ``trials``, default all) lie:
+    one row per parameter (good values or range, low, high, searched range)."""
     trials = results.trials if trials is None else trials
     done = trials[trials["state"] == "COMPLETE"].sort_values("val_mae")
     top = done.head(max(3, int(math.ceil(top_share * len(done)))))
@@ -306,6 +328,7 @@ def good_ranges(
 
 
 def false_prunes(audit: pd.DataFrame | None) -> dict:
+    """How many audited pruned trials would have beaten their run's best survivor (a dict)."""
     if audit is None or audit.empty:
         return {"audited": 0, "would_have_won": 0, "share": float("nan")}
     won = int(audit["would_have_won"].sum())
@@ -317,9 +340,8 @@ def _native(value, param):
         return int(value)
     if param.type == "float":
         return float(value)
-    for (
-        choice
-    ) in param.choices:  # CSV gives strings or numpy numbers; map back to the declared choice
+    # CSV gives strings or numpy numbers; map back to the declared choice
+    for choice in param.choices:
         if str(choice) == str(value) or (
             isinstance(choice, (int, float))
             and not isinstance(choice, bool)

@@ -7,25 +7,23 @@ import numpy as np
 import pandas as pd
 
 from harness.analysis.loading import Results
+from harness.summary import full_train_seconds, rung_samples
 
 
 def trial_costs(results: Results) -> pd.DataFrame:
-    """One row per trial: MAE at its last rung, full-fidelity training seconds and the recorded parameter count."""
+    """One row per recorded trial of ``results``: its MAE at its last rung, full-fidelity
+    training seconds (extrapolated where it stopped early) and its recorded parameter count."""
     rungs = results.rungs
     size = (
         results.trials.set_index(["strategy", "seed", "trial"])["parameters"]
         if "parameters" in results.trials
         else {}
     )
-    samples = rungs.groupby("rung")["samples"].max()
+    samples = rung_samples(rungs)
     n_rungs = results.n_rungs
     rows = []
     for (strategy, seed, trial), g in rungs.groupby(["strategy", "seed", "trial"]):
-        per_sample = g["train_seconds"].sum() / max(g["samples"].sum(), 1)
         done = int(g["rung"].max())
-        full = g["train_seconds"].sum() + sum(
-            per_sample * samples.get(r, np.nan) for r in range(done + 1, n_rungs + 1)
-        )
         rows.append(
             {
                 "strategy": strategy,
@@ -33,7 +31,7 @@ def trial_costs(results: Results) -> pd.DataFrame:
                 "trial": trial,
                 "val_mae": g["val_mae"].iloc[-1],
                 "reached_full": done == n_rungs,
-                "full_train_seconds": full,
+                "full_train_seconds": full_train_seconds(g, samples, n_rungs),
                 "extrapolated": done < n_rungs,
                 "parameters": size.get((strategy, seed, trial), np.nan),
             }
@@ -42,7 +40,7 @@ def trial_costs(results: Results) -> pd.DataFrame:
 
 
 def pareto_front(frame: pd.DataFrame, cost: str, value: str = "val_mae") -> pd.DataFrame:
-    """Rows not dominated in (cost, value), both minimized, sorted by cost."""
+    """Rows of ``frame`` not dominated in (``cost``, ``value``), both minimized, sorted by cost."""
     ordered = frame.sort_values([cost, value])
     best = np.inf
     keep = []

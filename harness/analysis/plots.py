@@ -28,13 +28,15 @@ def _save(fig, out: Path, name: str) -> str:
     return f"{name}.png"
 
 
-def anytime_plot(bands: pd.DataFrame, out: Path, target: float) -> str:
+def anytime_plot(bands: pd.DataFrame, out: Path, mae_target: float) -> str:
+    """Median and quartile band of best MAE so far against wall-clock per strategy, from
+    ``anytime_bands``, with the MAE target as a line; returns the PNG's file name in ``out``."""
     fig, ax = plt.subplots(figsize=(8, 5))
     colors = _colors(bands["strategy"].unique())
     for strategy, b in bands.groupby("strategy"):
         ax.plot(b["elapsed"], b["median"], label=strategy, color=colors[strategy], lw=2)
         ax.fill_between(b["elapsed"], b["q25"], b["q75"], color=colors[strategy], alpha=0.15)
-    ax.axhline(target, color="k", ls=":", lw=1, label="target (best + 1%)")
+    ax.axhline(mae_target, color="k", ls=":", lw=1, label="target (best + 1%)")
     ax.set(
         xlabel="wall-clock (s)",
         ylabel="best validation MAE so far (bikes)",
@@ -45,6 +47,8 @@ def anytime_plot(bands: pd.DataFrame, out: Path, target: float) -> str:
 
 
 def time_to_target_plot(ttt: pd.DataFrame, out: Path) -> str:
+    """Median seconds to the target per strategy (``time_to_target``'s table), with how many
+    runs reached it; returns the PNG's file name in ``out``."""
     t = ttt.assign(order=ttt["median"].replace(np.inf, np.nan)).sort_values(
         "order", na_position="last"
     )
@@ -72,6 +76,8 @@ def time_to_target_plot(ttt: pd.DataFrame, out: Path) -> str:
 
 
 def savings_plot(saved: pd.DataFrame, out: Path) -> str:
+    """Compute saved and share of trials pruned per strategy (``compute_saved``'s table);
+    returns the PNG's file name in ``out``."""
     fig, ax = plt.subplots(figsize=(8, 4))
     x = np.arange(len(saved))
     ax.bar(x - 0.2, saved[("saved_share", "median")] * 100, 0.4, label="compute saved vs unpruned")
@@ -83,6 +89,8 @@ def savings_plot(saved: pd.DataFrame, out: Path) -> str:
 
 
 def trust_scatter(rungs: pd.DataFrame, n_rungs: int, out: Path) -> str:
+    """MAE at each low rung against MAE at the last of ``n_rungs``, one panel per rung;
+    returns the PNG's file name in ``out``."""
     wide = rung_table(rungs)
     low = [r for r in range(1, n_rungs) if r in wide.columns]
     fig, axes = plt.subplots(1, max(1, len(low)), figsize=(5 * max(1, len(low)), 4), squeeze=False)
@@ -99,6 +107,7 @@ def trust_scatter(rungs: pd.DataFrame, n_rungs: int, out: Path) -> str:
 
 
 def importance_plot(importances: dict[str, pd.Series], out: Path) -> str:
+    """One bar panel per labelled importance series; returns the PNG's file name in ``out``."""
     fig, axes = plt.subplots(1, len(importances), figsize=(5 * len(importances), 4), squeeze=False)
     for ax, (label, imp) in zip(axes[0], importances.items()):
         if len(imp):
@@ -108,6 +117,8 @@ def importance_plot(importances: dict[str, pd.Series], out: Path) -> str:
 
 
 def learning_curves_plot(rungs: pd.DataFrame, trials: pd.DataFrame, out: Path) -> str:
+    """Every trial's MAE per step, completed and pruned in two colours; returns the PNG's
+    file name in ``out``."""
     state = trials.set_index(["strategy", "seed", "trial"])["state"]
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for key, curve in rungs.groupby(["strategy", "seed", "trial"]):
@@ -134,6 +145,8 @@ def learning_curves_plot(rungs: pd.DataFrame, trials: pd.DataFrame, out: Path) -
 
 
 def rank_over_time_plot(bands: pd.DataFrame, out: Path) -> str:
+    """Rank of each strategy's median best MAE over wall-clock (``anytime_bands``); returns
+    the PNG's file name in ``out``."""
     pivot = bands.pivot_table(index="elapsed", columns="strategy", values="median")
     ranks = pivot.rank(axis=1, method="average")
     fig, ax = plt.subplots(figsize=(8, 4.5))
@@ -150,29 +163,30 @@ def rank_over_time_plot(bands: pd.DataFrame, out: Path) -> str:
     return _save(fig, out, "rank_over_time")
 
 
+_PARETO_POINTS = (  # (extrapolated?, scatter style)
+    (False, {"alpha": 0.5, "label": "trials (measured at full fidelity)"}),
+    (
+        True,
+        {
+            "alpha": 0.4,
+            "marker": "x",
+            "label": "pruned trials (time extrapolated, MAE at their last rung)",
+        },
+    ),
+)
+
+
 def pareto_plot(costs: pd.DataFrame, fronts: dict[str, pd.DataFrame], out: Path) -> str:
+    """MAE against full-fidelity training time and against parameter count (``trial_costs``),
+    each with its Pareto front from ``fronts``; returns the PNG's file name in ``out``."""
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     for ax, (cost, label) in zip(
         axes,
         (("full_train_seconds", "full-fidelity training time (s)"), ("parameters", "parameters")),
     ):
-        measured = costs[~costs["extrapolated"]]
-        guessed = costs[costs["extrapolated"]]
-        ax.scatter(
-            measured[cost],
-            measured["val_mae"],
-            s=12,
-            alpha=0.5,
-            label="trials (measured at full fidelity)",
-        )
-        ax.scatter(
-            guessed[cost],
-            guessed["val_mae"],
-            s=12,
-            alpha=0.4,
-            marker="x",
-            label="pruned trials (time extrapolated, MAE at their last rung)",
-        )
+        for extrapolated, style in _PARETO_POINTS:
+            points = costs[costs["extrapolated"] == extrapolated]
+            ax.scatter(points[cost], points["val_mae"], s=12, **style)
         front = fronts[cost]
         ax.step(
             front[cost], front["val_mae"], where="post", color="k", lw=1.5, label="Pareto front"

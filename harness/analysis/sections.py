@@ -1,0 +1,352 @@
+"""The report's content, one function per heading.
+
+Each section takes the ``ReportInputs`` and returns its content blocks (see
+``harness.analysis.render`` for the block kinds); a section with nothing to say returns
+an empty list. ``harness.analysis.report`` lists them in order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from harness.analysis.agreement import agreement, surrogate_evidence, surrogate_table
+from harness.analysis.analyze import Analysis
+from harness.analysis.pareto import pareto_front, trial_costs
+from harness.analysis.plots import pareto_plot
+from harness.analysis.render import fmt_number, fmt_share
+from harness.layout import REPLAY_SUFFIX
+
+FRONT_COLUMNS = ["strategy", "seed", "trial", "val_mae", "full_train_seconds", "parameters"]
+RANKING_COLUMNS = [
+    "rank",
+    "strategy",
+    "median",
+    "mean",
+    "95% CI of mean",
+    "seeds",
+    "p_vs_winner",
+    "verdict",
+]
+
+
+@dataclass(frozen=True)
+class ReportInputs:
+    """What the report is made from: the analysis, its plots (name -> PNG file name in
+    ``plot_dir``), and the plan and final check as written to JSON (None where not run)."""
+
+    analysis: Analysis
+    plots: dict[str, str]
+    plan: dict | None
+    final: dict | None
+    plot_dir: Path
+
+
+def title(inputs: ReportInputs) -> list:
+    """The question the report answers, under the experiment's name."""
+    name = inputs.analysis.results.experiment["name"]
+    return [
+        ("h1", f"Which strategy should run tonight? ({name})"),
+        (
+            "p",
+            "The question: which hyperparameter-optimization strategy finds the best forecaster "
+            "within the budget, how much pruning saves and what it costs, which hyperparameters "
+            "deserve the search, and what exact setup should run overnight. Every number below "
+            "is computed from the recorded runs.",
+        ),
+    ]
+
+
+def setup(inputs: ReportInputs) -> list:
+    """Data, ladder, budget, runs and machine; then how each strategy works."""
+    r = inputs.analysis.results
+    exp, any_meta = r.experiment, next(iter(r.meta.values()))
+    seeds = sorted({s for _, s in r.meta})
+    data, ladder = exp["data"], exp["ladder"]
+    text = (
+        f"Data: {data['source'] or 'synthetic Vélib-like network'} ({data['stations']} stations "
+        f"x {data['days']} days). Fidelity ladder: data fractions "
+        f"{[round(f, 4) for f in ladder['fractions']]}, epochs {ladder['epochs']}, report steps "
+        f"{ladder['steps']}. Budget per run: {_budget(any_meta['budget'])}. "
+        f"{len(r.strategies)} strategies x {len(seeds)} seeds ({seeds}); {len(r.trials)} trials "
+        f"and {len(r.rungs)} rungs recorded. Machine: {any_meta['device']} "
+        f"({any_meta.get('device_name', '')}), torch {any_meta['versions']['torch']}, "
+        f"optuna {any_meta['versions']['optuna']}."
+    )
+    described = {s: m for (s, _), m in sorted(r.meta.items())}
+    strategies = pd.DataFrame(
+        [
+            {
+                "strategy": s,
+                "how it works": m["strategy_summary"],
+                "when it shines": m["strategy_rationale"],
+            }
+            for s, m in described.items()
+        ]
+    )
+    return [("h2", "Setup"), ("p", text), ("h3", "How each strategy works"), ("table", strategies)]
+
+
+def _budget(budget: dict) -> str:
+    """The budget the runs actually had (command-line overrides included), from their metadata."""
+    parts = [
+        f"{budget['n_trials']} trials" if budget.get("n_trials") else "",
+        f"{budget['timeout_minutes']:g} minutes"
+        if budget.get("timeout_minutes") not in (None, float("inf"))
+        else "",
+    ]
+    return " or ".join(p for p in parts if p) or "unlimited"
+
+
+def results(inputs: ReportInputs) -> list:
+    """Final MAE per strategy with its test, anytime plots, time to target, compute saved."""
+    return [
+        ("h2", "Results"),
+        *_ranking(inputs),
+        *_time_to_target(inputs),
+        *_compute_saved(inputs),
+    ]
+
+
+def _ranking(inputs: ReportInputs) -> list:
+    a = inputs.analysis
+    seeds = sorted({s for _, s in a.results.meta})
+    rk = a.ranking.copy()
+    rk["95% CI of mean"] = [
+        f"{fmt_number(lo)} .. {fmt_number(hi)}" for lo, hi in zip(rk["ci_low"], rk["ci_high"])
+    ]
+    floor_state = "measured" if np.isfinite(a.floor) else "not measured: run compare --noise-seeds"
+    text = (
+        f"Final best validation MAE per run (bikes), over {len(seeds)} seeds; one-sided "
+        "Mann-Whitney U test of the winner against each strategy; noise floor "
+        f"{fmt_number(a.floor)} bikes ({floor_state})."
+    )
+    return [
+        ("p", text),
+        ("table", rk[RANKING_COLUMNS]),
+        ("img", inputs.plots["anytime"], "Best validation MAE so far against wall-clock."),
+        ("img", inputs.plots["rank_over_time"], "Rank of each strategy's median over time."),
+    ]
+
+
+def _time_to_target(inputs: ReportInputs) -> list:
+    a = inputs.analysis
+    text = (
+        f"Time to target: first time within {a.tolerance:.0%} of the best MAE any run reached "
+        f"(target {fmt_number(a.mae_target)} bikes); speed-up against random search without "
+        "pruning."
+    )
+    return [
+        ("p", text),
+        ("table", a.ttt.rename(columns={"median": "median seconds"})),
+        ("img", inputs.plots["time_to_target"], "Time to target."),
+    ]
+
+
+def _compute_saved(inputs: ReportInputs) -> list:
+    sv = inputs.analysis.saved
+    table = pd.DataFrame(
+        {
+            "strategy": sv["strategy"],
+            "saved (median)": sv[("saved_share", "median")].map(fmt_share),
+            "saved (min..max)": [
+                f"{fmt_share(lo)}..{fmt_share(hi)}"
+                for lo, hi in zip(sv[("saved_share", "min")], sv[("saved_share", "max")])
+            ],
+            "pruned (median)": sv[("pruned_share", "median")].map(fmt_share),
+        }
+    )
+    text = (
+        "Compute saved: time spent against the time the same trials would have taken at full "
+        "fidelity (pruned trials extrapolated from their own measured cost per sample)."
+    )
+    return [
+        ("p", text),
+        ("table", table),
+        ("img", inputs.plots["savings"], "Compute saved and share of trials pruned."),
+    ]
+
+
+def fidelity_trust(inputs: ReportInputs) -> list:
+    """Rank correlation of each rung with the last, learning curves, audited false prunes."""
+    a, plots = inputs.analysis, inputs.plots
+    text = (
+        "Spearman rank correlation of MAE at each rung with MAE at the last rung, over trials "
+        "that reached both; the rho_ columns show which parameters each rung's ranking favours "
+        "(negative: a larger value gives a lower MAE at that rung)."
+    )
+    fp = a.false_prunes
+    if fp["audited"]:
+        prunes = (
+            f"False prunes: {fp['audited']} pruned trials were finished at full fidelity; "
+            f"{fp['would_have_won']} ({fmt_share(fp['share'])}) would have beaten their run's "
+            "best survivor."
+        )
+    else:
+        prunes = "False prunes were not audited (run compare --audit K)."
+    return [
+        ("h2", "Can the low rungs be trusted?"),
+        ("p", text),
+        ("table", a.trust),
+        ("img", plots["fidelity_trust"], "MAE at low rungs against MAE at full fidelity."),
+        ("img", plots["learning_curves"], "Learning curves of pruned and completed trials."),
+        ("p", prunes),
+    ]
+
+
+def hyperparameters(inputs: ReportInputs) -> list:
+    """Parameter importance, where the best trials lie, and what to search tonight."""
+    a = inputs.analysis
+    imp = pd.DataFrame(
+        {
+            "last rung (complete trials)": a.importance_final,
+            "rung 1 (every trial)": a.importance_rung1,
+        }
+    )
+    search = ", ".join(a.params_to_search()) or "n/a"
+    return [
+        ("h2", "Hyperparameters worth searching"),
+        ("table", imp.reset_index(names="param").round(3)),
+        ("p", "Where the best 20% of complete trials lie:"),
+        ("table", a.good_ranges[["param", "good", "searched"]]),
+        ("img", inputs.plots["importance"], "Parameter importance (optuna.importance)."),
+        ("p", f"Search tonight: {search} (the most important, at most 6)."),
+    ]
+
+
+def mae_against_cost(inputs: ReportInputs) -> list:
+    """The Pareto fronts of MAE against training time and size; empty under two full trials."""
+    costs = trial_costs(inputs.analysis.results)
+    complete = costs[costs["reached_full"]].dropna(subset=["parameters"])
+    if len(complete) < 2:
+        return []
+    fronts = {c: pareto_front(complete, c) for c in ("full_train_seconds", "parameters")}
+    text = (
+        "The Pareto front of the trials that reached full fidelity: no other trial is both more "
+        "accurate and cheaper. Pruned trials are plotted with their training time extrapolated "
+        "from their own cost per sample (marked x) and their MAE at the rung where they "
+        "stopped; they are not on the fronts."
+    )
+    blocks: list = [
+        ("h2", "MAE against cost"),
+        ("p", text),
+        (
+            "img",
+            pareto_plot(costs, fronts, inputs.plot_dir),
+            "Validation MAE against full-fidelity training time and parameter count.",
+        ),
+    ]
+    for cost, label in (("full_train_seconds", "training seconds"), ("parameters", "parameters")):
+        front = fronts[cost][FRONT_COLUMNS]
+        blocks += [("p", f"Front against {label} ({len(front)} trials):"), ("table", front)]
+    return blocks
+
+
+def verdict(inputs: ReportInputs) -> list:
+    """The strategy to run and why."""
+    a = inputs.analysis
+    return [("h2", "Verdict"), ("p", f"Run **{a.choice}**: {a.choice_reason}.")]
+
+
+def overnight_plan(inputs: ReportInputs) -> list:
+    """The plan's summary and projections, where ``plan`` was run."""
+    return _summary_and_table("The overnight plan", inputs.plan, "projections")
+
+
+def final_check(inputs: ReportInputs) -> list:
+    """The final check's summary and table, where ``final`` was run."""
+    return _summary_and_table("The final check", inputs.final, "table")
+
+
+def _summary_and_table(heading: str, record: dict | None, table: str) -> list:
+    """A command's written record (plan.json, final.json) as its summary and one table."""
+    if not record:
+        return []
+    return [("h2", heading), ("p", record["summary"]), ("table", pd.DataFrame(record[table]))]
+
+
+def replay(inputs: ReportInputs) -> list:
+    """The surrogate's evidence and how far replayed and real verdicts agree; empty for real
+    runs with no replay beside them."""
+    a = inputs.analysis
+    name = a.results.experiment["name"] + (REPLAY_SUFFIX if a.replayed else "")
+    agree = agreement(a.results_dir, name)
+    if not (a.replayed or agree):
+        return []
+    blocks: list = [("h2", "Replay: the surrogate and its agreement with real runs")]
+    evidence = (
+        agree["surrogate"]
+        if agree
+        else surrogate_evidence(a.results_dir, a.results.experiment["name"])
+    )
+    if evidence:
+        text = (
+            f"The surrogate was fitted to {evidence['configs']} recorded configurations "
+            f"({evidence['repeats_per_config']:.1f} repeats each; seed noise: "
+            f"{evidence['noise_trial']:.3f} bikes per trial). Each candidate model was scored by "
+            "predicting every recorded configuration's last-rung MAE from the others:"
+        )
+        blocks += [("p", text), ("table", surrogate_table(evidence))]
+    if agree:
+        blocks += [("p", agree["summary"]), ("table", agree["table"])]
+    else:
+        unchecked = "No real runs of this experiment to compare with: the replayed verdict is "
+        blocks.append(("p", unchecked + "unchecked."))
+    return blocks
+
+
+def caveats_section(inputs: ReportInputs) -> list:
+    """The caveats of ``caveats``, one list item each."""
+    return [("h2", "Caveats the data shows"), *(("li", line) for line in caveats(inputs.analysis))]
+
+
+def caveats(a: Analysis) -> list[str]:
+    """What limits the conclusions, read from the data: fidelity trust at rung 1, short-horizon
+    bias, false prunes, how few trials the pruners saw, and the noise floor."""
+    out = _trust_caveats(a)
+    if a.false_prunes["audited"]:
+        out.append(
+            f"False prunes: {a.false_prunes['would_have_won']} of {a.false_prunes['audited']} "
+            "audited pruned trials would have beaten the survivor."
+        )
+    n_trials = a.best["trials"].median()
+    out.append(
+        f"Runs finished a median of {n_trials:.0f} trials. Median pruning never prunes before 5 "
+        "trials complete, and Hyperband's brackets each need several trials at a rung before "
+        "they prune: at small budgets both behave much like no pruning."
+    )
+    if not np.isfinite(a.floor):
+        out.append(
+            "The noise floor was not measured, so small differences between strategies may be "
+            "seed noise."
+        )
+    else:
+        out.append(
+            f"Differences below the noise floor ({a.floor:.4f} bikes, seed-to-seed spread of the "
+            "same configuration) are ties, whatever a single run says."
+        )
+    return out
+
+
+def _trust_caveats(a: Analysis) -> list[str]:
+    rung1 = a.trust[a.trust["rung"] == 1]
+    if not (len(rung1) and np.isfinite(rung1["spearman_with_final"].iloc[0])):
+        return []
+    rho = rung1["spearman_with_final"].iloc[0]
+    word = "weak" if rho < 0.6 else "moderate" if rho < 0.8 else "strong"
+    out = [
+        f"Fidelity trust at rung 1 is {word}: Spearman {rho:.2f} with the last rung "
+        f"(n={int(rung1['trials_with_final'].iloc[0])}). Pruners are only as good as this "
+        "correlation."
+    ]
+    if "rho_learning_rate" in rung1:
+        lr1 = rung1["rho_learning_rate"].iloc[0]
+        lr_last = a.trust["rho_learning_rate"].iloc[-1]
+        out.append(
+            f"Short-horizon bias: learning rate's Spearman with MAE is {lr1:.2f} at rung 1 and "
+            f"{lr_last:.2f} at the last rung; low rungs reward fast convergence."
+        )
+    return out
