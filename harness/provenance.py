@@ -52,6 +52,12 @@ def run_metadata(
         "strategy": strategy.name,
         "strategy_summary": strategy.summary,
         "strategy_rationale": strategy.rationale,
+        # What the verdict's tie rule may use besides scores (names never decide).
+        "strategy_traits": {
+            "prunes": strategy.prunes,
+            "objectives": strategy.objectives,
+            "fixed_queue": strategy.queue is not None,
+        },
         "seed": seed,
         "study_name": study,
         "storage": url,
