@@ -131,3 +131,93 @@ def noise_floor_interval(noise: pd.DataFrame | None) -> dict:
     low = np.sqrt(ss / stats.chi2.ppf(0.975, df))
     high = np.sqrt(ss / stats.chi2.ppf(0.025, df))
     return {"sd": float(sd), "df": int(df), "low": float(low), "high": float(high)}
+
+
+def horizon_trust(converge: pd.DataFrame | None) -> dict:
+    """How the ladder's top rung ranks configurations against training to convergence:
+    Spearman's rho over the converged sample, and the converged regret of the ladder's pick
+    (the converged MAE of the configuration the top rung liked best, minus the best converged
+    MAE of the sample)."""
+    if converge is None or len(converge) < 3:
+        return {
+            "n": 0 if converge is None else len(converge),
+            "spearman": float("nan"),
+            "regret": float("nan"),
+        }
+    ok = converge.dropna(subset=["top_rung_mae", "converged_mae"])
+    rho = stats.spearmanr(ok["top_rung_mae"], ok["converged_mae"]).statistic
+    pick = ok.loc[ok["top_rung_mae"].idxmin(), "converged_mae"]
+    return {
+        "n": int(len(ok)),
+        "spearman": float(rho),
+        "regret": float(pick - ok["converged_mae"].min()),
+    }
+
+
+WEAK_TRUST = 0.5  # below this rank correlation a rung's ranking is called weak
+
+
+def cannot_tell(
+    *,
+    seeds: int,
+    tests: pd.DataFrame,
+    reached: pd.DataFrame,
+    trust: dict,
+    identical: list[frozenset[str]],
+    reevaluated: bool,
+    target: float,
+    scale_measured: bool = True,
+) -> list[str]:
+    """Sentences for "What this evidence cannot tell you", each generated from a number."""
+    out = []
+    if len(tests):
+        min_p, level = float(tests["min_p"].min()), 0.05 / len(tests)
+        if min_p > level:
+            out.append(
+                f"With {seeds} seeds the smallest p-value a paired test can give is {min_p:.3g}, "
+                f"above the {level:.3g} Holm needs for the first of {len(tests)} comparisons: no "
+                "strategy can be shown better or worse than a control, whatever the gaps."
+            )
+        elif np.isfinite(tests["detectable"]).any():
+            out.append(
+                f"Gaps smaller than about {tests['detectable'].replace(np.inf, np.nan).min():.3f} "
+                "bikes could not be detected with these seeds (80% power)."
+            )
+    if not np.isfinite(target):
+        out.append(
+            "No run evaluated v4 first, so there is no target fixed before the runs: "
+            "time to target is not reported."
+        )
+    elif len(reached) and (reached["reached"] == 0).all():
+        out.append(
+            f"No run reached the target ({target:.4f} bikes, v4 minus 3%): time to target "
+            "is censored for every run and says nothing about speed."
+        )
+    if trust.get("n", 0) >= 3 and trust["spearman"] < WEAK_TRUST:
+        out.append(
+            f"The ladder's top rung ranks configurations weakly against convergence "
+            f"(Spearman {trust['spearman']:.2f} over {trust['n']}): the verdict is about "
+            "short trainings; a longer top rung would be needed to speak for a night."
+        )
+    elif trust.get("n", 0) < 3:
+        out.append(
+            "Horizon trust was not measured (compare --converge K): whether the top "
+            "rung ranks configurations like training to convergence is assumed."
+        )
+    for group in identical:
+        out.append(
+            f"{', '.join(sorted(group))} trained identical models on every seed (shared "
+            "random streams, nothing pruned differently): they are one result, not "
+            f"{len(group)}."
+        )
+    if not reevaluated:
+        out.append(
+            "Incumbents were not re-evaluated with fresh seeds (compare --reeval-seeds): "
+            "the ranking uses recorded bests, which the winner's curse flatters."
+        )
+    if not scale_measured:
+        out.append(
+            "Nothing was measured at the night's scale: trial counts for the night are "
+            "projections, and no MAE is projected to that scale."
+        )
+    return out
