@@ -47,6 +47,8 @@ SCALE_FLOOR = 1.0  # below 1 the unscaled gradients themselves overflow fp16
 
 @dataclass
 class EpochResult:
+    """One epoch's figures, as ``Trainer.train`` measured them."""
+
     epoch: int  # epochs done by this trainer, counting earlier calls
     train_loss: float
     samples: int
@@ -57,6 +59,8 @@ class EpochResult:
 
 @dataclass
 class TrainResult:
+    """What one ``Trainer.train`` call did: its epochs and, if one diverged, which and why."""
+
     epochs: list[EpochResult] = field(default_factory=list)
     diverged_at_epoch: int | None = None  # the first epoch found diverged
     diverged_reason: str = ""  # why, in one line: loss, skipped steps, scale or weights
@@ -122,6 +126,7 @@ def warm_up(data: ForecastData, device: torch.device | str, precision: str = "au
 
 
 def synchronize(device: torch.device) -> None:
+    """Wait for ``device``'s queued work (CUDA is asynchronous), so that timings are true."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
