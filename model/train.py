@@ -119,8 +119,8 @@ def warm_up(data: ForecastData, device: torch.device | str, precision: str = "au
     real v4 training steps and an evaluation batch (cuDNN/cuBLAS handles and kernel loading on
     CUDA; oneDNN primitives, the thread pool and the allocator on CPU)."""
     trainer = Trainer(data, ModelConfig(), seed=0, device=device, precision=precision)
-    steps = WARM_UP_STEPS * trainer.config.batch_size
-    trainer.train(np.arange(min(steps, len(data.splits["train"]))), 1)
+    n = min(WARM_UP_STEPS * trainer.config.batch_size, len(data.splits["train"]))
+    trainer._epoch(torch.arange(n, device=trainer.device))  # the steps only: nothing to record
     trainer.predict("val", limit=EVAL_BATCH)
     trainer.release()
 
