@@ -18,28 +18,52 @@ from torch import nn
 
 from model.metrics import forecast_metrics
 from model.network import ForecastNet, ModelConfig
-from model.runtime import configure_process, resolve_device
+from model.runtime import (
+    PRECISIONS,  # noqa: F401  (re-exported)
+    check_precision,
+    configure_precision,
+    configure_process,
+    release_device_memory,
+    resolve_device,
+    resolve_precision,
+)
 from model.windows import ForecastData
 
 CPU_MICRO_BATCH = (
     128  # larger CPU batches are split and accumulated: same gradient, cache-resident buffers
 )
 EVAL_BATCH = 8192
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+WARM_UP_STEPS = 3  # real optimizer steps run by warm_up before the first timed trial
+_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+# fp16's gradient scaler skips a step whose gradients overflowed and halves its scale. Healthy
+# training skips a few steps while the scale settles and then about one in 2,000 (each growth
+# attempt); a trial whose gradients are inf or NaN skips every step and never changes its
+# weights, with a finite loss. So an epoch diverged when it skipped more than this:
+SKIP_GRACE = 4
+MAX_SKIPPED_SHARE = 0.1
+SCALE_FLOOR = 1.0  # below 1 the unscaled gradients themselves overflow fp16
 
 
 @dataclass
 class EpochResult:
+    """One epoch's figures, as ``Trainer.train`` measured them."""
+
     epoch: int  # epochs done by this trainer, counting earlier calls
     train_loss: float
     samples: int
     seconds: float
+    steps: int = 0  # optimizer steps attempted
+    skipped_steps: int = 0  # of which the fp16 gradient scaler skipped (inf/NaN gradients)
 
 
 @dataclass
 class TrainResult:
+    """What one ``Trainer.train`` call did: its epochs and, if one diverged, which and why."""
+
     epochs: list[EpochResult] = field(default_factory=list)
-    diverged_at_epoch: int | None = None  # the epoch whose loss was not finite
+    diverged_at_epoch: int | None = None  # the first epoch found diverged
+    diverged_reason: str = ""  # why, in one line: loss, skipped steps, scale or weights
 
     @property
     def diverged(self) -> bool:
@@ -89,13 +113,20 @@ def device_tensors(data: ForecastData, device: torch.device) -> dict[str, _Split
     return _TENSOR_CACHE[key]
 
 
-def warm_up(data: ForecastData, device: torch.device) -> None:
-    """Pay once-per-process costs before timing anything: the data's upload to ``device`` and
-    torch's first fused-optimizer construction (about 1 s of imports on the first call)."""
-    Trainer(data, ModelConfig(hidden_1=1, hidden_2=1, num_layers=1, dense=1), device=device)
+def warm_up(data: ForecastData, device: torch.device | str, precision: str = "auto") -> None:
+    """Pay once-per-process costs before the first timed trial, in the run's precision: the
+    data's upload, the precision probe, torch's first fused-optimizer construction, and a few
+    real v4 training steps and an evaluation batch (cuDNN/cuBLAS handles and kernel loading on
+    CUDA; oneDNN primitives, the thread pool and the allocator on CPU)."""
+    trainer = Trainer(data, ModelConfig(), seed=0, device=device, precision=precision)
+    n = min(WARM_UP_STEPS * trainer.config.batch_size, len(data.splits["train"]))
+    trainer._epoch(torch.arange(n, device=trainer.device))  # the steps only: nothing to record
+    trainer.predict("val", limit=EVAL_BATCH)
+    trainer.release()
 
 
 def synchronize(device: torch.device) -> None:
+    """Wait for ``device``'s queued work (CUDA is asynchronous), so that timings are true."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
@@ -113,13 +144,12 @@ class Trainer:
         precision: str = "auto",
     ) -> None:
         self.device = device if isinstance(device, torch.device) else resolve_device(device)
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        self.precision = resolve_precision(self.device, precision)
+        if self.precision != "fp32":
+            check_precision(self.device, self.precision)  # probed once per process, then cached
+        configure_precision(self.device, self.precision)
         if self.device.type == "cpu":
             configure_process()
-        self.precision = (
-            ("fp16" if self.device.type == "cuda" else "fp32") if precision == "auto" else precision
-        )
         self.data = data
         self.config = config
         self.tensors = device_tensors(data, self.device)
@@ -133,12 +163,13 @@ class Trainer:
             fused=self.device.type in ("cpu", "cuda"),
         )
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
+        self._first_param = next(self.model.parameters())  # lstm_1's: every step updates it
         self.generator = torch.Generator().manual_seed(seed)
         self.loss_fn = nn.L1Loss()  # the metric is MAE; L1 targets the conditional median
         self.epochs_done = 0
 
     def _autocast(self):
-        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)
+        dtype = _DTYPES.get(self.precision)
         return torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None)
 
     def train(
@@ -147,32 +178,63 @@ class Trainer:
         epochs: int,
         callback: Callable[[EpochResult], None] | None = None,
     ) -> TrainResult:
-        """Train ``epochs`` epochs on the training windows ``indices``; stop early if the loss diverges."""
+        """Train ``epochs`` epochs on the training windows ``indices``; stop at the first epoch
+        that diverged (see ``_divergence``) and say why in ``diverged_reason``."""
         result = TrainResult()
         if len(indices) == 0 or epochs < 1:
             raise ValueError(
-                f"need at least one window and one epoch, got {len(indices)} windows, {epochs} epochs"
+                "need at least one window and one epoch, "
+                f"got {len(indices)} windows, {epochs} epochs"
             )
         idx = torch.as_tensor(indices, dtype=torch.int64).to(self.device)
         self.model.train()
         for _ in range(epochs):
+            applied = self._applied_steps()
             synchronize(self.device)
             start = time.perf_counter()
-            mean_loss = self._epoch(idx)
+            mean_loss, steps = self._epoch(idx)
             synchronize(self.device)
+            seconds = time.perf_counter() - start
             self.epochs_done += 1
-            epoch = EpochResult(
-                self.epochs_done, mean_loss, len(indices), time.perf_counter() - start
-            )
+            skipped = steps - (self._applied_steps() - applied)
+            epoch = EpochResult(self.epochs_done, mean_loss, len(indices), seconds, steps, skipped)
             result.epochs.append(epoch)
-            if not math.isfinite(mean_loss):
-                result.diverged_at_epoch = self.epochs_done
+            reason = self._divergence(epoch)
+            if reason:
+                result.diverged_at_epoch, result.diverged_reason = self.epochs_done, reason
                 break
             if callback is not None:
                 callback(epoch)
         return result
 
-    def _epoch(self, idx: torch.Tensor) -> float:
+    def _applied_steps(self) -> int:
+        # Adam's step count: a step the scaler skipped is not counted (fused Adam takes it back).
+        state = self.optimizer.state.get(self._first_param)
+        return int(state["step"]) if state else 0
+
+    def _divergence(self, epoch: EpochResult) -> str:
+        """Why ``epoch`` diverged, in one line, or '' when it did not."""
+        n = epoch.epoch
+        # The L1 loss is never negative, so the epoch's sum is finite only if every batch's is.
+        if not math.isfinite(epoch.train_loss):
+            return f"non-finite training loss at epoch {n}"
+        if epoch.skipped_steps > SKIP_GRACE + MAX_SKIPPED_SHARE * epoch.steps:
+            return (
+                f"{epoch.skipped_steps} of {epoch.steps} optimizer steps skipped by the fp16 "
+                f"gradient scaler (inf/NaN gradients) at epoch {n}"
+            )
+        if self.scaler.is_enabled() and self.scaler.get_scale() < SCALE_FLOOR:
+            return (
+                f"fp16 gradient scale collapsed to {self.scaler.get_scale():.3g} (floor "
+                f"{SCALE_FLOOR:g}; {epoch.skipped_steps} steps skipped) at epoch {n}"
+            )
+        finite = torch.stack([torch.isfinite(p).all() for p in self.model.parameters()])
+        if not bool(finite.all()):
+            return f"non-finite weights after epoch {n} (inf/NaN gradients with a finite loss)"
+        return ""
+
+    def _epoch(self, idx: torch.Tensor) -> tuple[float, int]:
+        """One pass over ``idx``: (mean training loss, optimizer steps attempted)."""
         t = self.tensors["train"]
         perm = idx[torch.randperm(len(idx), generator=self.generator).to(self.device)]
         bs = self.config.batch_size
@@ -192,16 +254,17 @@ class Trainer:
                 nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
             self.scaler.step(self.optimizer)
             self.scaler.update()
-        return float(total) / len(perm)
+        return float(total) / len(perm), math.ceil(len(perm) / bs)
 
     @torch.inference_mode()
-    def predict(self, split: str = "val") -> np.ndarray:
-        """Forecasts in bikes, (N, 3)."""
+    def predict(self, split: str = "val", limit: int | None = None) -> np.ndarray:
+        """Forecasts in bikes, (N, 3), for the split's first ``limit`` windows (default all)."""
         t = self.tensors[split]
+        n = t.station.shape[0] if limit is None else min(limit, t.station.shape[0])
         self.model.eval()
         out = []
-        for start in range(0, t.station.shape[0], EVAL_BATCH):
-            sl = slice(start, start + EVAL_BATCH)
+        for start in range(0, n, EVAL_BATCH):
+            sl = slice(start, min(start + EVAL_BATCH, n))
             with self._autocast():
                 out.append(self.model(t.seq[:, sl], t.static[sl], t.station[sl]).float())
         self.model.train()
@@ -233,6 +296,7 @@ class Trainer:
             history.epochs.extend(step.epochs)
             if step.diverged:
                 history.diverged_at_epoch = step.diverged_at_epoch
+                history.diverged_reason = step.diverged_reason
                 break
             ev = self.evaluate("val")
             evals.append(ev)
@@ -251,3 +315,15 @@ class Trainer:
         if best_state is not None:
             self.model.load_state_dict(best_state)
         return history, evals
+
+    def cpu_state_dict(self) -> dict[str, torch.Tensor]:
+        """The model's weights as CPU copies, for saving: a file written on a GPU machine loads
+        on any machine, and later training does not change it."""
+        return {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
+
+    def release(self) -> str | None:
+        """Drop the model, optimizer and scaler and return cached device memory now, even while
+        something (a pruned trial's exception) still holds this trainer. Returns
+        ``release_device_memory``'s error line, or None. The trainer cannot train afterwards."""
+        self.model = self.optimizer = self.scaler = self._first_param = None
+        return release_device_memory()

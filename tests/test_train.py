@@ -1,7 +1,9 @@
 import copy
+import weakref
 
 import numpy as np
 import pytest
+import torch
 
 from model.metrics import forecast_metrics, persistence_metrics
 from model.network import ForecastNet, ModelConfig, count_module_parameters
@@ -117,3 +119,109 @@ def test_persistence_uses_last_input(tiny_data):
         np.abs(s.target_bikes[:, 0] - s.last_bikes).mean(), rel=1e-6
     )
     assert m["mae_h1"] < m["mae_h2"] < m["mae_h3"]
+
+
+def _force_inf_gradients(trainer, when):
+    """Make the first LSTM weight's gradient inf on the backward passes where ``when(call)``
+    holds (calls counted from 0; one backward per step at batch <= 128): the state of a trial
+    whose gradients explode while its loss is still finite."""
+    calls = []
+
+    def hook(grad):
+        calls.append(len(calls))
+        return torch.full_like(grad, float("inf")) if when(calls[-1]) else grad
+
+    next(trainer.model.parameters()).register_hook(hook)
+    return calls
+
+
+def _with_fp16_scaler(trainer, **kwargs):
+    """The fp16 path's loss scaler on a CPU trainer. CPU autocast cannot run an fp16 LSTM here
+    (oneDNN refuses it; see test_precision), so an fp32 trainer gets the same real GradScaler
+    that precision fp16 creates on CUDA, and the same skip accounting runs."""
+    trainer.scaler = torch.amp.GradScaler("cpu", **kwargs)
+    return trainer
+
+
+@pytest.mark.parametrize("scaled", [False, True], ids=["fp32", "fp16-scaler"])
+def test_inf_gradients_diverge_with_and_without_the_scaler(tiny_data, scaled):
+    """CPU fp32 and GPU fp16 must agree: every gradient inf is a failed trial. With the scaler
+    every step is skipped, the weights never change and the loss stays finite."""
+    trainer = Trainer(tiny_data, ModelConfig(hidden_1=8, hidden_2=8), seed=0, device="cpu")
+    if scaled:
+        _with_fp16_scaler(trainer)
+    before = [p.detach().clone() for p in trainer.model.parameters()]
+    _force_inf_gradients(trainer, lambda call: True)
+    result = trainer.train(_all(tiny_data)[:2000], epochs=3)
+    assert result.diverged and result.diverged_at_epoch == 1 and len(result.epochs) == 1
+    epoch = result.epochs[0]
+    assert epoch.steps == 16  # 2,000 windows at batch 128
+    if scaled:
+        assert epoch.skipped_steps == 16 and np.isfinite(epoch.train_loss)
+        assert "16 of 16 optimizer steps skipped" in result.diverged_reason
+        assert all(torch.equal(a, b) for a, b in zip(before, trainer.model.parameters()))
+    else:
+        assert epoch.skipped_steps == 0 and "non-finite" in result.diverged_reason
+
+
+def test_skipped_steps_are_counted_exactly_and_a_few_are_tolerated(tiny_data):
+    trainer = _with_fp16_scaler(
+        Trainer(tiny_data, ModelConfig(hidden_1=8, hidden_2=8), seed=0, device="cpu")
+    )
+    _force_inf_gradients(trainer, lambda call: call % 5 == 0)  # steps 0, 5, 10, 15 of 16
+    result = trainer.train(_all(tiny_data)[:2000], epochs=2)
+    assert [(e.steps, e.skipped_steps) for e in result.epochs] == [(16, 4), (16, 3)]
+    assert not result.diverged and result.diverged_reason == ""
+    assert trainer.scaler.get_scale() == 65536.0 / 2**7  # halved once per skipped step
+
+
+def test_collapsed_loss_scale_is_divergence(tiny_data):
+    trainer = _with_fp16_scaler(
+        Trainer(tiny_data, ModelConfig(hidden_1=8, hidden_2=8), seed=0, device="cpu"),
+        init_scale=4.0,
+    )
+    _force_inf_gradients(trainer, lambda call: call < 3)  # 3 skips: fewer than the grace
+    result = trainer.train(_all(tiny_data)[:2000], epochs=2)
+    assert result.diverged_at_epoch == 1 and result.epochs[0].skipped_steps == 3
+    assert "scale collapsed to 0.5" in result.diverged_reason
+
+
+def test_inf_gradient_on_the_last_step_is_caught_by_the_weights(tiny_data):
+    """fp32, no scaler: the last step's inf gradient makes the weights NaN after the epoch's
+    losses were summed, so the loss alone would call this epoch healthy."""
+    trainer = Trainer(tiny_data, ModelConfig(hidden_1=8, hidden_2=8), seed=0, device="cpu")
+    _force_inf_gradients(trainer, lambda call: call == 15)
+    result = trainer.train(_all(tiny_data)[:2000], epochs=2)
+    assert result.diverged_at_epoch == 1 and np.isfinite(result.epochs[0].train_loss)
+    assert "non-finite weights after epoch 1" in result.diverged_reason
+
+
+def test_fit_reports_why_it_diverged(tiny_data):
+    trainer = _with_fp16_scaler(
+        Trainer(tiny_data, ModelConfig(hidden_1=8, hidden_2=8), seed=0, device="cpu")
+    )
+    _force_inf_gradients(trainer, lambda call: True)
+    history, evals = trainer.fit(_all(tiny_data)[:1000], max_epochs=3)
+    assert history.diverged_at_epoch == 1 and evals == []
+    assert "skipped by the fp16 gradient scaler" in history.diverged_reason
+
+
+def test_cpu_state_dict_is_a_cpu_copy_that_loads(tiny_data):
+    trainer = Trainer(tiny_data, ModelConfig(hidden_1=8, hidden_2=8), seed=0, device="cpu")
+    trainer.train(_all(tiny_data)[:500], 1)
+    saved = trainer.cpu_state_dict()
+    expected = trainer.predict("val")
+    assert all(t.device.type == "cpu" for t in saved.values())
+    assert saved.keys() == trainer.model.state_dict().keys()
+    trainer.train(_all(tiny_data)[:500], 1)  # later training must not change what was saved
+    fresh = Trainer(tiny_data, ModelConfig(hidden_1=8, hidden_2=8), seed=1, device="cpu")
+    fresh.model.load_state_dict(saved)
+    np.testing.assert_array_equal(fresh.predict("val"), expected)
+
+
+def test_release_frees_the_model_while_the_trainer_is_still_held(tiny_data):
+    trainer = Trainer(tiny_data, ModelConfig(hidden_1=8, hidden_2=8), seed=0, device="cpu")
+    trainer.train(_all(tiny_data)[:500], 1)
+    model, optimizer = weakref.ref(trainer.model), weakref.ref(trainer.optimizer)
+    assert trainer.release() is None
+    assert model() is None and optimizer() is None  # the trainer itself is still referenced here
