@@ -77,7 +77,7 @@ class RealBackend(Backend):
 
         data = load_data(experiment.data)
         fidelity = FidelitySampler(data, seed=experiment.data.seed)
-        warm_up(data, device)  # one-time costs, kept out of the first trial's time
+        warm_up(data, device, experiment.precision)  # one-time costs, out of trial 0's time
         return Workload(data, fidelity, Trainer, replayed=False)
 
 

@@ -86,7 +86,7 @@ def climb(trainer: Trainer, ladder, fidelity) -> Iterator[Rung]:
         start = time.perf_counter()
         result = trainer.train(fidelity.indices(fraction), epochs)
         if result.diverged:
-            reason = getattr(result, "reason", "") or "non-finite training loss"
+            reason = getattr(result, "diverged_reason", "") or "non-finite training loss"
             failure = f"diverged: {reason} at epoch {result.diverged_at_epoch} (rung {number})"
             yield Rung(number, step, fraction, result, None, time.perf_counter() - start, failure)
             return

@@ -30,7 +30,8 @@ def _fit(experiment, data, config, seed, device, max_epochs, patience):
     history, evals = trainer.fit(np.arange(len(data.splits["train"])), max_epochs, patience)
     if history.diverged and not evals:
         raise UserError(
-            f"final: training diverged at epoch {history.diverged_at_epoch} with seed {seed}"
+            f"final: training diverged at epoch {history.diverged_at_epoch} with seed {seed} "
+            f"({history.diverged_reason or 'non-finite loss'})"
         )
     val = min(e.metrics["mae"] for e in evals)
     test = forecast_metrics(trainer.predict("test"), data.splits["test"].target_bikes)
@@ -84,7 +85,7 @@ def final_check(
             if name == "recommended":
                 torch.save(
                     {
-                        "state_dict": trainer.model.state_dict(),
+                        "state_dict": trainer.cpu_state_dict(),
                         "config": asdict(cfg),
                         "n_stations": data.n_stations,
                         "bikes_mean": data.bikes_mean,

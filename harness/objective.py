@@ -116,7 +116,7 @@ class Objective:
             return outcome
         error = release_device_memory()
         if error:
-            times.reason += f" (then releasing device memory failed: {error})"
+            times.reason += f" (then {error})"
         trial.set_user_attr("fail_reason", times.reason)
         raise TrialFailed(times.reason)
 

@@ -34,7 +34,15 @@ from harness.records import RunRecorder
 from harness.storage import default_storage_url, is_rdb
 from harness.summary import summarize
 from harness.workers import load_shared, share_with_workers, shared_limits, start_workers
-from model.runtime import configure_process, resolve_device
+from model.runtime import (
+    check_precision,
+    configure_process,
+    device_sharing,
+    precision_facts,
+    resolve_device,
+    resolve_precision,
+    worker_device,
+)
 from strategies import Strategy, StrategyInputs, get_strategy
 
 
@@ -111,10 +119,12 @@ def _resolve(experiment: Experiment, opts: RunOptions) -> _Run:
                 "no strategy: give --strategy, or set strategy in the experiment's [run] table"
             )
         strategy = chosen if isinstance(chosen, Strategy) else get_strategy(chosen)
-        device = resolve_device(opts.device or experiment.device)
+        device = resolve_device(worker_device(opts.device or experiment.device, 0))
+        backend = get_backend(opts.backend)
+        if not backend.simulated_clock:  # one clear error now, not a failure in every trial
+            check_precision(device, experiment.precision)
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    backend = get_backend(opts.backend)
     if opts.budget_unit not in BUDGET_UNITS:
         raise UserError(f"budget unit must be one of {BUDGET_UNITS}, got {opts.budget_unit!r}")
     budget = _Budget(
@@ -194,8 +204,12 @@ def _metadata(run: _Run, url: str, setup_seconds: float, limits: Limits) -> dict
         label=run.backend.device_label(run.device),
         budget={**asdict(run.budget), "flops": limits.flops},
     )
+    requested = run.opts.device or run.experiment.device
     return {
         **described,
+        "precision": resolve_precision(run.device, run.experiment.precision),
+        "precision_facts": precision_facts(run.device),
+        "device_sharing": device_sharing(requested, run.opts.workers),
         "process_setup_seconds": setup_seconds,
         "workers": run.opts.workers,
         "threads": run.threads,
@@ -263,7 +277,11 @@ def _train(run: _Run, loop: LoopContext, url: str) -> bool:
             count=opts.workers - 1,
             results_dir=opts.results_dir,
             threads=run.threads,
-            devices=[opts.device] * (opts.workers - 1),
+            # round-robin over the visible GPUs: worker k on cuda:(k mod GPUs), not all on cuda:0
+            devices=[
+                worker_device(opts.device or run.experiment.device, k)
+                for k in range(1, opts.workers)
+            ],
         )
     interrupted = False
     try:
