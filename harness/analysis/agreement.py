@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from harness.analysis import metrics
+from harness.analysis import metrics, protocol
 from harness.analysis.loading import Results, load_results
 from harness.layout import REPLAY_SUFFIX
 from harness.replay.surrogate import CANDIDATES
@@ -30,8 +30,9 @@ def agreement(results_dir: str | Path, experiment: str) -> dict | None:
     except Exception:  # one side missing: nothing to compare
         return None
     medians, ttts = {}, {}
+    target = protocol.mae_target(real.rungs, real.n_rungs)  # one target for both sides
     for label, res in (("real", real), ("replay", replay)):
-        medians[label], ttts[label] = _medians(res)
+        medians[label], ttts[label] = _medians(res, target)
     common = sorted(set(medians["real"].index) & set(medians["replay"].index))
     if len(common) < 3:
         return None
@@ -53,7 +54,7 @@ def agreement(results_dir: str | Path, experiment: str) -> dict | None:
     summary = (
         f"Replayed ({replay_seeds:.0f} seeds) against real ({real_seeds:.0f} seeds) on "
         f"{len(common)} strategies: Kendall's tau of the strategies' median final MAE {tau:.2f}; "
-        f"Spearman of their time to target {rho_ttt:.2f}; winner {winner_real} (real) and "
+        f"Spearman of their compute to the target {rho_ttt:.2f}; winner {winner_real} (real) and "
         f"{winner_replay} (replay). A tau near 1 means the replay can stand in for real runs "
         "here; below about 0.5 trust only the real ranking."
     )
@@ -67,11 +68,13 @@ def agreement(results_dir: str | Path, experiment: str) -> dict | None:
     }
 
 
-def _medians(res: Results) -> tuple[pd.Series, pd.Series]:
-    """Per strategy: median over seeds of the final best MAE, and median time to target."""
+def _medians(res: Results, target: float) -> tuple[pd.Series, pd.Series]:
+    """Per strategy: median over seeds of the final best MAE, and the Kaplan-Meier median
+    compute (training FLOPs) to ``target``."""
     best = metrics.final_best(res.trials)
-    ttt = metrics.time_to_target(metrics.anytime(res.trials))[0]
-    return best.groupby("strategy")["best"].median(), ttt.set_index("strategy")["median"]
+    per_run = protocol.time_to_target(res.trials, target, clock="train_flops")
+    ttt = protocol.kaplan_meier(per_run).set_index("strategy")["median"]
+    return best.groupby("strategy")["best"].median(), ttt
 
 
 def _ttt_spearman(real: pd.Series, replay: pd.Series) -> float:

@@ -1,14 +1,20 @@
-"""Every number the comparison reports, gathered once from the records."""
+"""Every number the comparison reports, gathered once from the records.
+
+The protocol (DESIGN.md, "How a comparison is judged"): runs ranked on their incumbents
+re-evaluated with fresh seeds; a target fixed before the runs (v4 minus 3%); time to target
+censored, in compute and wall-clock; paired tests against declared controls with Holm's
+correction; a tie rule stated in advance (``verdict.TIE_RULE``).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from harness.analysis import metrics, plots
+from harness.analysis import metrics, plots, protocol, verdict
 from harness.analysis.loading import Results, load_results
 
 MAX_PARAMS_TO_SEARCH = 6
@@ -19,22 +25,29 @@ class Analysis:
     """Every number the report, the plan and the final check use, computed once by ``analyze``."""
 
     results: Results
-    tolerance: float
-    curve: pd.DataFrame
-    bands: pd.DataFrame
-    best: pd.DataFrame
-    ranking: pd.DataFrame
-    ttt: pd.DataFrame
-    mae_target: float  # time to target: the first time a run's best MAE is at most this
+    curve: pd.DataFrame  # best-so-far per run and trial
+    bands: pd.DataFrame  # its median and quartiles over seeds
+    best: pd.DataFrame  # each run's recorded best and trial count
+    scores: pd.DataFrame  # each run's incumbent: recorded, re-evaluated score, winner's curse
+    ranking: pd.DataFrame  # per strategy, on the scores (descriptive)
+    tests: pd.DataFrame  # paired tests against the declared controls
+    identical: list  # groups of strategies identical by construction
+    mae_target: float  # v4 at the top rung, averaged over seeds, minus 3% (NaN: no v4 run)
+    ttt: pd.DataFrame  # per strategy: runs, reached, Kaplan-Meier medians in FLOPs and seconds
     saved: pd.DataFrame
-    trust: pd.DataFrame
-    floor: float
-    false_prunes: dict
+    trust: pd.DataFrame  # fidelity trust over every trial
+    trust_unpruned: pd.DataFrame  # ... over trials of strategies that never prune
+    floor: dict  # noise floor: sd, df and 95% interval
+    false_prunes: dict  # audited: k of n would have won, with a 95% interval
+    timing: dict  # spread of train_seconds over identical work
+    horizon: dict  # top rung against convergence
     importance_final: pd.Series
     importance_rung1: pd.Series
     good_ranges: pd.DataFrame
     choice: str
     choice_reason: str
+    stability: float  # share of bootstrap resamples of the seeds that pick the same strategy
+    cannot_tell: list
     results_dir: str = "results"
 
     @property
@@ -48,65 +61,134 @@ class Analysis:
         return list(imp.index[:MAX_PARAMS_TO_SEARCH])
 
 
-def analyze(results_dir: str | Path, experiment: str, tolerance: float = 0.01) -> Analysis:
-    """Loads ``<results_dir>/<experiment>`` and computes its ``Analysis``; ``tolerance`` sets the
-    MAE target for time to target (the best MAE any run reached, plus this share)."""
+def analyze(
+    results_dir: str | Path, experiment: str, margin: float = protocol.TARGET_MARGIN
+) -> Analysis:
+    """Loads ``<results_dir>/<experiment>`` and computes its ``Analysis``; the MAE target is v4
+    minus ``margin`` (a share)."""
     results = load_results(results_dir, experiment)
+    side = _side_tables(Path(results_dir) / experiment)
     curve = metrics.anytime(results.trials)
     best = metrics.final_best(results.trials)
-    floor = metrics.noise_floor(results.noise)
-    ranking = metrics.ranking(best, floor)
-    ttt, mae_target = metrics.time_to_target(curve, tolerance)
-    choice, reason = choose_strategy(ranking, ttt)
+    scores = protocol.incumbent_scores(best, side["reeval"])
+    identical = verdict.identical_groups(results.rungs)
+    traits = strategy_traits(results)
+    tests = verdict.paired_tests(scores, identical)
+    choice, reason = verdict.pick(scores, traits, identical)
+    target = protocol.mae_target(results.rungs, results.n_rungs, margin)
+    ttt = _time_to_target(results.trials, target)
+    horizon = protocol.horizon_trust(side["converge"])
+    seeds = scores["seed"].nunique()
     return Analysis(
         results=results,
-        tolerance=tolerance,
         curve=curve,
         bands=metrics.anytime_bands(curve),
         best=best,
-        ranking=ranking,
+        scores=scores,
+        ranking=metrics.ranking(scores),
+        tests=tests,
+        identical=identical,
+        mae_target=target,
         ttt=ttt,
-        mae_target=mae_target,
         saved=metrics.compute_saved(results),
         trust=metrics.fidelity_trust(results),
-        floor=floor,
-        false_prunes=metrics.false_prunes(results.audit),
+        trust_unpruned=metrics.fidelity_trust(_unpruned_only(results)),
+        floor=protocol.noise_floor_interval(results.noise),
+        false_prunes=_false_prunes(results.audit),
+        timing=protocol.timing_noise(results.rungs),
+        horizon=horizon,
         importance_final=metrics.importance(results),
         importance_rung1=metrics.importance(results, rung=1),
         good_ranges=metrics.good_ranges(results),
         choice=choice,
         choice_reason=reason,
+        stability=verdict.pick_stability(scores, traits, identical, choice)
+        if seeds > 1
+        else float("nan"),
+        cannot_tell=protocol.cannot_tell(
+            seeds=seeds,
+            tests=tests,
+            reached=ttt,
+            trust=horizon,
+            identical=identical,
+            reevaluated=bool(scores["reevaluated"].any()),
+            target=target,
+        ),
         results_dir=str(results_dir),
     )
 
 
-def choose_strategy(ranking: pd.DataFrame, ttt: pd.DataFrame) -> tuple[str, str]:
-    """Among the strategies the data cannot separate from the best (a tie within the noise floor
-    or no significant difference), pick the fastest to the target; break ties by median MAE.
+def _side_tables(base: Path) -> dict[str, pd.DataFrame | None]:
+    """The comparison's retrains beside its runs; an absent or empty file is None."""
+    out = {}
+    for name in ("reeval", "converge"):
+        path = base / f"{name}.csv"
+        out[name] = pd.read_csv(path) if path.is_file() and path.stat().st_size else None
+    return out
 
-    Takes ``metrics.ranking``'s and ``metrics.time_to_target``'s tables; returns the chosen
-    strategy and the reason, as a sentence."""
-    candidates = ranking[ranking["verdict"].isin(metrics.VERDICTS_LIKE_WINNER)]
-    merged = candidates.merge(
-        ttt[["strategy", "median"]].rename(columns={"median": "ttt"}), on="strategy"
+
+def strategy_traits(results: Results) -> dict[str, verdict.Traits]:
+    """What the tie rule may use about each strategy: whether it can run a night as planned
+    (one objective, no fixed grid; from the runs' metadata) and the median compute its runs
+    spent (training FLOPs)."""
+    spent = results.trials.groupby(["strategy", "seed"])["train_flops"].sum()
+    compute = spent.groupby("strategy").median()
+    traits = {}
+    for strategy in results.strategies:
+        described = [
+            m.get("strategy_traits", {}) for (s, _), m in results.meta.items() if s == strategy
+        ]
+        t = described[0] if described else {}
+        ready = t.get("objectives", 1) == 1 and not t.get("fixed_queue", False)
+        traits[strategy] = verdict.Traits(
+            night_ready=ready, compute=float(compute.get(strategy, np.nan))
+        )
+    return traits
+
+
+def _unpruned_only(results: Results) -> Results:
+    """The records of strategies whose trials all climbed the whole ladder: fidelity trust
+    from them is free of the survivors' selection."""
+    never = {
+        s
+        for (s, _), m in results.meta.items()
+        if not m.get("strategy_traits", {}).get("prunes", True)
+    }
+    keep = results.rungs["strategy"].isin(never)
+    return replace(
+        results,
+        rungs=results.rungs[keep],
+        trials=results.trials[results.trials["strategy"].isin(never)],
     )
-    merged = merged.assign(ttt=merged["ttt"].replace(np.nan, np.inf)).sort_values(["ttt", "median"])
-    pick = merged.iloc[0]
-    winner = ranking.iloc[0]
-    if pick["strategy"] == winner["strategy"]:
-        reason = (
-            f"{pick['strategy']} has the lowest median final validation MAE "
-            f"({pick['median']:.4f}) and is also the fastest of the {len(merged)} strategies "
-            "the data cannot separate from the best"
+
+
+def _time_to_target(trials: pd.DataFrame, target: float) -> pd.DataFrame:
+    """Kaplan-Meier medians of the compute and the wall-clock each strategy needed to reach
+    ``target`` (runs that ended first are censored at their end)."""
+    if not np.isfinite(target):
+        strategies = sorted(trials["strategy"].unique())
+        return pd.DataFrame(
+            {
+                "strategy": strategies,
+                "runs": np.nan,
+                "reached": 0,
+                "median_flops": np.nan,
+                "median_seconds": np.nan,
+            }
         )
-    else:
-        reason = (
-            f"{winner['strategy']} has the lowest median final MAE ({winner['median']:.4f}), "
-            f"but {pick['strategy']} ({pick['median']:.4f}) is not separated from it "
-            f"(verdict: {pick['verdict']}) and reaches the target fastest "
-            f"(median {pick['ttt']:.0f} s)"
-        )
-    return str(pick["strategy"]), reason
+    flops = protocol.kaplan_meier(protocol.time_to_target(trials, target, "train_flops"))
+    wall = protocol.kaplan_meier(protocol.time_to_target(trials, target, "wall_seconds"))
+    return flops.rename(columns={"median": "median_flops"}).merge(
+        wall[["strategy", "median"]].rename(columns={"median": "median_seconds"}), on="strategy"
+    )
+
+
+def _false_prunes(audit: pd.DataFrame | None) -> dict:
+    counted = metrics.false_prunes(audit)
+    return {
+        **counted,
+        **protocol.share_with_interval(counted["would_have_won"], counted["audited"]),
+    }
 
 
 def write_plots(a: Analysis, out: Path) -> dict[str, str]:

@@ -12,16 +12,6 @@ from scipy import stats
 from harness.analysis.loading import Results
 from harness.summary import rung_samples, unpruned_seconds
 
-CONTROL = "random"
-
-# The verdict of each strategy against the winner (``ranking``); the one owner of these words.
-VERDICT_WINNER = "winner"
-VERDICT_TIE = "tie (within the noise floor)"
-VERDICT_WORSE = "worse (p < 0.05)"
-VERDICT_NOT_SEPARATED = "not separated"
-# Verdicts the data cannot tell apart from the winner.
-VERDICTS_LIKE_WINNER = (VERDICT_WINNER, VERDICT_NOT_SEPARATED, VERDICT_TIE)
-
 
 def anytime(trials: pd.DataFrame) -> pd.DataFrame:
     """Per run and trial: elapsed wall-clock and best COMPLETE validation MAE so far."""
@@ -72,39 +62,6 @@ def final_best(trials: pd.DataFrame) -> pd.DataFrame:
     best = done.groupby(["strategy", "seed"])["val_mae"].min()
     runs = trials.groupby(["strategy", "seed"]).size().rename("trials")
     return pd.concat([best.rename("best"), runs], axis=1).reset_index()
-
-
-def time_to_target(curve: pd.DataFrame, tolerance: float = 0.01) -> tuple[pd.DataFrame, float]:
-    """First wall-clock time each run of ``curve`` (``anytime``) is within ``tolerance`` of the
-    best MAE any run reached; returns a table per strategy and that MAE target."""
-    mae_target = curve["best"].min() * (1 + tolerance)
-    rows = []
-    for (strategy, seed), run in curve.groupby(["strategy", "seed"]):
-        hit = run[run["best"] <= mae_target]
-        rows.append(
-            {
-                "strategy": strategy,
-                "seed": seed,
-                "seconds": hit["elapsed"].iloc[0] if len(hit) else np.inf,
-            }
-        )
-    per_run = pd.DataFrame(rows)
-    table = (
-        per_run.groupby("strategy")["seconds"]
-        .agg(
-            median=lambda s: float(np.median(s)),
-            reached=lambda s: int(np.isfinite(s).sum()),
-            runs="size",
-        )
-        .reset_index()
-    )
-    control = table.loc[table["strategy"] == CONTROL, "median"]
-    ref = float(control.iloc[0]) if len(control) else np.nan
-    table["speedup_vs_random"] = [
-        ref / m if np.isfinite(m) and m > 0 and np.isfinite(ref) else np.nan
-        for m in table["median"]
-    ]
-    return table, float(mae_target)
 
 
 def compute_saved(results: Results) -> pd.DataFrame:
@@ -190,15 +147,16 @@ def noise_floor(noise: pd.DataFrame | None) -> float:
     return float(spread.median()) if len(spread) else float("nan")
 
 
-def ranking(best: pd.DataFrame, floor: float, seed: int = 0) -> pd.DataFrame:
-    """Strategies ranked by median final MAE over seeds, with a bootstrap 95% CI of the mean,
-    and a one-sided Mann-Whitney U test of the winner against each other strategy.
+def ranking(scores: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """Strategies by median score over seeds (lower is better), with the mean and its
+    percentile-bootstrap 95% CI. Descriptive only: tests and the verdict live in
+    ``harness.analysis.verdict``. Ties in the order are broken by the mean, never by name
+    alone (equal rows share a rank).
 
-    Takes ``final_best``'s table and the noise floor; returns one row per strategy with its
-    rank, median, mean, CI, seeds, p-value against the winner and verdict (``VERDICT_*``)."""
+    Takes one row per run with columns strategy, score; returns one row per strategy."""
     rows = []
-    for strategy, runs in best.groupby("strategy"):
-        values = runs["best"].dropna().to_numpy()
+    for strategy, runs in scores.groupby("strategy"):
+        values = runs["score"].dropna().to_numpy()
         ci = _bootstrap_ci(values, seed)
         rows.append(
             {
@@ -208,31 +166,11 @@ def ranking(best: pd.DataFrame, floor: float, seed: int = 0) -> pd.DataFrame:
                 "ci_low": ci[0],
                 "ci_high": ci[1],
                 "seeds": len(values),
-                "values": values,
             }
         )
-    table = (
-        pd.DataFrame(rows)
-        .sort_values(["median", "mean"], na_position="last")
-        .reset_index(drop=True)
-    )
-    table["rank"] = np.arange(1, len(table) + 1)
-    winner = table.iloc[0]
-    p_values, verdicts = [], []
-    for _, row in table.iterrows():
-        if row["strategy"] == winner["strategy"]:
-            p_values.append(np.nan)
-            verdicts.append(VERDICT_WINNER)
-            continue
-        if len(winner["values"]) and len(row["values"]):
-            p = stats.mannwhitneyu(winner["values"], row["values"], alternative="less").pvalue
-        else:
-            p = np.nan
-        p_values.append(p)
-        verdicts.append(_verdict(row["median"] - winner["median"], p, floor))
-    table["p_vs_winner"] = p_values
-    table["verdict"] = verdicts
-    return table.drop(columns="values")
+    table = pd.DataFrame(rows).sort_values(["median", "mean"], na_position="last")
+    table["rank"] = table[["median", "mean"]].apply(tuple, axis=1).rank(method="min").astype(int)
+    return table.reset_index(drop=True)
 
 
 def _bootstrap_ci(values: np.ndarray, seed: int) -> tuple[float, float]:
@@ -252,26 +190,18 @@ def _bootstrap_ci(values: np.ndarray, seed: int) -> tuple[float, float]:
     return (np.nan, np.nan)
 
 
-def _verdict(gap: float, p: float, floor: float) -> str:
-    """A strategy ``gap`` bikes behind the winner, with p-value ``p``: tie, worse or neither."""
-    if np.isfinite(floor) and gap < floor:
-        return VERDICT_TIE
-    if np.isfinite(p) and p < 0.05:
-        return VERDICT_WORSE
-    return VERDICT_NOT_SEPARATED
-
-
 def importance(results: Results, rung: int | None = None) -> pd.Series:
     """optuna.importance over the pooled trials: COMPLETE trials at the last rung, or every trial
     that reached ``rung`` with its MAE there (far more data when pruning is aggressive)."""
     space = {p.name: p for p in results.space()}
     if rung is None:
-        done = results.trials[results.trials["state"] == "COMPLETE"]
-        values = done["val_mae"].to_numpy()
-        params = done
+        params = results.trials[results.trials["state"] == "COMPLETE"]
     else:
-        at = results.rungs[results.rungs["rung"] == rung]
-        values, params = at["val_mae"].to_numpy(), at
+        params = results.rungs[results.rungs["rung"] == rung]
+    # Identical strategies (shared random streams) repeat the same trials: count each once.
+    columns = [c for c in params.columns if c.startswith("param_")] + ["val_mae"]
+    params = params.drop_duplicates(columns)
+    values = params["val_mae"].to_numpy()
     if len(params) < 4:
         return pd.Series(dtype=float)
     optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -17,14 +17,17 @@ from harness.analysis.sections import ReportInputs
 SECTIONS = (
     sections.title,
     sections.setup,
+    sections.protocol,
     sections.results,
     sections.fidelity_trust,
     sections.hyperparameters,
     sections.mae_against_cost,
     sections.verdict,
+    sections.brief,
     sections.overnight_plan,
     sections.final_check,
     sections.replay,
+    sections.cannot_tell,
     sections.caveats_section,
 )
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from harness.analysis import verdict as verdict_rules
 from harness.analysis.agreement import agreement, surrogate_evidence, surrogate_table
 from harness.analysis.analyze import Analysis
 from harness.analysis.pareto import pareto_front, trial_costs
@@ -21,16 +22,6 @@ from harness.analysis.render import fmt_number, fmt_share
 from harness.layout import REPLAY_SUFFIX
 
 FRONT_COLUMNS = ["strategy", "seed", "trial", "val_mae", "full_train_seconds", "parameters"]
-RANKING_COLUMNS = [
-    "rank",
-    "strategy",
-    "median",
-    "mean",
-    "95% CI of mean",
-    "seeds",
-    "p_vs_winner",
-    "verdict",
-]
 
 
 @dataclass(frozen=True)
@@ -101,11 +92,45 @@ def _budget(budget: dict) -> str:
     return " or ".join(p for p in parts if p) or "unlimited"
 
 
+def protocol(inputs: ReportInputs) -> list:
+    """How the verdict is decided, stated before any result."""
+    a = inputs.analysis
+    target = (
+        f"{fmt_number(a.mae_target)} bikes (v4's top-rung validation MAE averaged over seeds, "
+        "minus 3%)"
+        if np.isfinite(a.mae_target)
+        else "not set (no run evaluated v4 first)"
+    )
+    budget = next(iter(a.results.meta.values()))["budget"]
+    currency = (
+        "training FLOPs (the same price for the same work on any machine; a pruner buys more "
+        "trials with what it saves)"
+        if budget.get("unit") == "compute"
+        else "trials"
+    )
+    return [
+        ("h2", "How the verdict is decided (fixed before the results)"),
+        (
+            "li",
+            f"Budget: every run gets the same budget, counted in {currency}; wall-clock is "
+            "shown beside it. Strategies run in a seeded shuffled order within each seed.",
+        ),
+        ("li", f"Target: {target}."),
+        (
+            "li",
+            "Score: each run's incumbent retrained with fresh training seeds (the MAE a user "
+            "would get); the recorded best is shown beside it (the winner's curse).",
+        ),
+        ("li", verdict_rules.TIE_RULE),
+    ]
+
+
 def results(inputs: ReportInputs) -> list:
-    """Final MAE per strategy with its test, anytime plots, time to target, compute saved."""
+    """Scores per strategy with the paired tests, anytime plots, time to target, savings."""
     return [
         ("h2", "Results"),
         *_ranking(inputs),
+        *_tests(inputs),
         *_time_to_target(inputs),
         *_compute_saved(inputs),
     ]
@@ -113,35 +138,88 @@ def results(inputs: ReportInputs) -> list:
 
 def _ranking(inputs: ReportInputs) -> list:
     a = inputs.analysis
-    seeds = sorted({s for _, s in a.results.meta})
     rk = a.ranking.copy()
     rk["95% CI of mean"] = [
         f"{fmt_number(lo)} .. {fmt_number(hi)}" for lo, hi in zip(rk["ci_low"], rk["ci_high"])
     ]
-    floor_state = "measured" if np.isfinite(a.floor) else "not measured: run compare --noise-seeds"
+    per = a.scores.groupby("strategy")
+    rk["recorded best (median)"] = rk["strategy"].map(per["recorded"].median())
+    rk["winner's curse (median)"] = rk["strategy"].map(per["curse"].median())
+    scored = "re-evaluated incumbents" if a.scores["reevaluated"].any() else "recorded bests"
     text = (
-        f"Final best validation MAE per run (bikes), over {len(seeds)} seeds; one-sided "
-        "Mann-Whitney U test of the winner against each strategy; noise floor "
-        f"{fmt_number(a.floor)} bikes ({floor_state})."
+        f"Score per run: validation MAE (bikes) of its {scored}, over "
+        f"{a.scores['seed'].nunique()} seeds. Descriptive; the tests follow."
     )
+    columns = [
+        "rank",
+        "strategy",
+        "median",
+        "mean",
+        "95% CI of mean",
+        "seeds",
+        "recorded best (median)",
+        "winner's curse (median)",
+    ]
     return [
         ("p", text),
-        ("table", rk[RANKING_COLUMNS]),
+        ("table", rk[columns]),
         ("img", inputs.plots["anytime"], "Best validation MAE so far against wall-clock."),
         ("img", inputs.plots["rank_over_time"], "Rank of each strategy's median over time."),
     ]
 
 
+def _tests(inputs: ReportInputs) -> list:
+    a = inputs.analysis
+    if a.tests.empty:
+        return [("p", "No declared control ran, so no strategy was tested.")]
+    table = a.tests[
+        [
+            "strategy",
+            "control",
+            "pairs",
+            "mean_diff",
+            "p",
+            "p_holm",
+            "min_p",
+            "detectable",
+            "verdict",
+        ]
+    ].rename(
+        columns={
+            "mean_diff": "mean difference (bikes)",
+            "p_holm": "p (Holm)",
+            "min_p": "smallest attainable p",
+            "detectable": "detectable difference (80% power)",
+        }
+    )
+    blocks = [
+        ("p", "Paired by seed against each declared control (negative: better)."),
+        ("table", table),
+    ]
+    for group in a.identical:
+        blocks.append(
+            (
+                "p",
+                f"Identical by construction (one result, not ranked): {', '.join(sorted(group))}.",
+            )
+        )
+    return blocks
+
+
 def _time_to_target(inputs: ReportInputs) -> list:
     a = inputs.analysis
+    table = a.ttt.assign(median_tflop=a.ttt["median_flops"] / 1e12)[
+        ["strategy", "runs", "reached", "median_tflop", "median_seconds"]
+    ].rename(columns={"median_tflop": "median training TFLOP", "median_seconds": "median seconds"})
     text = (
-        f"Time to target: first time within {a.tolerance:.0%} of the best MAE any run reached "
-        f"(target {fmt_number(a.mae_target)} bikes); speed-up against random search without "
-        "pruning."
+        f"Time to target ({fmt_number(a.mae_target)} bikes): the training compute, and the "
+        "wall-clock beside it, until a run's first complete trial at or below the target; runs "
+        "that ended first are censored at their end (Kaplan-Meier medians; empty: fewer than "
+        "half reached it)."
     )
     return [
         ("p", text),
-        ("table", a.ttt.rename(columns={"median": "median seconds"})),
+        ("table", table),
         ("img", inputs.plots["time_to_target"], "Time to target."),
     ]
 
@@ -171,30 +249,68 @@ def _compute_saved(inputs: ReportInputs) -> list:
 
 
 def fidelity_trust(inputs: ReportInputs) -> list:
-    """Rank correlation of each rung with the last, learning curves, audited false prunes."""
+    """Rank correlation of each rung with the last (all trials, and unpruned ones only), the
+    top rung against convergence, learning curves, audited false prunes, timing noise."""
     a, plots = inputs.analysis, inputs.plots
     text = (
         "Spearman rank correlation of MAE at each rung with MAE at the last rung, over trials "
         "that reached both; the rho_ columns show which parameters each rung's ranking favours "
-        "(negative: a larger value gives a lower MAE at that rung)."
+        "(negative: a larger value gives a lower MAE at that rung). Over every trial the "
+        "survivors of pruning are a selected sample; the second table uses only strategies "
+        "that never prune, so every trial reached the last rung."
     )
-    fp = a.false_prunes
-    if fp["audited"]:
-        prunes = (
-            f"False prunes: {fp['audited']} pruned trials were finished at full fidelity; "
-            f"{fp['would_have_won']} ({fmt_share(fp['share'])}) would have beaten their run's "
-            "best survivor."
-        )
-    else:
-        prunes = "False prunes were not audited (run compare --audit K)."
-    return [
+    blocks = [
         ("h2", "Can the low rungs be trusted?"),
         ("p", text),
         ("table", a.trust),
+    ]
+    if len(a.trust_unpruned):
+        blocks += [("p", "Unpruned strategies only:"), ("table", a.trust_unpruned)]
+    blocks += [
         ("img", plots["fidelity_trust"], "MAE at low rungs against MAE at full fidelity."),
         ("img", plots["learning_curves"], "Learning curves of pruned and completed trials."),
-        ("p", prunes),
+        ("p", _horizon_text(a.horizon)),
+        ("p", _false_prunes_text(a.false_prunes)),
+        ("p", _timing_text(a.timing)),
     ]
+    return blocks
+
+
+def _horizon_text(h: dict) -> str:
+    if h["n"] < 3:
+        return (
+            "Horizon trust not measured (compare --converge K): the top rung is itself a "
+            "short training."
+        )
+    return (
+        f"Horizon trust: over {h['n']} configurations trained to early-stopped convergence, "
+        f"Spearman {h['spearman']:.2f} between the top rung's MAE and the converged MAE; "
+        f"the configuration the top rung liked best converged {h['regret']:.4f} bikes "
+        "behind the best of them (the ladder's regret)."
+    )
+
+
+def _false_prunes_text(fp: dict) -> str:
+    if not fp["audited"]:
+        return "False prunes were not audited (run compare --audit K)."
+    return (
+        f"False prunes: {fp['audited']} pruned trials were finished at full fidelity; "
+        f"{fp['would_have_won']} ({fmt_share(fp['share'])}, exact 95% interval "
+        f"{fmt_share(fp['low'])}..{fmt_share(fp['high'])}) would have beaten their run's "
+        "best survivor."
+    )
+
+
+def _timing_text(t: dict) -> str:
+    if not t["groups"]:
+        return "Timing noise: no identical work was repeated across runs to measure it."
+    return (
+        f"Timing noise on identical work ({t['groups']} rungs trained identically in "
+        f"different runs): the slower copy took a median {t['max_over_min_median']:.2f}x "
+        f"the faster (worst {t['max_over_min_worst']:.2f}x; coefficient of variation "
+        f"{t['cv_median']:.1%}). Wall-clock differences smaller than this are the machine, "
+        "not the strategy; budgets are counted in FLOPs for that reason."
+    )
 
 
 def hyperparameters(inputs: ReportInputs) -> list:
@@ -246,9 +362,69 @@ def mae_against_cost(inputs: ReportInputs) -> list:
 
 
 def verdict(inputs: ReportInputs) -> list:
-    """The strategy to run and why."""
+    """The strategy to run, why, and how stable that pick is."""
     a = inputs.analysis
-    return [("h2", "Verdict"), ("p", f"Run **{a.choice}**: {a.choice_reason}.")]
+    stable = (
+        f" The same strategy is picked in {a.stability:.0%} of bootstrap resamples of the seeds."
+        if np.isfinite(a.stability)
+        else ""
+    )
+    return [("h2", "Verdict"), ("p", f"Run **{a.choice}**: {a.choice_reason}.{stable}")]
+
+
+def brief(inputs: ReportInputs) -> list:
+    """The brief's questions, each answered from a measured number."""
+    a = inputs.analysis
+    sv = a.saved
+    pruned_share, saved_share = sv[("pruned_share", "median")], sv[("saved_share", "median")]
+    skipped = (
+        ", ".join(
+            f"{s} prunes {fmt_share(p)} of its trials and saves {fmt_share(v)} of their compute"
+            for s, p, v in zip(sv["strategy"], pruned_share, saved_share)
+            if p > 0
+        )
+        or "nothing was pruned"
+    )
+    ranges = a.good_ranges[["param", "good"]].head(MAX_LISTED)
+    per_hour = _trials_per_hour(inputs.plan)
+    return [
+        ("h2", "The brief's questions"),
+        ("li", f"Which strategy: {a.choice} (see the verdict)."),
+        ("li", f"What pruning skips: {skipped}."),
+        (
+            "li",
+            "Parameters worth searching, most important first: "
+            + (", ".join(f"{p} ({g})" for p, g in ranges.itertuples(index=False)) or "n/a"),
+        ),
+        ("li", per_hour),
+        ("li", _warm_start_text(a)),
+    ]
+
+
+MAX_LISTED = 6
+
+
+def _trials_per_hour(plan: dict | None) -> str:
+    if not plan:
+        return "Trials per hour on the target machine: run `plan --probe` there."
+    source = plan.get("cost_source", "the cost model")
+    return (
+        f"Trials per hour on the target machine: {plan['n_trials'] / plan['hours']:.1f} "
+        f"({plan['n_trials']} in {plan['hours']:g} h, from {source})."
+    )
+
+
+def _warm_start_text(a: Analysis) -> str:
+    v4_best = (a.curve["trial_index"] == 1) & a.curve["best"].notna()
+    if not np.isfinite(a.mae_target):
+        return "Warm start: not measured (no run evaluated v4 first)."
+    held = a.scores.merge(a.curve[v4_best][["strategy", "seed", "best"]], on=["strategy", "seed"])
+    improved = float((held["recorded"] < held["best"] - 1e-12).mean()) if len(held) else np.nan
+    return (
+        f"Warm start (v4 evaluated first in every run): the runs improved on v4 in "
+        f"{fmt_share(improved)} of cases; its effect on time to target against cold starts "
+        "was not measured (every run started warm)."
+    )
 
 
 def overnight_plan(inputs: ReportInputs) -> list:
@@ -298,6 +474,14 @@ def replay(inputs: ReportInputs) -> list:
     return blocks
 
 
+def cannot_tell(inputs: ReportInputs) -> list:
+    """What this evidence cannot tell you, generated from the numbers."""
+    lines = inputs.analysis.cannot_tell
+    if not lines:
+        return []
+    return [("h2", "What this evidence cannot tell you"), *(("li", line) for line in lines)]
+
+
 def caveats_section(inputs: ReportInputs) -> list:
     """The caveats of ``caveats``, one list item each."""
     return [("h2", "Caveats the data shows"), *(("li", line) for line in caveats(inputs.analysis))]
@@ -318,15 +502,17 @@ def caveats(a: Analysis) -> list[str]:
         "trials complete, and Hyperband's brackets each need several trials at a rung before "
         "they prune: at small budgets both behave much like no pruning."
     )
-    if not np.isfinite(a.floor):
+    floor = a.floor
+    if not np.isfinite(floor["sd"]):
         out.append(
-            "The noise floor was not measured, so small differences between strategies may be "
-            "seed noise."
+            "The noise floor was not measured (compare --noise-seeds), so small differences "
+            "between configurations may be seed noise."
         )
     else:
         out.append(
-            f"Differences below the noise floor ({a.floor:.4f} bikes, seed-to-seed spread of the "
-            "same configuration) are ties, whatever a single run says."
+            f"Noise floor: retraining the same configuration with another seed moves its MAE by "
+            f"{floor['sd']:.4f} bikes (standard deviation, {floor['df']} degrees of freedom, 95% "
+            f"interval {floor['low']:.4f}..{floor['high']:.4f})."
         )
     return out
 
