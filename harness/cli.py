@@ -534,6 +534,8 @@ def validate_args(args: argparse.Namespace) -> None:
             _check_experiment_option(f"--{dest}", given[dest], args.command, dest == "experiment")
     if "strategies" in given:
         _check_strategies(args.strategies)
+    if "source" in given and not args.source.strip():
+        raise UserError("--source: is empty: give a file or folder, or leave --source out")
     if "results" in given:
         problem = _folder_problem(args.results)
         if problem:

@@ -139,12 +139,11 @@ def _drop(df: pd.DataFrame, mask: pd.Series, reason: str, counts: Counter) -> pd
 
 def _clean_numbers(df: pd.DataFrame, counts: Counter) -> pd.DataFrame:
     """Counts must be whole non-negative numbers (not booleans), coordinates on the globe."""
-    bool_count = _booleans(df["bikes"]) | _booleans(df["capacity"])
-    bool_coords = _booleans(df["lat"]) | _booleans(df["lon"])
-    for col in ("bikes", "capacity", "lat", "lon"):
-        df[col] = pd.to_numeric(df[col].where(~_booleans(df[col])), errors="coerce")
-    df = _drop(df, bool_count, "non_integer_count", counts)
-    df = _drop(df, bool_coords[df.index], "bad_coordinates", counts)
+    flags = {col: _booleans(df[col]) for col in ("bikes", "capacity", "lat", "lon")}
+    for col, flag in flags.items():
+        df[col] = pd.to_numeric(df[col].where(~flag) if flag.any() else df[col], errors="coerce")
+    df = _drop(df, flags["bikes"] | flags["capacity"], "non_integer_count", counts)
+    df = _drop(df, (flags["lat"] | flags["lon"])[df.index], "bad_coordinates", counts)
     bikes, cap = df["bikes"], df["capacity"]
     bad_number = (
         bikes.isna()
@@ -177,6 +176,9 @@ def _booleans(values: pd.Series) -> pd.Series:
         return pd.Series(True, index=values.index)
     if pd.api.types.is_numeric_dtype(values):
         return pd.Series(False, index=values.index)
+    text = _as_text(values)
+    if text is not None:  # CSV columns: vectorised
+        return text.str.strip().str.lower().isin(["true", "false"]).fillna(False).astype(bool)
     return values.map(
         lambda v: (
             isinstance(v, (bool, np.bool_))
@@ -186,20 +188,35 @@ def _booleans(values: pd.Series) -> pd.Series:
 
 
 def _missing_id(ids: pd.Series) -> pd.Series:
-    missing = ids.isna() | ids.map(lambda v: isinstance(v, str) and not v.strip()).astype(bool)
-    return missing.astype(bool)
+    text = _as_text(ids)
+    if text is not None:
+        return (text.isna() | text.str.strip().eq("")).fillna(True).astype(bool)
+    blank = ids.map(lambda v: isinstance(v, str) and not v.strip()).astype(bool)
+    return (ids.isna() | blank).astype(bool)
 
 
 def _date_only(values: pd.Series) -> pd.Series:
     """Dates with no time of day: datetime.date objects (Parquet date32) or "YYYY-MM-DD" text."""
     if pd.api.types.is_datetime64_any_dtype(values) or pd.api.types.is_numeric_dtype(values):
         return pd.Series(False, index=values.index)
+    text = _as_text(values)
+    if text is not None:
+        return text.str.strip().str.fullmatch(_DATE_ONLY.pattern).fillna(False).astype(bool)
     return values.map(
         lambda v: (
             (isinstance(v, dt.date) and not isinstance(v, dt.datetime))
             or (isinstance(v, str) and _DATE_ONLY.fullmatch(v.strip()) is not None)
         )
     ).astype(bool)
+
+
+def _as_text(values: pd.Series) -> pd.Series | None:
+    """The column as pandas strings when every value present is text (None otherwise)."""
+    if isinstance(values.dtype, pd.StringDtype):
+        return values
+    if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
+        return values.astype("string")
+    return None
 
 
 def _parse_times(values: pd.Series) -> pd.Series:

@@ -329,6 +329,7 @@ BAD_OPTIONS = [
     (["data", "--days", "5"], "--days", "must be a whole number >= 10"),
     (["data", "--stations", "90000", "--days", "3000"], "--stations", "station-hours"),
     (["data", "--seed", "-1"], "--seed", "0 <= seed < 2**32"),
+    (["data", "--source", ""], "--source", "is empty"),
 ]
 
 
@@ -375,3 +376,48 @@ def test_an_experiment_path_is_still_accepted(tmp_path, capsys):
         capsys, ["run", "--experiment", str(tmp_path / "nope.toml"), "--results", str(tmp_path)]
     )
     assert code == 2 and "experiment file not found" in err
+
+
+GOOD_TOML = """
+[data]
+stations = 4
+days = 12
+[ladder]
+fractions = ["1/3", 1]
+epochs = [1, 1]
+[budget]
+n_trials = 2
+[space.learning_rate]
+type = "float"
+low = 1e-4
+high = 1e-2
+log = true
+default = 1e-3
+"""
+
+
+@pytest.mark.parametrize(
+    "old, new, words",
+    [
+        ("log = true", 'log = "false"', "space.learning_rate: log must be true or false"),
+        ("high = 1e-2", "high = inf", "space.learning_rate: high must be a finite number"),
+        ("low = 1e-4", "low = nan", "space.learning_rate: low must be a finite number"),
+        ("n_trials = 2", "n_trials = 2\ntimeout_minutes = nan", "budget.timeout_minutes"),
+        ("[data]", 'name = "../escape"\n[data]', "name: '../escape' is not a safe folder"),
+        ("[data]", 'name = ""\n[data]', "name: is empty"),
+        ("[data]", '[run]\nprecision = "fp8"\n[data]', "run.precision: must be one of"),
+        ("[data]", "[run]\nseeds = [-1]\n[data]", "run.seeds[0]: must be a whole number in"),
+        ("[data]", "[model]\nbatch_size = 128.5\n[data]", "model.batch_size: takes whole"),
+        ("[data]", "[model]\nweight_decay = nan\n[data]", "model.weight_decay: takes finite"),
+    ],
+)
+def test_bad_experiment_file_from_the_command_line(tmp_path, capsys, old, new, words):
+    path = tmp_path / "exp.toml"
+    path.write_text(GOOD_TOML.replace(old, new, 1))
+    results = tmp_path / "inner" / "res"
+    code, err = _cli(
+        capsys,
+        ["run", "--strategy", "random", "--experiment", str(path), "--results", str(results)],
+    )
+    assert code == 2 and err.startswith(f"error: {path}: ") and words in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exp.toml"]  # nothing written anywhere
