@@ -95,7 +95,7 @@ def load_source(path: str | Path) -> HourlyPanel:
         raise DataSourceError(
             f"{path}: readings span {first} .. {last} ({(last - first).days} days), more than "
             f"the {MAX_SPAN_DAYS} days one source may cover: look for stray timestamps "
-            f"(rejected so far: {reasons})"
+            f"(rejected so far: {reasons if any(rejected.values()) else 'none'})"
         )
     return panel_from_tidy(tidy, source=f"{kind}: {path}", rejected=rejected)
 

@@ -181,8 +181,8 @@ def memory_problem(n_stations: int, n_hours: int, memory_bytes: int | None = Non
     if n_stations * n_hours <= MAX_STATION_HOURS and need <= have:
         return None
     return (
-        f"{n_stations:,} stations x {n_hours:,} hours need about {need / 1e9:.1f} GB to build "
-        f"windows; this machine has {have / 1e9:.1f} GB"
+        f"{n_stations:,} stations x {n_hours:,} hours need about {need / 1e9:.3g} GB to build "
+        f"windows; this machine has {have / 1e9:.3g} GB"
     )
 
 

@@ -148,7 +148,7 @@ def test_an_outage_over_a_whole_split(split):
 
 def test_memory_estimate_refuses_a_panel_this_machine_cannot_hold(monkeypatch):
     assert memory_problem(1498, 24 * 28) is None  # the full network, four weeks
-    assert "this machine has 1.0 GB" in memory_problem(1498, 24 * 365 * 2, memory_bytes=10**9)
+    assert "this machine has 1 GB" in memory_problem(1498, 24 * 365 * 2, memory_bytes=10**9)
     assert memory_problem(MAX_STATION_HOURS + 1, 1, memory_bytes=2**62) is not None
     monkeypatch.setattr(windows, "machine_memory", lambda: 10**5)
     with pytest.raises(DataSourceError, match=r"synthetic.*need about .* GB to build windows"):
