@@ -547,7 +547,7 @@ def _check_experiment_option(flag: str, value: str, command: str, folder_ok: boo
     from harness.experiment import name_problem
 
     if command in _FOLDER_EXPERIMENT and folder_ok:
-        problem = name_problem(value)  # a folder under --results: never a path
+        problem = name_problem(value, folder=True)  # a folder under --results: never a path
     elif not value:
         problem = "is empty"
     elif value.endswith(".toml") or Path(value).is_file():

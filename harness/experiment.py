@@ -106,9 +106,10 @@ def load_experiment(name_or_path: str = DEFAULT_EXPERIMENT) -> Experiment:
     return parse_experiment(doc, str(path), default_name=path.stem)
 
 
-def name_problem(name: object) -> str | None:
+def name_problem(name: object, folder: bool = False) -> str | None:
     """Why ``name`` cannot name an experiment's folder (None when it can): one safe path
-    component of letters, digits, '-', '_' and '.', not starting with '.'."""
+    component of letters, digits, '-', '_' and '.', not starting with '.'. A ``folder`` under
+    results/ may end in '.replay' (replayed runs); an experiment's own name may not."""
     if not isinstance(name, str):
         return f"must be a string, got {name!r}"
     if not name:
@@ -118,7 +119,7 @@ def name_problem(name: object) -> str | None:
             f"{name!r} is not a safe folder name: use 1-100 letters, digits, '-', '_' or '.', "
             "not starting with '.'"
         )
-    if name.endswith(".replay"):
+    if name.endswith(".replay") and not folder:
         return f"{name!r} ends in '.replay', which names replayed runs' folders"
     return None
 

@@ -365,6 +365,12 @@ def test_results_in_a_read_only_place(capsys):
     assert code == 2 and err.startswith("error: --results: cannot write in /proc")
 
 
+def test_a_replay_folder_is_a_valid_report_name(tmp_path, capsys):
+    # results/<experiment>.replay holds replayed runs: a folder name, though not an experiment's
+    code, err = _cli(capsys, ["report", "--experiment", "smoke.replay", "--results", str(tmp_path)])
+    assert code == 2 and "--experiment" not in err and "smoke.replay" in err
+
+
 def test_empty_results_option(capsys):
     code, err = _cli(capsys, ["report", "--results", ""])
     assert code == 2 and err == "error: --results: is empty"
