@@ -4,12 +4,40 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
 from harness.errors import UserError
+
+# Every option that takes a count or an amount, by its dest: (requirement, test). One table for
+# every command, checked before any work starts (validate_args).
+_INT_RULES = {
+    "trials": (">= 1", lambda v: v >= 1),
+    "workers": (">= 1", lambda v: v >= 1),
+    "seeds": (">= 1", lambda v: v >= 1),
+    "noise_seeds": ("0 (off) or >= 2 (a spread needs two seeds)", lambda v: v == 0 or v >= 2),
+    "noise_configs": (">= 1", lambda v: v >= 1),
+    "audit": (">= 0", lambda v: v >= 0),
+    "configs": (">= 4", lambda v: v >= 4),
+    "repeats": (">= 1", lambda v: v >= 1),
+    "top_k": (">= 1", lambda v: v >= 1),
+    "max_epochs": (">= 1", lambda v: v >= 1),
+    "patience": (">= 1", lambda v: v >= 1),
+    "max_params": (">= 1", lambda v: v >= 1),
+}
+_FLOAT_RULES = {
+    "timeout_minutes": ("a finite number > 0", lambda v: v > 0),
+    "device_factor": ("a finite number > 0", lambda v: v > 0),
+    "max_trial_minutes": ("a finite number > 0", lambda v: v > 0),
+    "hours": ("a finite number > 0", lambda v: v > 0),
+    "tolerance": ("a finite number >= 0", lambda v: v >= 0),
+}
+# Commands whose --experiment names a folder under --results, not an experiment file.
+_FOLDER_EXPERIMENT = ("report", "plan")
 
 
 def _common_options(
@@ -344,10 +372,6 @@ def _cmd_record(args: argparse.Namespace) -> int:
     from harness.run import RunOptions, run_strategy
     from strategies.registry import RecordSetting, record_strategy
 
-    if args.configs < 4 or args.repeats < 1:
-        raise UserError(
-            f"record needs --configs >= 4 and --repeats >= 1, got {args.configs} and {args.repeats}"
-        )
     experiment = load_experiment(args.experiment)
     summary = run_strategy(
         experiment,
@@ -401,8 +425,6 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         if args.strategies
         else tuple(STRATEGIES)
     )
-    if args.seeds is not None and args.seeds < 1:
-        raise UserError(f"--seeds must be >= 1, got {args.seeds}")
     logger = _logger(args, experiment.name)
     out = compare(
         experiment,
@@ -467,15 +489,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     from harness.plan import calibrate_device_factor, make_plan
 
     a = analyze(args.results, args.experiment)
-    if args.device_factor is not None and args.device_factor <= 0:
-        raise UserError(f"--device-factor must be > 0, got {args.device_factor}")
     factor = args.device_factor or (calibrate_device_factor(a) if args.calibrate else 1.0)
-    for flag, value in (
-        ("--max-trial-minutes", args.max_trial_minutes),
-        ("--max-params", args.max_params),
-    ):
-        if value is not None and value <= 0:
-            raise UserError(f"{flag} must be > 0, got {value}")
     plan = make_plan(
         a,
         Path(args.results) / args.experiment,
@@ -538,9 +552,92 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def validate_args(args: argparse.Namespace) -> None:
+    """Check every option before any work: a bad one is a UserError naming it."""
+    from harness.experiment import data_problem, device_problem, seed_problem
+
+    given = {k: v for k, v in vars(args).items() if v is not None}
+    for dest, value in given.items():
+        flag = "--" + dest.replace("_", "-")
+        rule = _INT_RULES.get(dest) or _FLOAT_RULES.get(dest)
+        if rule and not (math.isfinite(value) and rule[1](value)):
+            raise UserError(f"{flag} must be {rule[0]}, got {value!r}")
+    if "seed" in given and seed_problem(args.seed):
+        raise UserError(f"--seed {seed_problem(args.seed)}")
+    if "device" in given and device_problem(args.device):
+        raise UserError(f"--device {device_problem(args.device)}")
+    if args.command == "data":
+        problem = data_problem(args.stations, args.days)
+        if problem:
+            raise UserError(f"--{problem[0]}: {problem[1]}")
+    for dest in ("experiment", "target"):
+        if dest in given:
+            _check_experiment_option(f"--{dest}", given[dest], args.command, dest == "experiment")
+    if "strategies" in given:
+        _check_strategies(args.strategies)
+    if "source" in given and not args.source.strip():
+        raise UserError("--source: is empty: give a file or folder, or leave --source out")
+    if "results" in given:
+        problem = _folder_problem(args.results)
+        if problem:
+            raise UserError(f"--results: {problem}")
+
+
+def _check_experiment_option(flag: str, value: str, command: str, folder_ok: bool) -> None:
+    """An experiment's name (a safe folder name) or the path of an existing .toml file."""
+    from harness.experiment import name_problem
+
+    if command in _FOLDER_EXPERIMENT and folder_ok:
+        problem = name_problem(value, folder=True)  # a folder under --results: never a path
+    elif not value:
+        problem = "is empty"
+    elif value.endswith(".toml") or Path(value).is_file():
+        return  # a file: resolve_experiment_path says when it is missing
+    else:
+        problem = name_problem(value)
+        problem = problem and f"{problem}; or give the path of a .toml file"
+    if problem:
+        raise UserError(f"{flag}: {problem}")
+
+
+def _check_strategies(text: str) -> None:
+    from strategies import STRATEGIES
+
+    names = [s.strip() for s in text.split(",")]
+    for name in names:
+        if name not in STRATEGIES:
+            raise UserError(
+                f"--strategies: unknown strategy {name!r}; known: {', '.join(STRATEGIES)}"
+            )
+    if len(set(names)) < len(names):
+        raise UserError(f"--strategies: names a strategy twice: {text!r}")
+
+
+def _folder_problem(text: str) -> str | None:
+    """Why ``text`` cannot be a folder this process writes in (None when it can): it, or the
+    nearest of its parents that exists, must be a folder that accepts a new file."""
+    if not text:
+        return "is empty"
+    path = Path(text)
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        what = "" if existing == path else f", so {path} cannot be a folder"
+        return f"{existing} is a file, not a folder{what}"
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        return f"cannot write in {existing}: {exc.strerror or exc}"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line ``argv``; returns the exit status (2 for a user error)."""
     args = build_parser().parse_args(argv)
     try:
+        validate_args(args)
         return args.func(args)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 import tomllib
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
@@ -9,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import UserError
-from model.config import ModelConfig
+from model.config import PRECISIONS, ModelConfig
+from model.windows import MAX_STATION_HOURS
 from strategies.space import PARAM_TYPES, Ladder, Param, SearchSpace
 
 EXPERIMENTS_DIR = Path(__file__).resolve().parent.parent / "experiments"
@@ -22,6 +25,10 @@ _SECTION_KEYS = {
     "run": {"seeds", "device", "precision", "storage", "strategy"},
 }
 _PARAM_KEYS = {"type", "low", "high", "log", "step", "choices", "default", "grid"}
+MAX_SEED = 2**32 - 1  # numpy's RandomState, behind Optuna's samplers, takes seeds below 2**32
+MAX_STATIONS, MIN_DAYS, MAX_DAYS = 100_000, 10, 3653
+_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}")
+_DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
 
 
 @dataclass(frozen=True)
@@ -57,7 +64,7 @@ class Experiment:
     model: dict[str, Any] = field(default_factory=dict)  # fixed values for every trial
 
     def base_config(self) -> ModelConfig:
-        """The configuration every trial starts from: v4, with the experiment's fixed values and defaults."""
+        """The configuration every trial starts from: v4, the fixed values and the defaults."""
         return ModelConfig().with_params({**self.model, **self.space.defaults()})
 
     def to_dict(self) -> dict:
@@ -87,15 +94,68 @@ def resolve_experiment_path(name_or_path: str) -> Path:
 
 
 def load_experiment(name_or_path: str = DEFAULT_EXPERIMENT) -> Experiment:
+    """The experiment of a name in experiments/ or a path to a TOML file, validated."""
     path = resolve_experiment_path(name_or_path)
     try:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UserError(f"{path}: not valid TOML ({exc})") from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     return parse_experiment(doc, str(path), default_name=path.stem)
 
 
+def name_problem(name: object, folder: bool = False) -> str | None:
+    """Why ``name`` cannot name an experiment's folder (None when it can): one safe path
+    component of letters, digits, '-', '_' and '.', not starting with '.'. A ``folder`` under
+    results/ may end in '.replay' (replayed runs); an experiment's own name may not."""
+    if not isinstance(name, str):
+        return f"must be a string, got {name!r}"
+    if not name:
+        return "is empty"
+    if not _NAME.fullmatch(name):
+        return (
+            f"{name!r} is not a safe folder name: use 1-100 letters, digits, '-', '_' or '.', "
+            "not starting with '.'"
+        )
+    if name.endswith(".replay") and not folder:
+        return f"{name!r} ends in '.replay', which names replayed runs' folders"
+    return None
+
+
+def device_problem(device: object) -> str | None:
+    """Why ``device`` is not a device name (None when it is)."""
+    if isinstance(device, str) and _DEVICE.fullmatch(device):
+        return None
+    return f"must be 'auto', 'cpu' or 'cuda[:N]', got {device!r}"
+
+
+def seed_problem(seed: object) -> str | None:
+    """Why ``seed`` cannot seed Optuna's samplers and numpy (None when it can)."""
+    if isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed <= MAX_SEED:
+        return None
+    return f"must be a whole number in 0..{MAX_SEED} (0 <= seed < 2**32), got {seed!r}"
+
+
+def data_problem(stations: object, days: object) -> tuple[str, str] | None:
+    """(field, why) when the synthetic data's size is not one this harness can build."""
+    for key, value, low, high in (
+        ("stations", stations, 1, MAX_STATIONS),
+        ("days", days, MIN_DAYS, MAX_DAYS),
+    ):
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            return key, f"must be a whole number >= {low} and <= {high}, got {value!r}"
+    if stations * days * 24 > MAX_STATION_HOURS:
+        return "stations", (
+            f"{stations} stations x {days} days is {stations * days * 24:,} station-hours, "
+            f"more than the {MAX_STATION_HOURS:,} one machine's memory can hold as windows"
+        )
+    return None
+
+
 def parse_experiment(doc: dict, where: str, default_name: str = "experiment") -> Experiment:
+    """Validate a parsed TOML document; an error is a UserError naming ``where`` and the field."""
+
     def fail(field_name: str, problem: str) -> UserError:
         return UserError(f"{where}: {field_name}: {problem}")
 
@@ -104,82 +164,152 @@ def parse_experiment(doc: dict, where: str, default_name: str = "experiment") ->
         if not isinstance(doc.get(section, {}), dict):
             raise fail(section, "must be a table")
         _no_unknown(doc.get(section, {}), keys, f"{section}.", fail)
-    data_doc, run_doc, budget_doc = doc.get("data", {}), doc.get("run", {}), doc.get("budget", {})
-
-    data = DataSpec(
-        stations=_int(data_doc, "stations", 150, 1, "data", fail),
-        days=_int(data_doc, "days", 28, 10, "data", fail),
-        seed=_int(data_doc, "seed", 0, None, "data", fail),
-        source=_str(data_doc, "source", None, "data", fail),
+    for section in ("model", "space"):
+        if not isinstance(doc.get(section, {}), dict):
+            raise fail(section, "must be a table")
+    model = _model(doc.get("model", {}), fail)
+    run = _run(doc.get("run", {}), fail)
+    description = doc.get("description", "")
+    if not isinstance(description, str):
+        raise fail("description", f"must be a string, got {description!r}")
+    return Experiment(
+        name=_name(doc, default_name, fail),
+        path=where,
+        description=description,
+        data=_data(doc.get("data", {}), where, fail),
+        space=_space(doc.get("space"), model, fail),
+        ladder=_ladder(doc.get("ladder"), fail),
+        budget=_budget(doc.get("budget", {}), fail),
+        model=model,
+        **run,
     )
-    if data.source and not Path(data.source).is_absolute():
-        data = DataSpec(
-            data.stations, data.days, data.seed, str((Path(where).parent / data.source).resolve())
-        )
 
-    ladder_doc = doc.get("ladder")
-    if not ladder_doc:
+
+def _name(doc: dict, default_name: str, fail) -> str:
+    name = doc.get("name", default_name)
+    problem = name_problem(name)
+    if problem and "name" not in doc:
+        raise fail("name", f'{problem} (taken from the file name; set name = "..." in the file)')
+    if problem:
+        raise fail("name", problem)
+    return name
+
+
+def _data(doc: dict, where: str, fail) -> DataSpec:
+    stations, days = doc.get("stations", 150), doc.get("days", 28)
+    problem = data_problem(stations, days)
+    if problem:
+        raise fail(f"data.{problem[0]}", problem[1])
+    seed = doc.get("seed", 0)
+    if seed_problem(seed):
+        raise fail("data.seed", seed_problem(seed))
+    source = _str(doc, "source", None, "data", fail)
+    if source is not None and not source.strip():
+        raise fail("data.source", "is empty: give a file or folder, or leave source out")
+    if source and not Path(source).is_absolute():
+        source = str((Path(where).parent / source).resolve())
+    return DataSpec(stations, days, seed, source)
+
+
+def _ladder(doc: Any, fail) -> Ladder:
+    if not doc:
         raise fail("ladder", "missing: give fractions = [...] and epochs = [...]")
+    if not isinstance(doc, dict):
+        raise fail("ladder", "must be a table")
     fractions = [
         _fraction(v, f"ladder.fractions[{i}]", fail)
-        for i, v in enumerate(_list(ladder_doc, "fractions", "ladder", fail))
+        for i, v in enumerate(_list(doc, "fractions", "ladder", fail))
     ]
-    epochs = _list(ladder_doc, "epochs", "ladder", fail)
+    epochs = _list(doc, "epochs", "ladder", fail)
     if not all(isinstance(e, int) and not isinstance(e, bool) for e in epochs):
         raise fail("ladder.epochs", f"must be whole numbers, got {epochs}")
     try:
-        ladder = Ladder(tuple(fractions), tuple(epochs))
+        return Ladder(tuple(fractions), tuple(epochs))
     except ValueError as exc:
         raise fail("ladder", str(exc)) from None
 
-    n_trials = budget_doc.get("n_trials")
-    timeout = budget_doc.get("timeout_minutes")
+
+def _budget(doc: dict, fail) -> Budget:
+    n_trials, timeout = doc.get("n_trials"), doc.get("timeout_minutes")
     if n_trials is None and timeout is None:
         raise fail("budget", "give n_trials, timeout_minutes, or both")
     if n_trials is not None and (
         not isinstance(n_trials, int) or isinstance(n_trials, bool) or n_trials <= 0
     ):
         raise fail("budget.n_trials", f"must be a whole number > 0, got {n_trials!r}")
-    if timeout is not None and (
-        not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0
-    ):
-        raise fail("budget.timeout_minutes", f"must be a number > 0, got {timeout!r}")
+    if timeout is not None and not (_is_number(timeout) and timeout > 0):
+        raise fail("budget.timeout_minutes", f"must be a finite number > 0, got {timeout!r}")
+    return Budget(n_trials, float(timeout) if timeout is not None else None)
 
-    seeds = run_doc.get("seeds", [0])
-    if (
-        not isinstance(seeds, list)
-        or not seeds
-        or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)
-    ):
+
+def _run(doc: dict, fail) -> dict:
+    """The [run] table's fields, as Experiment's keyword arguments."""
+    seeds = doc.get("seeds", [0])
+    if not isinstance(seeds, list) or not seeds:
         raise fail("run.seeds", f"must be a non-empty list of whole numbers, got {seeds!r}")
+    for i, seed in enumerate(seeds):
+        if seed_problem(seed):
+            raise fail(f"run.seeds[{i}]", seed_problem(seed))
+        if seed in seeds[:i]:
+            raise fail(f"run.seeds[{i}]", f"seed {seed} is listed twice")
+    device = _str(doc, "device", "auto", "run", fail)
+    if device_problem(device):
+        raise fail("run.device", device_problem(device))
+    precision = _str(doc, "precision", "auto", "run", fail)
+    if precision not in PRECISIONS:
+        raise fail("run.precision", f"must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    strategy = _str(doc, "strategy", None, "run", fail)
+    if strategy is not None:
+        from strategies import STRATEGIES
 
-    model = doc.get("model", {})
-    if not isinstance(model, dict):
-        raise fail("model", "must be a table of fixed model settings")
-    space = _space(doc.get("space"), fail)
-    try:
-        ModelConfig().with_params({**model, **space.defaults()})
-    except (ValueError, TypeError) as exc:
-        raise fail("model" if model else "space", str(exc)) from None
-
-    return Experiment(
-        name=str(doc.get("name", default_name)),
-        path=where,
-        description=str(doc.get("description", "")),
-        data=data,
-        space=space,
-        ladder=ladder,
-        budget=Budget(n_trials, float(timeout) if timeout is not None else None),
+        if strategy not in STRATEGIES:
+            known = ", ".join(STRATEGIES)
+            raise fail("run.strategy", f"unknown strategy {strategy!r}; known: {known}")
+    return dict(
         seeds=tuple(seeds),
-        device=_str(run_doc, "device", "auto", "run", fail),
-        precision=_str(run_doc, "precision", "auto", "run", fail),
-        storage=_str(run_doc, "storage", None, "run", fail) or None,
-        model=dict(model),
-        strategy=_str(run_doc, "strategy", None, "run", fail),
+        device=device,
+        precision=precision,
+        storage=_str(doc, "storage", None, "run", fail) or None,
+        strategy=strategy,
     )
 
 
-def _space(doc: Any, fail) -> SearchSpace:
+def _model(doc: dict, fail) -> dict[str, Any]:
+    """The [model] table: fixed values, each of its field's kind and within its range."""
+    known = ModelConfig.field_names()
+    for key, value in doc.items():
+        if key not in known:
+            raise fail(f"model.{key}", f"not a model parameter; known: {', '.join(known)}")
+        problem = _value_problem(key, value)
+        if problem:
+            raise fail(f"model.{key}", problem)
+    return dict(doc)
+
+
+def _value_problem(name: str, value: Any) -> str | None:
+    """Why ``value`` cannot be model field ``name`` (its kind strictly, then its range)."""
+    problem = _kind_problem(name, value)
+    if problem:
+        return problem
+    try:
+        ModelConfig().with_params({name: value})
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def _kind_problem(name: str, value: Any) -> str | None:
+    """A TOML value of the wrong kind: 64.0 or true for a size, text for a rate."""
+    kind = ModelConfig.field_kind(name)
+    if kind == "int" and (not isinstance(value, int) or isinstance(value, bool)):
+        hint = f" (write {int(value)}, not {value!r})" if _is_number(value) else ""
+        return f"takes whole numbers, got {value!r}{hint}"
+    if kind == "float" and not _is_number(value):
+        return f"takes finite numbers, got {value!r}"
+    return None
+
+
+def _space(doc: Any, model: dict, fail) -> SearchSpace:
     if not isinstance(doc, dict) or not doc:
         raise fail("space", "the search space is empty: add at least one [space.<parameter>] table")
     known = set(ModelConfig.field_names())
@@ -188,69 +318,70 @@ def _space(doc: Any, fail) -> SearchSpace:
         where = f"space.{name}"
         if name not in known:
             raise fail(where, f"not a model parameter; known: {', '.join(sorted(known))}")
+        if name in model:
+            raise fail(f"model.{name}", f"is also searched in [{where}]: keep one of the two")
         if not isinstance(spec, dict):
             raise fail(where, "must be a table with type, range or choices, and default")
         _no_unknown(spec, _PARAM_KEYS, f"{where}.", fail)
-        kind = spec.get("type")
-        if kind not in PARAM_TYPES:
-            raise fail(f"{where}.type", f"must be one of {PARAM_TYPES}, got {kind!r}")
-        if "default" not in spec:
-            raise fail(
-                f"{where}.default", "missing (the value used when the parameter is not searched)"
-            )
-        param = _param(name, kind, spec, where, fail)
-        for value in (param.default, *(param.grid or ())):
-            if not param.contains(value):
-                raise fail(
-                    f"{where}",
-                    f"value {value!r} (default or grid) lies outside the range or choices",
-                )
-        params.append(param)
+        params.append(_param(name, spec, where, fail))
     return SearchSpace(tuple(params))
 
 
-def _param(name: str, kind: str, spec: dict, where: str, fail) -> Param:
-    grid = spec.get("grid")
-    if grid is not None and (not isinstance(grid, list) or not grid):
-        raise fail(f"{where}.grid", "must be a non-empty list of values")
-    if kind == "categorical":
-        choices = spec.get("choices")
-        if not isinstance(choices, list) or not choices:
-            raise fail(
-                f"{where}.choices", "a categorical parameter needs a non-empty list of choices"
-            )
-        return Param(
-            name, kind, spec["default"], choices=tuple(choices), grid=tuple(grid) if grid else None
+def _param(name: str, spec: dict, where: str, fail) -> Param:
+    kind = spec.get("type")
+    if kind not in PARAM_TYPES:
+        raise fail(f"{where}.type", f"must be one of {PARAM_TYPES}, got {kind!r}")
+    if kind == "float" and ModelConfig.field_kind(name) == "int":
+        raise fail(f"{where}.type", f'{name} takes whole numbers: use type = "int"')
+    if "default" not in spec:
+        raise fail(
+            f"{where}.default", "missing (the value used when the parameter is not searched)"
         )
-    low, high, log, step = (
-        spec.get("low"),
-        spec.get("high"),
-        bool(spec.get("log", False)),
-        spec.get("step"),
-    )
-    for key, value in (("low", low), ("high", high)):
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise fail(f"{where}.{key}", f"must be a number, got {value!r}")
-    if kind == "int" and not all(float(v).is_integer() for v in (low, high, step or 1)):
-        raise fail(where, "an int parameter needs whole-number low, high and step")
-    if low >= high:
-        raise fail(where, f"low ({low}) must be below high ({high})")
-    if log and low <= 0:
-        raise fail(f"{where}.low", f"must be > 0 on a log scale, got {low}")
-    if log and step:
-        raise fail(where, "cannot have both log = true and a step")
-    if step is not None and (not isinstance(step, (int, float)) or step <= 0):
-        raise fail(f"{where}.step", f"must be > 0, got {step!r}")
-    return Param(
-        name,
-        kind,
-        spec["default"],
-        low=low,
-        high=high,
-        log=log,
-        step=step,
-        grid=tuple(grid) if grid else None,
-    )
+    lists = {}
+    for key in ("grid", "choices"):
+        value = spec.get(key)
+        if value is not None and (not isinstance(value, list) or not value):
+            raise fail(f"{where}.{key}", f"must be a non-empty list of values, got {value!r}")
+        lists[key] = tuple(value) if value is not None else None
+    named = [("default", spec["default"]), *(("grid value", v) for v in lists["grid"] or ())]
+    for what, value in named + [("choice", c) for c in lists["choices"] or ()]:
+        if _kind_problem(name, value):
+            raise fail(where, f"{what} {value!r}: {_kind_problem(name, value)}")
+    try:
+        param = Param(
+            name,
+            kind,
+            spec["default"],
+            low=spec.get("low"),
+            high=spec.get("high"),
+            log=spec.get("log", False),
+            step=spec.get("step"),
+            **lists,
+        )
+    except ValueError as exc:
+        raise fail(where, str(exc)) from None
+    _fits_the_model(param, where, fail)
+    return param
+
+
+def _fits_the_model(param: Param, where: str, fail) -> None:
+    """Every value the parameter can take (both ends of its range, every choice and grid value,
+    its default) must be one the model accepts: checked here, not in every trial."""
+    values = [("default", param.default)]
+    values += [("grid value", v) for v in param.grid or ()]
+    values += [("choice", c) for c in param.choices or ()]
+    if param.type != "categorical":
+        values += [("low", param.low), ("high", param.high)]
+    for what, value in values:
+        if what in ("low", "high") and param.type == "int":
+            value = int(value)
+        problem = _value_problem(param.name, value)
+        if problem:
+            raise fail(where, f"{what} {value!r}: {problem}")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _no_unknown(doc: dict, allowed: set, prefix: str, fail) -> None:
@@ -259,20 +390,6 @@ def _no_unknown(doc: dict, allowed: set, prefix: str, fail) -> None:
         raise fail(
             f"{prefix}{unknown[0]}", f"unknown field; allowed here: {', '.join(sorted(allowed))}"
         )
-
-
-def _int(doc: dict, key: str, default: int, minimum: int | None, section: str, fail) -> int:
-    value = doc.get(key, default)
-    if (
-        not isinstance(value, int)
-        or isinstance(value, bool)
-        or (minimum is not None and value < minimum)
-    ):
-        raise fail(
-            f"{section}.{key}",
-            f"must be a whole number{f' >= {minimum}' if minimum is not None else ''}, got {value!r}",
-        )
-    return value
 
 
 def _str(doc: dict, key: str, default, section: str, fail):

@@ -3,9 +3,30 @@ experiment files can be validated without loading it."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
+from numbers import Integral, Real
 
 OPTIMIZERS = ("adam", "adamw")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # model.train's names, kept here free of torch
+
+# Whole-number fields: the inclusive range each may take. The upper ends are sanity caps far
+# above any model this harness trains (a typo of 10x too many zeros fails here, not in a trial).
+INT_RANGES = {
+    "hidden_1": (1, 4096),
+    "hidden_2": (1, 4096),
+    "num_layers": (1, 16),
+    "dense": (1, 4096),
+    "embedding_dim": (0, 1024),
+    "batch_size": (1, 1_048_576),
+}
+# Real-valued fields: (low, high, low included, high included).
+FLOAT_RANGES = {
+    "dropout": (0.0, 1.0, True, False),
+    "learning_rate": (0.0, 10.0, False, True),
+    "weight_decay": (0.0, 10.0, True, True),
+    "grad_clip": (0.0, math.inf, True, False),
+}
 
 
 @dataclass(frozen=True)
@@ -13,6 +34,8 @@ class ModelConfig:
     """Network shape and training settings; every field is a searchable hyperparameter.
 
     The defaults are v4: LSTM 128 -> LSTM 64 -> concat static -> Dense 32 -> Dropout 0.2 -> 3.
+    Every value is checked on construction (type and range, see INT_RANGES and FLOAT_RANGES);
+    a bad one is a ValueError naming the field.
     """
 
     hidden_1: int = 128  # units of the first LSTM layer
@@ -28,17 +51,20 @@ class ModelConfig:
     grad_clip: float = 0.0  # max gradient norm; 0 = no clipping
 
     def __post_init__(self) -> None:
-        for name in ("hidden_1", "hidden_2", "num_layers", "dense", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
-        if self.learning_rate <= 0:
-            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
-        if self.optimizer not in OPTIMIZERS:
+        for name, (low, high) in INT_RANGES.items():
+            # Whole floats (16.0) come back from CSV records with a missing row; keep them ints.
+            object.__setattr__(self, name, _whole(name, getattr(self, name), low, high))
+        for name, bounds in FLOAT_RANGES.items():
+            object.__setattr__(self, name, _real(name, getattr(self, name), *bounds))
+        if not isinstance(self.optimizer, str) or self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
-        if self.embedding_dim < 0 or self.weight_decay < 0 or self.grad_clip < 0:
-            raise ValueError("embedding_dim, weight_decay and grad_clip must be >= 0")
+
+    @classmethod
+    def field_kind(cls, name: str) -> str:
+        """'int', 'float' or 'str': the kind of value field ``name`` takes."""
+        if name in INT_RANGES:
+            return "int"
+        return "float" if name in FLOAT_RANGES else "str"
 
     @classmethod
     def field_names(cls) -> tuple[str, ...]:
@@ -70,3 +96,25 @@ def count_parameters(
     total += n_stations * config.embedding_dim
     head_in = inputs + n_static + config.embedding_dim
     return total + head_in * config.dense + config.dense + config.dense * n_outputs + n_outputs
+
+
+def _whole(name: str, value, low: int, high: int) -> int:
+    """``value`` as an int when it is a whole number in [low, high]; else a ValueError."""
+    whole = (
+        isinstance(value, Integral)
+        or (isinstance(value, Real) and math.isfinite(value) and float(value).is_integer())
+    ) and not isinstance(value, bool)
+    if not whole or not low <= value <= high:
+        raise ValueError(f"{name} must be a whole number in [{low}, {high}], got {value!r}")
+    return int(value)
+
+
+def _real(name: str, value, low: float, high: float, low_in: bool, high_in: bool) -> float:
+    """``value`` when it is a finite number in the range; else a ValueError naming the range."""
+    number = isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
+    inside = number and (low <= value if low_in else low < value)
+    inside = inside and (value <= high if high_in else value < high)
+    if not inside:
+        span = f"{'[' if low_in else '('}{low:g}, {high:g}{']' if high_in else ')'}"
+        raise ValueError(f"{name} must be a finite number in {span}, got {value!r}")
+    return float(value)

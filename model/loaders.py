@@ -4,11 +4,21 @@ Every loader produces raw readings that go through ``clean_readings``, which cou
 rejected row by reason (never dropping one silently), then ``panel_from_tidy`` resamples
 them to hourly values. A file that cannot be read or has the wrong shape raises
 ``DataSourceError`` with one line naming the file and what is wrong.
+
+Sanity rules (each a reason in REJECT_REASONS; a row is counted once, under the first):
+timestamps must fall in [2000, 2100) and carry a time of day; counts (bikes, capacity) must
+be whole numbers, not booleans; coordinates must lie within lat [-90, 90], lon [-180, 180];
+every reading needs a station_id. A station seen with several capacities keeps its most
+recent one; the readings (or GBFS station entries) that said otherwise are counted as
+``conflicting_capacity`` (kept, not dropped). After cleaning, one source may span at most
+MAX_SPAN_DAYS: a longer span means stray timestamps, and is an error naming the file.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -25,7 +35,17 @@ REJECT_REASONS = (
     "duplicate",
     "not_renting",
     "unknown_station",
+    "non_integer_count",  # bikes or capacity a boolean or a fraction
+    "bad_coordinates",  # outside lat [-90, 90] / lon [-180, 180], or a boolean
+    "time_out_of_range",  # before EARLIEST or from LATEST on
+    "date_without_time",  # a date (Parquet date32, "2024-09-02"): no hour to place it in
+    "missing_station_id",
+    "malformed_entry",  # a GBFS station entry that is not an object
+    "conflicting_capacity",  # kept; the station's most recent capacity is used
 )
+EARLIEST, LATEST = pd.Timestamp("2000-01-01"), pd.Timestamp("2100-01-01")
+MAX_SPAN_DAYS = 731  # two years: one source spanning more holds stray timestamps
+_DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 PARIS_COLUMNS = {
     "Identifiant station": "station_id",
@@ -64,11 +84,18 @@ def load_source(path: str | Path) -> HourlyPanel:
         else:
             raise DataSourceError(f"{path}: no .json (GBFS) or .csv (Paris open data) files found")
     tidy, rejected = clean_readings(readings, str(path))
+    reasons = ", ".join(f"{k} {v}" for k, v in rejected.items() if v) or "no rows"
     if tidy["bikes"].notna().sum() == 0:
-        reasons = ", ".join(f"{k} {v}" for k, v in rejected.items() if v) or "no rows"
         raise DataSourceError(
             f"{path}: no usable readings ({reasons}); check the columns' units "
             "(bikes as counts, timestamps as ISO dates or POSIX seconds)"
+        )
+    first, last = tidy["timestamp"].min(), tidy["timestamp"].max()
+    if last - first > pd.Timedelta(days=MAX_SPAN_DAYS):
+        raise DataSourceError(
+            f"{path}: readings span {first} .. {last} ({(last - first).days} days), more than "
+            f"the {MAX_SPAN_DAYS} days one source may cover: look for stray timestamps "
+            f"(rejected so far: {reasons if any(rejected.values()) else 'none'})"
         )
     return panel_from_tidy(tidy, source=f"{kind}: {path}", rejected=rejected)
 
@@ -76,45 +103,120 @@ def load_source(path: str | Path) -> HourlyPanel:
 def clean_readings(raw: pd.DataFrame, source: str) -> tuple[pd.DataFrame, dict[str, int]]:
     """Validate raw readings; return the tidy table and the count of rejected rows per reason.
 
-    ``raw`` has TIDY_COLUMNS (values may be strings) and optionally booleans ``renting``
-    and ``known_station`` (a status row whose station has no station information).
+    ``raw`` has TIDY_COLUMNS (values may be strings), optionally a boolean ``renting`` and a
+    ``reject`` column: the reason a reader already found a row unusable (None when fine).
     Rows of stations not renting stay, with bikes missing, so their hours become missing.
     """
     counts: Counter = Counter({reason: 0 for reason in REJECT_REASONS})
     df = raw.copy()
-    if "known_station" in df:
-        counts["unknown_station"] += int((~df["known_station"]).sum())
-        df = df[df["known_station"]]
+    if "reject" in df:
+        counts.update(df["reject"].dropna().value_counts().to_dict())
+        df = df[df["reject"].isna()]
+    df = _drop(df, _missing_id(df["station_id"]), "missing_station_id", counts)
     df["station_id"] = df["station_id"].astype(str).str.strip().str.removesuffix(".0")
+    df = _drop(df, _date_only(df["timestamp"]), "date_without_time", counts)
     df["timestamp"] = _parse_times(df["timestamp"])
-    bad_time = df["timestamp"].isna()
-    counts["unparsable_time"] += int(bad_time.sum())
-    df = df[~bad_time]
-    for col in ("bikes", "capacity", "lat", "lon"):
-        df[col] = pd.to_numeric(df[col], errors="coerce")
-    bad_number = (
-        df["bikes"].isna()
-        | (df["bikes"] < 0)
-        | ~np.isfinite(df["bikes"])
-        | df[["lat", "lon"]].isna().any(axis=1)
-    )
-    counts["bad_number"] += int(bad_number.sum())
-    df = df[~bad_number]
+    df = _drop(df, df["timestamp"].isna(), "unparsable_time", counts)
+    out_of_range = (df["timestamp"] < EARLIEST) | (df["timestamp"] >= LATEST)
+    df = _drop(df, out_of_range, "time_out_of_range", counts)
+    df = _clean_numbers(df, counts)
     above = df["capacity"].notna() & (df["bikes"] > df["capacity"])
-    counts["above_capacity"] += int(above.sum())
-    df = df[~above]
-    dup = df.duplicated(["station_id", "timestamp"], keep="first")
-    counts["duplicate"] += int(dup.sum())
-    df = df[~dup]
+    df = _drop(df, above, "above_capacity", counts)
+    df = _drop(df, df.duplicated(["station_id", "timestamp"], keep="first"), "duplicate", counts)
     if "renting" in df:
         not_renting = ~df["renting"].astype(bool)
         counts["not_renting"] += int(not_renting.sum())
         df.loc[not_renting, "bikes"] = np.nan
-    # Unknown capacity: the largest number of bikes seen at the station.
-    df["capacity"] = (
-        df["capacity"].fillna(df.groupby("station_id")["bikes"].transform("max")).fillna(0)
-    )
+    df["capacity"] = _resolve_capacity(df, counts)
     return df[list(TIDY_COLUMNS)].reset_index(drop=True), dict(counts)
+
+
+def _drop(df: pd.DataFrame, mask: pd.Series, reason: str, counts: Counter) -> pd.DataFrame:
+    """``df`` without the rows of ``mask``, counted under ``reason``."""
+    counts[reason] += int(mask.sum())
+    return df[~mask].copy()
+
+
+def _clean_numbers(df: pd.DataFrame, counts: Counter) -> pd.DataFrame:
+    """Counts must be whole non-negative numbers (not booleans), coordinates on the globe."""
+    flags = {col: _booleans(df[col]) for col in ("bikes", "capacity", "lat", "lon")}
+    for col, flag in flags.items():
+        df[col] = pd.to_numeric(df[col].where(~flag) if flag.any() else df[col], errors="coerce")
+    df = _drop(df, flags["bikes"] | flags["capacity"], "non_integer_count", counts)
+    df = _drop(df, (flags["lat"] | flags["lon"])[df.index], "bad_coordinates", counts)
+    bikes, cap = df["bikes"], df["capacity"]
+    bad_number = (
+        bikes.isna()
+        | (bikes < 0)
+        | ~np.isfinite(bikes)
+        | (cap < 0)
+        | np.isinf(cap)
+        | df[["lat", "lon"]].isna().any(axis=1)
+    )
+    df = _drop(df, bad_number, "bad_number", counts)
+    fraction = (df["bikes"] % 1 != 0) | (df["capacity"].notna() & (df["capacity"] % 1 != 0))
+    df = _drop(df, fraction, "non_integer_count", counts)
+    off_globe = ~df["lat"].between(-90, 90) | ~df["lon"].between(-180, 180)
+    return _drop(df, off_globe, "bad_coordinates", counts)
+
+
+def _resolve_capacity(df: pd.DataFrame, counts: Counter) -> pd.Series:
+    """Each station's most recent capacity for every row; rows that said otherwise are counted.
+    A station with no capacity at all gets the largest number of bikes seen there."""
+    known = df.dropna(subset=["capacity"]).sort_values("timestamp", kind="stable")
+    latest = df["station_id"].map(known.groupby("station_id")["capacity"].last())
+    conflict = df["capacity"].notna() & (df["capacity"] != latest)
+    counts["conflicting_capacity"] += int(conflict.sum())
+    return latest.fillna(df.groupby("station_id")["bikes"].transform("max")).fillna(0)
+
+
+def _booleans(values: pd.Series) -> pd.Series:
+    """Where a value is a boolean (True, numpy's bool, or the text "true"/"false")."""
+    if pd.api.types.is_bool_dtype(values):
+        return pd.Series(True, index=values.index)
+    if pd.api.types.is_numeric_dtype(values):
+        return pd.Series(False, index=values.index)
+    text = _as_text(values)
+    if text is not None:  # CSV columns: vectorised
+        return text.str.strip().str.lower().isin(["true", "false"]).fillna(False).astype(bool)
+    return values.map(
+        lambda v: (
+            isinstance(v, (bool, np.bool_))
+            or (isinstance(v, str) and v.strip().lower() in ("true", "false"))
+        )
+    ).astype(bool)
+
+
+def _missing_id(ids: pd.Series) -> pd.Series:
+    text = _as_text(ids)
+    if text is not None:
+        return (text.isna() | text.str.strip().eq("")).fillna(True).astype(bool)
+    blank = ids.map(lambda v: isinstance(v, str) and not v.strip()).astype(bool)
+    return (ids.isna() | blank).astype(bool)
+
+
+def _date_only(values: pd.Series) -> pd.Series:
+    """Dates with no time of day: datetime.date objects (Parquet date32) or "YYYY-MM-DD" text."""
+    if pd.api.types.is_datetime64_any_dtype(values) or pd.api.types.is_numeric_dtype(values):
+        return pd.Series(False, index=values.index)
+    text = _as_text(values)
+    if text is not None:
+        return text.str.strip().str.fullmatch(_DATE_ONLY.pattern).fillna(False).astype(bool)
+    return values.map(
+        lambda v: (
+            (isinstance(v, dt.date) and not isinstance(v, dt.datetime))
+            or (isinstance(v, str) and _DATE_ONLY.fullmatch(v.strip()) is not None)
+        )
+    ).astype(bool)
+
+
+def _as_text(values: pd.Series) -> pd.Series | None:
+    """The column as pandas strings when every value present is text (None otherwise)."""
+    if isinstance(values.dtype, pd.StringDtype):
+        return values
+    if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
+        return values.astype("string")
+    return None
 
 
 def _parse_times(values: pd.Series) -> pd.Series:
@@ -156,8 +258,9 @@ def read_tidy(path: Path) -> pd.DataFrame:
     except DataSourceError:
         raise
     except Exception as exc:  # pandas/pyarrow raise many types for unreadable files
+        first_line = str(exc).splitlines()[0] if str(exc) else ""
         raise DataSourceError(
-            f"{path}: cannot be read as a table ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+            f"{path}: cannot be read as a table ({type(exc).__name__}: {first_line})"
         ) from None
     missing = [c for c in TIDY_COLUMNS if c not in df.columns]
     if missing:
@@ -191,41 +294,82 @@ def read_paris_csv_dir(files: list[Path]) -> pd.DataFrame:
 
 
 def read_gbfs_dir(files: list[Path]) -> pd.DataFrame:
-    """station_information and station_status files, recognised by their content."""
-    info, statuses = None, []
-    for path in files:
+    """station_information and station_status files, recognised by their content.
+
+    Several information snapshots merge, each station keeping its most recent entry. Entries
+    that are not objects, have no station_id, or (statuses) name no known station come back
+    as rows with a ``reject`` reason, so that ``clean_readings`` counts them.
+    """
+    infos, statuses, rejects = [], [], []
+    for order, path in enumerate(files):
         doc = _read_json(path)
         stations = (
             doc.get("data", {}).get("stations") if isinstance(doc.get("data"), dict) else None
         )
         if not isinstance(stations, list):
             raise DataSourceError(f"{path}: not a GBFS feed (no data.stations list)")
-        if any(_bikes_of(s) is not None for s in stations):
-            statuses.append((path, doc.get("last_updated"), stations))
-        elif any("lat" in s for s in stations):
-            info = _station_information(path, stations)
+        entries = [s for s in stations if isinstance(s, dict)]
+        rejects += ["malformed_entry"] * (len(stations) - len(entries))
+        if not entries and stations:
+            continue  # nothing usable; its entries are counted
+        if any(_bikes_of(s) is not _NO_BIKES for s in entries):
+            statuses += [_status_row(s, doc.get("last_updated")) for s in entries]
+        elif any("lat" in s for s in entries):
+            infos += [_info_row(s, doc.get("last_updated"), order) for s in entries]
         else:
             raise DataSourceError(f"{path}: GBFS stations have neither lat/lon nor bikes available")
-    if info is None:
+    if not infos:
         raise DataSourceError(
             f"{files[0].parent}: no station_information file among the JSON files"
         )
     if not statuses:
         raise DataSourceError(f"{files[0].parent}: no station_status file among the JSON files")
-    rows = [
-        {
-            "station_id": _station_id(s),
-            "timestamp": s.get("last_reported", last_updated),
-            "bikes": _bikes_of(s),
-            "renting": bool(s.get("is_installed", True)) and bool(s.get("is_renting", True)),
-        }
-        for _, last_updated, stations in statuses
-        for s in stations
-    ]
-    status = pd.DataFrame(rows)
+    info, info_rejects = _station_information(pd.DataFrame(infos))
+    status = pd.DataFrame(statuses)
     merged = status.merge(info, on="station_id", how="left", indicator=True)
-    merged["known_station"] = merged.pop("_merge") == "both"
-    return merged
+    unknown = merged["reject"].isna() & (merged.pop("_merge") != "both")
+    merged.loc[unknown, "reject"] = "unknown_station"
+    return pd.concat(
+        [merged, pd.DataFrame({"reject": rejects + info_rejects}, dtype=object)],
+        ignore_index=True,
+    )
+
+
+def _status_row(s: dict, last_updated) -> dict:
+    sid = _station_id(s)
+    return {
+        "station_id": sid,
+        "timestamp": s.get("last_reported", last_updated),
+        "bikes": _bikes_of(s),
+        "renting": bool(s.get("is_installed", True)) and bool(s.get("is_renting", True)),
+        "reject": None if sid else "missing_station_id",
+    }
+
+
+def _info_row(s: dict, last_updated, order: int) -> dict:
+    return {
+        "station_id": _station_id(s),
+        "lat": s.get("lat"),
+        "lon": s.get("lon"),
+        "capacity": s.get("capacity"),
+        "updated": last_updated,
+        "order": order,
+    }
+
+
+def _station_information(info: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """One row per station (its most recent entry) and the reasons of the entries set aside:
+    no station_id, or a capacity other than the one kept."""
+    missing = info["station_id"].eq("")
+    rejects = ["missing_station_id"] * int(missing.sum())
+    info = info[~missing].assign(updated=_parse_times(info.loc[~missing, "updated"]))
+    info = info.sort_values(["updated", "order"], kind="stable", na_position="first")
+    latest = info.drop_duplicates("station_id", keep="last").set_index("station_id")
+    kept = info["station_id"].map(latest["capacity"])
+    differs = info["capacity"].astype(object).ne(kept.astype(object))
+    differs &= info["capacity"].notna() | kept.notna()
+    rejects += ["conflicting_capacity"] * int(differs.sum())
+    return latest[["lat", "lon", "capacity"]].reset_index(), rejects
 
 
 def _read_json(path: Path) -> dict:
@@ -240,42 +384,43 @@ def _read_json(path: Path) -> dict:
 
 def _station_id(s: dict) -> str:
     sid = s.get("station_id", s.get("stationCode"))
-    return str(sid).removesuffix(".0") if sid is not None else ""
+    if sid is None or isinstance(sid, (bool, dict, list)):
+        return ""
+    return str(sid).strip().removesuffix(".0")
 
 
-def _station_information(path: Path, stations: list[dict]) -> pd.DataFrame:
-    info = pd.DataFrame(
-        {
-            "station_id": _station_id(s),
-            "lat": s.get("lat"),
-            "lon": s.get("lon"),
-            "capacity": s.get("capacity"),
-        }
-        for s in stations
-    )
-    if info["station_id"].eq("").any():
-        raise DataSourceError(f"{path}: a station has no station_id")
-    return info.drop_duplicates("station_id")
+_NO_BIKES = object()  # a status entry without any bikes-available field
 
 
 def _bikes_of(s: dict):
-    """Bikes available under every name the feeds use (v1/v2, Vélib's camelCase, v3 vehicles)."""
+    """Bikes available under every name the feeds use (v1/v2, Vélib's camelCase, v3 vehicles).
+
+    The value comes back as given (null, text or a boolean included) for ``clean_readings``
+    to judge; a per-type list or object is summed only when every count is a number.
+    """
     for key in ("num_bikes_available", "numBikesAvailable", "num_vehicles_available"):
         if key in s:
             return s[key]
     types = s.get("num_bikes_available_types", s.get("vehicle_types_available"))
-    if isinstance(types, dict):
-        return sum(v for v in types.values() if isinstance(v, (int, float)))
+    if isinstance(types, dict) and types:
+        return _total(list(types.values()))
     if isinstance(types, list) and types:
-        total = 0
-        for item in (
-            types
-        ):  # Vélib: [{"mechanical": n}, {"ebike": m}]; v3: [{"vehicle_type_id": .., "count": n}]
-            if isinstance(item, dict):
-                total += (
-                    item["count"]
-                    if "count" in item
-                    else sum(v for v in item.values() if isinstance(v, (int, float)))
-                )
-        return total
-    return None
+        # Vélib: [{"mechanical": n}, {"ebike": m}]; v3: [{"vehicle_type_id": .., "count": n}]
+        counts = []
+        for item in types:
+            if not isinstance(item, dict):
+                return None
+            counts += [item.get("count")] if "count" in item else list(item.values())
+        return _total(counts)
+    return _NO_BIKES
+
+
+def _total(counts: list):
+    """The sum of per-type counts. A boolean among them comes back instead (rejected as
+    ``non_integer_count``), anything else that is not a number as None (``bad_number``)."""
+    for c in counts:
+        if isinstance(c, bool):
+            return c
+        if not isinstance(c, (int, float)):
+            return None
+    return sum(counts)

@@ -10,11 +10,13 @@ Missing values (documented in the README):
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from model.loaders import DataSourceError
 from model.panel import HourlyPanel
 
 SEQ_LEN = 24
@@ -38,6 +40,10 @@ STATIC_FEATURES = (
     "is_lunch_time",
 )
 SPLITS = ("train", "val", "test")
+# Building the windows peaks at about 350 bytes per station-hour (measured on 150 and 600
+# stations x 56 days); training holds its own copy, so count 500.
+BYTES_PER_STATION_HOUR = 500
+MAX_STATION_HOURS = 100_000_000  # 50 GB of windows: more than any one machine this targets
 
 
 @dataclass
@@ -84,23 +90,14 @@ class ForecastData:
 def build_windows(
     panel: HourlyPanel, shares: tuple[float, float, float] = SPLIT_SHARES
 ) -> ForecastData:
-    """Cut every station's series into windows and split them by their last target time."""
-    n_st, n_hours = panel.bikes.shape
-    n_per_station = n_hours - WINDOW_SPAN + 1
-    if n_per_station <= 2 * PURGE_GAP + 3:
-        raise ValueError(
-            f"{panel.source}: {n_hours} hours is too short; need more than {WINDOW_SPAN + 2 * PURGE_GAP + 2}"
-        )
-    end = np.arange(SEQ_LEN - 1, SEQ_LEN - 1 + n_per_station)  # t for each window
-    last_target = end + max(HORIZONS)
-    split_of = _split_labels(last_target, shares)  # (W,) -1 = purged
-    for code, name in enumerate(SPLITS):
-        if not (split_of == code).any():
-            raise ValueError(
-                f"{panel.source}: {n_hours} hours leave no {name} windows after the {PURGE_GAP}-hour purge gaps; "
-                f"need about {int(2 * PURGE_GAP / min(shares)) + WINDOW_SPAN} hours"
-            )
-    train_hours = last_target[split_of == 0].max()  # hours <= this index are training hours
+    """Cut every station's series into windows and split them by their last target time.
+
+    A panel too large for this machine's memory, or one that leaves a split without windows,
+    is a DataSourceError naming the source and why.
+    """
+    end, split_of = _window_ends(panel, shares)
+    n_per_station = len(end)
+    train_hours = (end + max(HORIZONS))[split_of == 0].max()  # hours <= this are training hours
 
     raw = panel.bikes.astype(np.float32)
     filled = _fill_inputs(raw, train_hours)
@@ -116,6 +113,7 @@ def build_windows(
         ~np.isnan(targets).any(-1) & (miss_count <= MAX_MISSING_INPUTS) & (split_of >= 0)[None, :]
     )
 
+    _check_windows_left(panel, keep, split_of, targets, miss_count)
     static_raw = _static_features(panel, end)  # (S, W, 12)
     train_keep = keep & (split_of == 0)[None, :]
     mean = float(seq_view[train_keep][:, -1].mean())
@@ -148,6 +146,69 @@ def build_windows(
         missing_share=panel.missing_share(),
         rejected=dict(panel.rejected),
     )
+
+
+def _window_ends(panel: HourlyPanel, shares) -> tuple[np.ndarray, np.ndarray]:
+    """Each window's end hour t and split label (-1 = purged); a panel that is too large for
+    memory or too short for three splits is an error."""
+    n_st, n_hours = panel.bikes.shape
+    problem = memory_problem(n_st, n_hours)
+    if problem:
+        raise DataSourceError(f"{panel.source}: {problem}; use fewer stations or a shorter span")
+    n_per_station = n_hours - WINDOW_SPAN + 1
+    if n_per_station <= 2 * PURGE_GAP + 3:
+        raise ValueError(
+            f"{panel.source}: {n_hours} hours is too short; "
+            f"need more than {WINDOW_SPAN + 2 * PURGE_GAP + 2}"
+        )
+    end = np.arange(SEQ_LEN - 1, SEQ_LEN - 1 + n_per_station)  # t for each window
+    split_of = _split_labels(end + max(HORIZONS), shares)  # (W,) by last target hour
+    for code, name in enumerate(SPLITS):
+        if not (split_of == code).any():
+            raise ValueError(
+                f"{panel.source}: {n_hours} hours leave no {name} windows after the "
+                f"{PURGE_GAP}-hour purge gaps; "
+                f"need about {int(2 * PURGE_GAP / min(shares)) + WINDOW_SPAN} hours"
+            )
+    return end, split_of
+
+
+def memory_problem(n_stations: int, n_hours: int, memory_bytes: int | None = None) -> str | None:
+    """Why a panel of this size cannot become windows in ``memory_bytes`` (default: this
+    machine's memory); None when it can."""
+    need = n_stations * n_hours * BYTES_PER_STATION_HOUR
+    have = machine_memory() if memory_bytes is None else memory_bytes
+    if n_stations * n_hours <= MAX_STATION_HOURS and need <= have:
+        return None
+    return (
+        f"{n_stations:,} stations x {n_hours:,} hours need about {need / 1e9:.3g} GB to build "
+        f"windows; this machine has {have / 1e9:.3g} GB"
+    )
+
+
+def machine_memory() -> int:
+    """Physical memory in bytes (a huge number where the system does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 2**62
+
+
+def _check_windows_left(panel, keep, split_of, targets, miss_count) -> None:
+    """Every split needs windows; say why one has none (MAE would otherwise be NaN)."""
+    for code, name in enumerate(SPLITS):
+        in_split = (split_of == code)[None, :]
+        if (keep & in_split).any():
+            continue
+        candidates = int(in_split.sum()) * panel.n_stations
+        no_target = int((np.isnan(targets).any(-1) & in_split).sum())
+        gappy = int(((miss_count > MAX_MISSING_INPUTS) & in_split).sum())
+        raise DataSourceError(
+            f"{panel.source}: no {name} windows left: of {candidates:,} candidates, {no_target:,} "
+            f"miss a target hour and {gappy:,} miss more than {MAX_MISSING_INPUTS} of "
+            f"{SEQ_LEN} input hours ({panel.missing_share():.0%} of station-hours are missing, "
+            f"{panel.hours[0]} .. {panel.hours[-1]}); check for stray timestamps or outages"
+        )
 
 
 def _split_labels(last_target: np.ndarray, shares: tuple[float, float, float]) -> np.ndarray:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from numbers import Integral, Real
 from typing import Any
 
 import optuna
@@ -19,7 +20,10 @@ PARAM_TYPES = ("float", "int", "categorical")
 
 @dataclass(frozen=True)
 class Param:
-    """One hyperparameter. ``grid`` lists the values the reduced grid tries (None: fixed at ``default``)."""
+    """One hyperparameter.
+
+    ``grid`` lists the values the reduced grid tries (None: fixed at ``default``).
+    """
 
     name: str
     type: str
@@ -31,6 +35,36 @@ class Param:
     choices: tuple | None = None
     grid: tuple | None = None
 
+    def __post_init__(self) -> None:
+        """Every structural rule, checked once: a bad field is a ValueError naming it."""
+        if self.type not in PARAM_TYPES:
+            raise ValueError(f"type must be one of {PARAM_TYPES}, got {self.type!r}")
+        if not isinstance(self.log, bool):
+            raise ValueError(f"log must be true or false, got {self.log!r}")
+        if self.type == "categorical":
+            _check_choices(self)
+        else:
+            _check_range(self)
+        if self.grid is not None:
+            if not isinstance(self.grid, tuple) or not self.grid:
+                raise ValueError(f"grid must be a non-empty list of values, got {self.grid!r}")
+            _no_duplicates("grid", self.grid)
+        for what, value in (
+            ("default", self.default),
+            *(("grid value", v) for v in self.grid or ()),
+        ):
+            if not self.contains(value):
+                raise ValueError(f"{what} {value!r} lies outside {self.describe()}")
+
+    def describe(self) -> str:
+        """The range or choices, as a user would write them."""
+        if self.type == "categorical":
+            return f"the choices {list(self.choices)}"
+        extra = (
+            " on a log scale" if self.log else f" in steps of {self.step:g}" if self.step else ""
+        )
+        return f"the range [{self.low:g}, {self.high:g}]{extra}"
+
     def distribution(self) -> BaseDistribution:
         if self.type == "categorical":
             return CategoricalDistribution(self.choices)
@@ -41,7 +75,7 @@ class Param:
         return FloatDistribution(self.low, self.high, log=self.log, step=self.step)
 
     def from_unit(self, u: float) -> Any:
-        """The value at position ``u`` in [0, 1) of this parameter's range (log-aware, on its steps)."""
+        """The value at position ``u`` in [0, 1) of the range (log-aware, on its steps)."""
         u = min(max(float(u), 0.0), 1 - 1e-12)
         if self.type == "categorical":
             return self.choices[int(u * len(self.choices))]
@@ -65,9 +99,61 @@ class Param:
         return (float(value) - self.low) / (self.high - self.low)
 
     def contains(self, value: Any) -> bool:
+        """Whether ``value`` is one Optuna could suggest (an int for an int parameter)."""
         if self.type == "categorical":
-            return value in self.choices
+            return any(type(value) is type(c) and value == c for c in self.choices)
+        number = Integral if self.type == "int" else Real
+        if not isinstance(value, number) or isinstance(value, bool) or not math.isfinite(value):
+            return False
         return self.distribution()._contains(self.distribution().to_internal_repr(value))
+
+
+_CHOICE_TYPES = (str, int, float, bool, type(None))  # what Optuna's CategoricalDistribution stores
+
+
+def _check_choices(p: Param) -> None:
+    if p.low is not None or p.high is not None or p.step is not None or p.log:
+        raise ValueError("low, high, step and log do not apply to a categorical parameter")
+    if not isinstance(p.choices, tuple) or not p.choices:
+        raise ValueError("a categorical parameter needs a non-empty list of choices")
+    for c in p.choices:
+        if not isinstance(c, _CHOICE_TYPES) or (isinstance(c, float) and not math.isfinite(c)):
+            raise ValueError(f"choice {c!r} is not a string, a finite number, a boolean or none")
+    _no_duplicates("choices", p.choices)
+
+
+def _check_range(p: Param) -> None:
+    if p.choices is not None:
+        raise ValueError(f"choices apply to a categorical parameter, not to a {p.type} one")
+    for key in ("low", "high"):
+        value = getattr(p, key)
+        if not isinstance(value, Real) or isinstance(value, bool) or not math.isfinite(value):
+            raise ValueError(f"{key} must be a finite number, got {value!r}")
+        if p.type == "int" and not float(value).is_integer():
+            raise ValueError(f"{key} of an int parameter must be a whole number, got {value!r}")
+    if p.step is not None:
+        step_ok = isinstance(p.step, Real) and not isinstance(p.step, bool)
+        step_ok = step_ok and math.isfinite(p.step) and p.step > 0
+        if not step_ok or (p.type == "int" and not float(p.step).is_integer()):
+            kind = "a whole number > 0" if p.type == "int" else "a finite number > 0"
+            raise ValueError(f"step must be {kind}, got {p.step!r}")
+    if p.low >= p.high:
+        raise ValueError(f"low ({p.low}) must be below high ({p.high})")
+    if p.log and p.low <= 0:
+        raise ValueError(f"low must be > 0 on a log scale, got {p.low}")
+    if p.log and p.step:
+        raise ValueError("cannot have both log = true and a step")
+    if p.type == "int" and p.step and (p.high - p.low) % p.step:
+        # Optuna would quietly lower high to the last step; say so instead.
+        raise ValueError(f"high - low ({p.high - p.low:g}) must be a multiple of step ({p.step:g})")
+
+
+def _no_duplicates(what: str, values: tuple) -> None:
+    seen = []
+    for v in values:
+        if any(type(v) is type(s) and v == s for s in seen):
+            raise ValueError(f"{what} lists {v!r} twice")
+        seen.append(v)
 
 
 @dataclass(frozen=True)
@@ -103,7 +189,7 @@ class SearchSpace:
         return out
 
     def reduced_grid(self) -> dict[str, list]:
-        """The grid over the parameters that name ``grid`` values; every other one fixed at its default."""
+        """The grid over the parameters that name ``grid`` values; the others at their default."""
         return {p.name: list(p.grid) if p.grid else [p.default] for p in self.params}
 
     def grid_size(self) -> int:
@@ -132,7 +218,8 @@ class Ladder:
         steps = self.steps
         if any(b <= a for a, b in zip(steps, steps[1:])):
             raise ValueError(
-                f"the ladder must increase: rung budgets (fraction x epochs) {steps} in units of the first"
+                "the ladder must increase: rung budgets (fraction x epochs) "
+                f"{steps} in units of the first"
             )
 
     @property

@@ -98,7 +98,7 @@ def test_bad_experiment_files(tmp_path, capsys, toml, expected):
     [
         (("--experiment", "no_such_experiment"), "unknown experiment 'no_such_experiment'; known:"),
         (("--experiment", "/nowhere/x.toml"), "experiment file not found"),
-        (("--trials", "0"), "budget: n_trials and timeout must be > 0"),
+        (("--trials", "0"), "--trials must be >= 1, got 0"),
         (("--storage", "not-a-url"), "not a storage URL"),
         (("--storage", "sqlite:////no/such/dir/x.db"), "cannot connect"),
         (("--device", "tpu"), "device must be"),

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from model.loaders import DataSourceError, load_source
+from model.loaders import REJECT_REASONS, DataSourceError, load_source
 
 T0 = 1725260400  # 2024-09-02 09:00 Paris (07:00 UTC)
 
@@ -20,7 +20,8 @@ def _info(stations):
 
 
 def test_gbfs_velib_quirks(tmp_path):
-    # station_id as a JSON number, camelCase duplicates, stationCode, bike types as a list of one-key objects
+    # station_id as a JSON number, camelCase duplicates, stationCode,
+    # bike types as a list of one-key objects
     _write(
         tmp_path / "a.json",
         _info(
@@ -197,37 +198,40 @@ def test_gbfs_without_information_file(tmp_path):
 
 
 PARIS_HEADER = (
-    "Identifiant station;Nom station;Station en fonctionnement;Capacité de la station;Nombre bornettes libres;"
+    "Identifiant station;Nom station;Station en fonctionnement;Capacité de la station;"
+    "Nombre bornettes libres;"
     "Nombre total vélos disponibles;Vélos mécaniques disponibles;Vélos électriques disponibles;"
-    "Borne de paiement disponible;Retour vélib possible;Actualisation de la donnée;Coordonnées géographiques;"
+    "Borne de paiement disponible;Retour vélib possible;Actualisation de la donnée;"
+    "Coordonnées géographiques;"
     "Nom communes équipées"
 )
 
 
 def test_paris_csv_snapshots_and_every_bad_row(tmp_path):
+    t9 = "2024-09-02T09:00:00+02:00"
     rows_1 = [
-        "16107;Benjamin Godard;OUI;35;30;5;2;3;OUI;OUI;2024-09-02T09:10:00+02:00;48.865, 2.275;Paris",
+        "16107;Benjamin Godard;OUI;35;30;5;2;3;OUI;OUI;2024-09-02T09:10:00+02:00;48.865, 2.275;"
+        "Paris",
         "6015;Mazarine;OUI;20;11;9;4;5;OUI;OUI;2024-09-02T09:12:00+02:00;48.853, 2.339;Paris",
-        "7001;Closed;NON;20;0;0;0;0;NON;NON;2024-09-02T09:00:00+02:00;48.85, 2.33;Paris",  # not renting
-        "7002;Negative;OUI;20;0;-3;0;0;OUI;OUI;2024-09-02T09:00:00+02:00;48.85, 2.33;Paris",  # bad number
-        "7003;Text;OUI;20;0;beaucoup;0;0;OUI;OUI;2024-09-02T09:00:00+02:00;48.85, 2.33;Paris",  # bad number
-        "7004;Over;OUI;20;0;25;0;0;OUI;OUI;2024-09-02T09:00:00+02:00;48.85, 2.33;Paris",  # above capacity
+        f"7001;Closed;NON;20;0;0;0;0;NON;NON;{t9};48.85, 2.33;Paris",  # not renting
+        f"7002;Negative;OUI;20;0;-3;0;0;OUI;OUI;{t9};48.85, 2.33;Paris",  # bad number
+        f"7003;Text;OUI;20;0;beaucoup;0;0;OUI;OUI;{t9};48.85, 2.33;Paris",  # bad number
+        f"7004;Over;OUI;20;0;25;0;0;OUI;OUI;{t9};48.85, 2.33;Paris",  # above capacity
         "7005;Time;OUI;20;0;5;0;0;OUI;OUI;hier soir;48.85, 2.33;Paris",  # unparsable time
     ]
-    rows_2 = [
-        "16107;Benjamin Godard;OUI;35;28;7;2;5;OUI;OUI;2024-09-02T10:10:00+02:00;48.865, 2.275;Paris",
-        "16107;Benjamin Godard;OUI;35;28;7;2;5;OUI;OUI;2024-09-02T10:10:00+02:00;48.865, 2.275;Paris",  # duplicate
-    ]
+    again = "16107;Benjamin Godard;OUI;35;28;7;2;5;OUI;OUI;2024-09-02T10:10:00+02:00;48.865, 2.275;"
+    again += "Paris"
+    rows_2 = [again, again]  # the second is a duplicate
     (tmp_path / "snap1.csv").write_text("\n".join([PARIS_HEADER, *rows_1]), encoding="utf-8")
     (tmp_path / "snap2.csv").write_text("\n".join([PARIS_HEADER, *rows_2]), encoding="utf-8")
     panel = load_source(tmp_path)
-    assert panel.rejected == {
+    assert set(panel.rejected) == set(REJECT_REASONS)  # every reason reported, zeros included
+    assert {k: v for k, v in panel.rejected.items() if v} == {
         "bad_number": 2,
         "above_capacity": 1,
         "unparsable_time": 1,
         "duplicate": 1,
         "not_renting": 1,
-        "unknown_station": 0,
     }
     ids = list(panel.stations["station_id"])
     np.testing.assert_array_equal(panel.bikes[ids.index("16107")], [5, 7])
