@@ -28,13 +28,15 @@ _INT_RULES = {
     "max_epochs": (">= 1", lambda v: v >= 1),
     "patience": (">= 1", lambda v: v >= 1),
     "max_params": (">= 1", lambda v: v >= 1),
+    "reeval_seeds": (">= 0", lambda v: v >= 0),
+    "converge": ("0 (off) or >= 3 (a rank correlation needs three)", lambda v: v == 0 or v >= 3),
 }
 _FLOAT_RULES = {
     "timeout_minutes": ("a finite number > 0", lambda v: v > 0),
     "device_factor": ("a finite number > 0", lambda v: v > 0),
     "max_trial_minutes": ("a finite number > 0", lambda v: v > 0),
     "hours": ("a finite number > 0", lambda v: v > 0),
-    "tolerance": ("a finite number >= 0", lambda v: v >= 0),
+    "target_margin": ("a share in [0, 1)", lambda v: 0 <= v < 1),
 }
 # Commands whose --experiment names a folder under --results, not an experiment file.
 _FOLDER_EXPERIMENT = ("report", "plan")

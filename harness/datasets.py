@@ -52,12 +52,15 @@ def describe(data: ForecastData) -> dict:
 
 
 def format_description(info: dict) -> str:
+    """``describe``'s summary as aligned lines of text (rejection reasons that occurred only)."""
     n = info["n_windows"]
+    total = sum(n.values())
     lines = [
         f"source        {info['source']}",
         f"stations      {info['n_stations']:,}",
         f"hours         {info['n_hours']:,} ({info['first_hour']} .. {info['last_hour']})",
-        f"windows       train {n['train']:,} / val {n['val']:,} / test {n['test']:,} (total {sum(n.values()):,})",
+        f"windows       train {n['train']:,} / val {n['val']:,} / test {n['test']:,} "
+        f"(total {total:,})",
         f"missing       {info['missing_share']:.2%} of station-hours",
         "persistence   test MAE "
         + ", ".join(
@@ -65,8 +68,7 @@ def format_description(info: dict) -> str:
         )
         + f" (overall {info['persistence_mae']['overall']:.3f} bikes)",
     ]
-    if info["rejected"]:
-        lines.append(
-            "rejected rows " + ", ".join(f"{k} {v:,}" for k, v in info["rejected"].items())
-        )
+    rejected = {k: v for k, v in info["rejected"].items() if v}
+    if rejected:
+        lines.append("rejected rows " + ", ".join(f"{k} {v:,}" for k, v in rejected.items()))
     return "\n".join(lines)

@@ -11,10 +11,12 @@ import os
 import torch
 from torch import nn
 
+from model.config import PRECISIONS  # the one owner of the names (torch-free)
+
 _M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
 _configured = False
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 _PROBED: dict[tuple[str, str], tuple[bool, str]] = {}  # (device, precision) -> (ok, reason)
 

@@ -62,7 +62,8 @@ def reduced_space(
     space, fixed = {}, {}
     for p in night.space.params:
         if p.name not in keep:
-            fixed[p.name] = best.get(p.name, p.default)
+            value = best.get(p.name, p.default)  # a CSV column with a gap reads 64 as 64.0
+            fixed[p.name] = int(value) if p.type == "int" else value
         elif p.type == "categorical":
             space[p.name] = _kept_choices(p, good.loc[p.name, "good"], best[p.name])
         else:
@@ -88,13 +89,19 @@ def _narrowed_range(p: Param, low: float, high: float, best) -> dict:
         hi = min(int(p.low + step * math.ceil((hi - p.low) / step)), int(p.high))
         lo, hi = (lo, hi) if lo < hi else (int(p.low), int(p.high))
         entry.update({"low": lo, "high": hi, "step": step} if p.step else {"low": lo, "high": hi})
-    elif p.step:
+    elif p.step:  # snap to the step grid from the searched low, as Param requires
+        lo = p.low + p.step * math.floor((lo - p.low) / p.step + 1e-9)
+        hi = min(p.low + p.step * math.ceil((hi - p.low) / p.step - 1e-9), p.high)
+        lo, hi = (lo, hi) if lo < hi else (p.low, p.high)
         entry.update(low=lo, high=hi, step=p.step)
     else:
         entry.update(low=lo, high=hi, log=p.log)
     entry["default"] = min(max(best, entry["low"]), entry["high"])
     if p.type == "int":
         entry["default"] = int(entry["default"])
+    elif p.step:
+        steps = round((entry["default"] - entry["low"]) / p.step)
+        entry["default"] = min(entry["low"] + steps * p.step, entry["high"])
     return entry
 
 
