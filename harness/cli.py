@@ -295,7 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
         "final", help="retrain the best configuration and v4 with early stopping; test once"
     )
     fin.add_argument("--experiment", default="quick", help="the compared experiment")
-    fin.add_argument("--seeds", type=int, default=3, help="training seeds (default 3)")
+    fin.add_argument("--seeds", type=int, default=5, help="training seeds (default 5)")
     fin.add_argument(
         "--top-k",
         type=int,

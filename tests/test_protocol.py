@@ -66,7 +66,9 @@ def test_kaplan_meier_median_uses_censored_runs():
         }
     )
     km = protocol.kaplan_meier(per_run).iloc[0]
-    assert km["reached"] == 2 and km["median"] == 2.0  # half reached by 2.0; censoring kept in risk set
+    assert (
+        km["reached"] == 2 and km["median"] == 2.0
+    )  # half reached by 2.0; censoring kept in risk set
     never = per_run.assign(reached=False)
     assert np.isnan(protocol.kaplan_meier(never).iloc[0]["median"])
 
@@ -89,3 +91,14 @@ def test_timing_noise_on_identical_work_and_intervals():
         pd.DataFrame({"config_rank": [1, 1, 2, 2], "val_mae": [3.0, 3.2, 4.0, 4.2]})
     )
     assert floor["df"] == 2 and floor["low"] < floor["sd"] < floor["high"]
+
+
+def test_final_tests_the_teams_target_shifted_by_three_percent():
+    from harness.final import shifted_test
+
+    v4 = np.array([2.80, 2.78, 2.81, 2.79, 2.80])
+    clearly = shifted_test(v4 * 0.90 + np.array([0.01, -0.01, 0.0, 0.005, -0.005]), v4)
+    assert clearly["p"] < 0.01 and clearly["ci_high"] < -0.03
+    barely = shifted_test(v4 * 0.98 + np.array([0.01, -0.01, 0.0, 0.005, -0.005]), v4)
+    assert barely["p"] > 0.5  # 2% better than v4 is not the 3% the team asked for
+    assert barely["ci_low"] < -0.02 < barely["ci_high"]
