@@ -366,6 +366,15 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     )
     if args.seeds is not None and args.seeds < 1:
         raise UserError(f"--seeds must be >= 1, got {args.seeds}")
+    if args.noise_seeds < 0 or args.noise_seeds == 1:
+        raise UserError(
+            f"--noise-seeds must be 0 (off) or >= 2 (a spread needs two), got {args.noise_seeds}"
+        )
+    if args.noise_configs < 1 or args.audit < 0:
+        raise UserError(
+            f"--noise-configs must be >= 1 and --audit >= 0, "
+            f"got {args.noise_configs} and {args.audit}"
+        )
     logger = _logger(args, experiment.name)
     out = compare(
         experiment,

@@ -1,11 +1,13 @@
-"""``compare``: every chosen strategy x seed under the same budget, in one process (data built once),
-then the optional noise-floor retrains and the false-prune audit."""
+"""``compare``: every chosen strategy x seed under the same budget, in one process (data built
+once), then the optional noise-floor retrains and the false-prune audit."""
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 from tqdm import tqdm
 
 from harness.analysis.loading import load_results
@@ -14,6 +16,7 @@ from harness.errors import UserError
 from harness.experiment import Experiment
 from harness.retrain import audit_pruned, measure_noise
 from harness.run import RunOptions, results_folder, run_strategy
+from harness.tables import has_rows
 from model.fidelity import FidelitySampler
 from model.runtime import resolve_device
 from strategies import STRATEGIES
@@ -74,31 +77,52 @@ def compare(experiment: Experiment, opts: CompareOptions) -> dict:
             "runs": len(summaries),
             "results": str(base),
         }  # noise and audit retrain the real model
+    _measure_side_files(experiment, opts, base)
+    return {"runs": len(summaries), "results": str(base)}
+
+
+def _measure_side_files(experiment: Experiment, opts: CompareOptions, base: Path) -> None:
+    """The noise floor and the audit, each measured once: a file with rows is kept; an empty one
+    (written by an earlier version) counts as absent."""
+    noise = opts.noise_seeds and not has_rows(base / "noise.csv")
+    audit = opts.audit and not has_rows(base / "audit.csv")
+    if not (noise or audit):
+        return
     results = load_results(opts.results_dir, experiment.name)
     device = str(resolve_device(opts.device or experiment.device))
-    if opts.noise_seeds or opts.audit:
-        data = load_data(experiment.data)
-        fidelity = FidelitySampler(data, seed=experiment.data.seed)
-        if opts.noise_seeds and not (base / "noise.csv").exists():
-            measure_noise(
-                experiment,
-                data,
-                fidelity,
-                results.trials,
-                opts.noise_configs,
-                opts.noise_seeds,
-                device,
-                opts.progress,
-            ).to_csv(base / "noise.csv", index=False)
-        if opts.audit and not (base / "audit.csv").exists():
-            audit = audit_pruned(
-                experiment,
-                data,
-                fidelity,
-                results.trials,
-                opts.audit,
-                device,
-                progress=opts.progress,
-            )
-            audit.to_csv(base / "audit.csv", index=False)
-    return {"runs": len(summaries), "results": str(base)}
+    data = load_data(experiment.data)
+    fidelity = FidelitySampler(data, seed=experiment.data.seed)
+    if noise:
+        frame = measure_noise(
+            experiment,
+            data,
+            fidelity,
+            results.trials,
+            opts.noise_configs,
+            opts.noise_seeds,
+            device,
+            opts.progress,
+        )
+        write_side_file(frame, base / "noise.csv", "noise floor", "no complete trial to retrain")
+    if audit:
+        frame = audit_pruned(
+            experiment, data, fidelity, results.trials, opts.audit, device, progress=opts.progress
+        )
+        write_side_file(frame, base / "audit.csv", "audit", "no pruned trial to finish")
+
+
+def write_side_file(frame: pd.DataFrame, path: Path, what: str, why_empty: str) -> bool:
+    """Write ``frame`` to ``path`` atomically; an empty frame is not written (readers would take
+    an empty file for a measurement): one line on stderr says why. True if written."""
+    if frame.empty:
+        path.unlink(missing_ok=True)
+        print(f"{what}: nothing measured ({why_empty}); {path.name} not written", file=sys.stderr)
+        return False
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        frame.to_csv(tmp, index=False)
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise UserError(f"{path}: cannot write ({exc.strerror or exc})") from None
+    return True

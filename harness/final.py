@@ -50,8 +50,10 @@ def final_check(
 ) -> dict:
     if seeds < 2:
         raise UserError(f"final: --seeds must be >= 2 for a spread and a test, got {seeds}")
-    data = load_data(experiment.data)
     done = a.results.trials[a.results.trials["state"] == "COMPLETE"].sort_values("val_mae")
+    if done.empty:  # analyze refuses this already; final must not pick from nothing either
+        raise UserError(f"final: no complete trial recorded for {experiment.name}; run more trials")
+    data = load_data(experiment.data)
     candidates = done.drop_duplicates(param_columns(done)).head(max(1, top_k))
     configs = [
         experiment.base_config().with_params(params_of(row, experiment.space.names))
@@ -128,10 +130,10 @@ def _summarize(
     )
     verdict = "meets" if change < TEAM_TARGET and p < 0.05 else "does not meet"
     summary = (
-        f"Recommended configuration against v4 over {len(rec)} training seeds: test MAE {rec.mean():.4f} against "
-        f"{base.mean():.4f} ({change:+.1%}; paired t-test, one-sided, p = {p:.3g}); persistence "
-        f"{persistence['mae']:.4f}. The team's target (a reduction of more than 3%, significant): {verdict}. "
-        f"Weights saved in {out_dir / 'final'}."
+        f"Recommended configuration against v4 over {len(rec)} training seeds: test MAE "
+        f"{rec.mean():.4f} against {base.mean():.4f} ({change:+.1%}; paired t-test, one-sided, "
+        f"p = {p:.3g}); persistence {persistence['mae']:.4f}. The team's target (a reduction of "
+        f"more than 3%, significant): {verdict}. Weights saved in {out_dir / 'final'}."
     )
     result = {
         "summary": summary,

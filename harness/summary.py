@@ -1,4 +1,7 @@
-"""What a run achieved, computed from its records alone (no torch, no model)."""
+"""What a run achieved, computed from its records alone (no torch, no model).
+
+An empty timing cell is an unknown time (a trial finished by a process that stopped): sums
+leave it out, and the summary counts such trials instead of treating them as 0 s."""
 
 from __future__ import annotations
 
@@ -39,8 +42,11 @@ def summarize(
 ) -> dict:
     counts = trials["state"].value_counts()
     complete = trials[trials["state"] == "COMPLETE"]
-    spent = float(trials["train_seconds"].sum() + trials["eval_seconds"].sum())
-    wall = float(trials["wall_seconds"].sum())
+    spent = float(
+        trials["train_seconds"].sum(skipna=True) + trials["eval_seconds"].sum(skipna=True)
+    )
+    wall = float(trials["wall_seconds"].sum(skipna=True))
+    harness = float(trials["harness_seconds"].sum(skipna=True))
     unpruned = unpruned_seconds(rungs, trials, samples_by_rung, n_rungs) if len(rungs) else 0.0
     best = complete.loc[complete["val_mae"].idxmin()] if len(complete) else None
     params = (
@@ -60,8 +66,9 @@ def summarize(
         },
         "work_seconds": spent,
         "wall_seconds": wall,
-        "harness_seconds": float(trials["harness_seconds"].sum()),
-        "harness_share": float(trials["harness_seconds"].sum() / wall) if wall else 0.0,
+        "harness_seconds": harness,
+        "harness_share": harness / wall if wall else 0.0,
+        "unknown_timings": int(trials["wall_seconds"].isna().sum()),
         "unpruned_seconds": unpruned,
         "saved_share": float(1 - spent / unpruned) if unpruned else 0.0,
     }
@@ -69,7 +76,8 @@ def summarize(
 
 def format_summary(s: dict) -> str:
     lines = [
-        f"trials        {s['trials']} finished: {s['complete']} complete, {s['pruned']} pruned, {s['failed']} failed"
+        f"trials        {s['trials']} finished: {s['complete']} complete, {s['pruned']} pruned, "
+        f"{s['failed']} failed"
     ]
     if s["best_val_mae"] is not None:
         lines.append(
@@ -79,13 +87,18 @@ def format_summary(s: dict) -> str:
             "best params   " + ", ".join(f"{k}={_fmt(v)}" for k, v in s["best_params"].items())
         )
     lines.append(
-        f"time          {s['work_seconds']:.1f} s training+evaluation; unpruned the same trials would take "
-        f"{s['unpruned_seconds']:.1f} s (saved {s['saved_share']:.0%})"
+        f"time          {s['work_seconds']:.1f} s training+evaluation; unpruned the same trials "
+        f"would take {s['unpruned_seconds']:.1f} s (saved {s['saved_share']:.0%})"
     )
     lines.append(
         f"harness       {s['harness_seconds']:.2f} s of {s['wall_seconds']:.1f} s wall-clock "
         f"({s['harness_share']:.1%}: sampler, pruner, storage, records)"
     )
+    if s.get("unknown_timings"):
+        lines.append(
+            f"unknown time  {s['unknown_timings']} trials finished by a process that stopped: "
+            "their seconds are not counted"
+        )
     return "\n".join(lines)
 
 

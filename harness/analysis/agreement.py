@@ -1,4 +1,5 @@
-"""How far replayed and real verdicts agree on the same experiment (strategy ranking, time to target)."""
+"""How far replayed and real verdicts agree on the same experiment (strategy ranking, time to
+target)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ def agreement(results_dir: str | Path, experiment: str) -> dict | None:
     """Both folders ``<experiment>`` and ``<experiment>.replay`` must hold runs; else None."""
     base = experiment.removesuffix(".replay")
     try:
-        real, replay = load_results(results_dir, base), load_results(results_dir, f"{base}.replay")
+        # Quiet: the report has printed the warnings of the runs it analyses once already.
+        real = load_results(results_dir, base, echo=False)
+        replay = load_results(results_dir, f"{base}.replay", echo=False)
     except Exception:  # one side missing: nothing to compare
         return None
     medians = {}
@@ -54,10 +57,11 @@ def agreement(results_dir: str | Path, experiment: str) -> dict | None:
         medians["replay"][common].idxmin(),
     )
     summary = (
-        f"Replayed ({replay_seeds:.0f} seeds) against real ({real_seeds:.0f} seeds) on {len(common)} strategies: "
-        f"Kendall's tau of the strategies' median final MAE {tau:.2f}; Spearman of their time to target "
-        f"{rho_ttt:.2f}; winner {winner_real} (real) and {winner_replay} (replay). A tau near 1 means the replay "
-        "can stand in for real runs here; below about 0.5 trust only the real ranking."
+        f"Replayed ({replay_seeds:.0f} seeds) against real ({real_seeds:.0f} seeds) on "
+        f"{len(common)} strategies: Kendall's tau of the strategies' median final MAE {tau:.2f}; "
+        f"Spearman of their time to target {rho_ttt:.2f}; winner {winner_real} (real) and "
+        f"{winner_replay} (replay). A tau near 1 means the replay can stand in for real runs "
+        "here; below about 0.5 trust only the real ranking."
     )
     surrogate = Path(results_dir) / f"{base}.replay" / "surrogate.json"
     return {

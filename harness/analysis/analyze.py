@@ -10,6 +10,7 @@ import pandas as pd
 
 from harness.analysis import metrics, plots
 from harness.analysis.loading import Results, load_results
+from harness.errors import UserError
 
 MAX_PARAMS_TO_SEARCH = 6
 
@@ -47,6 +48,13 @@ class Analysis:
 
 def analyze(results_dir: str | Path, experiment: str, tolerance: float = 0.01) -> Analysis:
     results = load_results(results_dir, experiment)
+    if not (results.trials["state"] == "COMPLETE").any():
+        counts = results.trials["state"].value_counts().to_dict()
+        raise UserError(
+            f"{Path(results_dir) / experiment}: no run has a complete trial yet "
+            f"({', '.join(f'{n} {s.lower()}' for s, n in counts.items())}); "
+            "run more trials before comparing"
+        )
     curve = metrics.anytime(results.trials)
     best = metrics.final_best(results.trials)
     floor = metrics.noise_floor(results.noise)
@@ -89,14 +97,15 @@ def choose_strategy(ranking: pd.DataFrame, ttt: pd.DataFrame) -> tuple[str, str]
     winner = ranking.iloc[0]
     if pick["strategy"] == winner["strategy"]:
         reason = (
-            f"{pick['strategy']} has the lowest median final validation MAE ({pick['median']:.4f}) and is also the "
-            f"fastest of the {len(merged)} strategies the data cannot separate from the best"
+            f"{pick['strategy']} has the lowest median final validation MAE "
+            f"({pick['median']:.4f}) and is also the fastest of the {len(merged)} strategies "
+            "the data cannot separate from the best"
         )
     else:
         reason = (
-            f"{winner['strategy']} has the lowest median final MAE ({winner['median']:.4f}), but {pick['strategy']} "
-            f"({pick['median']:.4f}) is not separated from it (verdict: {pick['verdict']}) and reaches the target "
-            f"fastest (median {pick['ttt']:.0f} s)"
+            f"{winner['strategy']} has the lowest median final MAE ({winner['median']:.4f}), "
+            f"but {pick['strategy']} ({pick['median']:.4f}) is not separated from it (verdict: "
+            f"{pick['verdict']}) and reaches the target fastest (median {pick['ttt']:.0f} s)"
         )
     return str(pick["strategy"]), reason
 

@@ -19,7 +19,8 @@ def anytime(trials: pd.DataFrame) -> pd.DataFrame:
     """Per run and trial: elapsed wall-clock and best COMPLETE validation MAE so far."""
     rows = []
     for (strategy, seed), run in trials.sort_values("trial").groupby(["strategy", "seed"]):
-        elapsed = run["wall_seconds"].cumsum()
+        # An unknown wall time (a trial finished by a process that died) adds nothing known.
+        elapsed = run["wall_seconds"].fillna(0.0).cumsum()
         best = (
             run["val_mae"].where(run["state"] == "COMPLETE").cummin().ffill()
         )  # cummin leaves NaN at pruned trials
@@ -162,7 +163,8 @@ def fidelity_trust(results: Results) -> pd.DataFrame:
             ok = at_rung[[col, rung]].dropna()
             row[f"rho_{col[len('param_') :]}"] = _spearman(ok[col], ok[rung])
         rows.append(row)
-    return pd.DataFrame(rows)
+    columns = ["rung", "trials_at_rung", "trials_with_final", "spearman_with_final"]
+    return pd.DataFrame(rows) if rows else pd.DataFrame(columns=columns)  # no rungs recorded
 
 
 def _spearman(a: pd.Series, b: pd.Series) -> float:
@@ -275,7 +277,8 @@ def importance(results: Results, rung: int | None = None) -> pd.Series:
 def good_ranges(
     results: Results, top_share: float = 0.2, trials: pd.DataFrame | None = None
 ) -> pd.DataFrame:
-    """Where the best ``top_share`` of COMPLETE trials (of ``trials``, default all) lie, per parameter."""
+    """Where the best ``top_share`` of COMPLETE trials (of ``trials``, default all) lie, per
+    parameter."""
     trials = results.trials if trials is None else trials
     done = trials[trials["state"] == "COMPLETE"].sort_values("val_mae")
     top = done.head(max(3, int(math.ceil(top_share * len(done)))))

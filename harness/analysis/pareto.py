@@ -10,7 +10,8 @@ from harness.analysis.loading import Results
 
 
 def trial_costs(results: Results) -> pd.DataFrame:
-    """One row per trial: MAE at its last rung, full-fidelity training seconds and the recorded parameter count."""
+    """One row per trial: MAE at its last rung, full-fidelity training seconds and the recorded
+    parameter count."""
     rungs = results.rungs
     size = (
         results.trials.set_index(["strategy", "seed", "trial"])["parameters"]
@@ -38,7 +39,9 @@ def trial_costs(results: Results) -> pd.DataFrame:
                 "parameters": size.get((strategy, seed, trial), np.nan),
             }
         )
-    return pd.DataFrame(rows)
+    columns = ["strategy", "seed", "trial", "val_mae", "reached_full", "full_train_seconds"]
+    frame = pd.DataFrame(rows, columns=columns + ["extrapolated", "parameters"])
+    return frame.astype({"reached_full": bool})  # a boolean mask even with no rows
 
 
 def pareto_front(frame: pd.DataFrame, cost: str, value: str = "val_mae") -> pd.DataFrame:
