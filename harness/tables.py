@@ -58,7 +58,10 @@ def read_table(
     )
     missing = [c for c in required if c not in frame.columns]
     if missing:
-        raise UnusableTable(f"no header with the expected columns (missing {', '.join(missing)})")
+        listed = ", ".join(missing[:3]) + (", ..." if len(missing) > 3 else "")
+        raise UnusableTable(
+            f"{Path(path).name} has no header with the expected columns (missing {listed})"
+        )
     keep = usable(frame) if usable is not None and len(frame) else pd.Series(True, frame.index)
     keep = keep.fillna(False).astype(bool)
     dropped += bad[0] + int((~keep).sum())

@@ -121,7 +121,7 @@ def _read_run(path: Path) -> _Run:
     except FileNotFoundError as exc:
         raise Unusable(f"no {Path(exc.filename).name}") from None
     except UnusableTable as exc:
-        raise Unusable(f"a table has {exc}") from None
+        raise Unusable(str(exc)) from None
     except OSError as exc:
         raise Unusable(f"cannot read its tables ({exc.strerror or exc})") from None
     # A trial interrupted and retried keeps its first FAIL row; the storage is authoritative.
@@ -133,6 +133,8 @@ def _read_run(path: Path) -> _Run:
         first = f"; first reason: {reasons.iloc[0]}" if len(reasons) else ""
         raise Unusable(f"every trial failed ({len(t)}){first}")
     notes = [n for n in (trials.note(path / "trials.csv"), rungs.note(path / "rungs.csv")) if n]
+    if rungs.frame.empty:
+        notes.append(f"{path / 'rungs.csv'}: no usable rung; curves and fidelity checks omit it")
     return _Run(path, meta, rungs.frame, t, notes)
 
 
