@@ -118,14 +118,23 @@ class _CsvLog:
             {c: _cell(row.get(c, "")) for c in self.columns}
         )
         data = line.getvalue().encode()
-        with self.path.open("ab") as fh:
+        try:
+            fh = self.path.open("ab", buffering=0)
+        except OSError as exc:
+            raise UserError(f"records {self.path}: cannot open ({exc.strerror or exc})") from None
+        with fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
             size = os.fstat(fh.fileno()).st_size
             try:
-                fh.write(data)
-                fh.flush()
+                _write_all(fh.fileno(), data)
             except OSError as exc:
                 _undo(fh, size, self.path, exc)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _cell(value):
@@ -150,7 +159,12 @@ class RunRecorder:
 
     def __init__(self, directory: Path, param_names: tuple[str, ...]) -> None:
         self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UserError(
+                f"records {self.directory}: cannot create the folder ({exc.strerror or exc})"
+            ) from None
         params = [f"param_{p}" for p in param_names]
         self.rungs = _CsvLog(self.directory / "rungs.csv", list(RUNG_COLUMNS) + params)
         self.trials = _CsvLog(self.directory / "trials.csv", list(TRIAL_COLUMNS) + params)
@@ -162,7 +176,10 @@ class RunRecorder:
             tmp.write_text(json.dumps(meta, indent=1, default=str))
             tmp.replace(path)
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
+            try:
+                tmp.unlink(missing_ok=True)
+            except OSError:
+                pass  # the cause (a full disk, a folder in the way) is what the message reports
             raise UserError(
                 f"records {path}: cannot write ({exc.strerror or exc}); the previous metadata "
                 "is kept; free space (or fix the cause) and run the same command again"
