@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 import sys
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import optuna
@@ -140,3 +142,27 @@ def _open_journal(url: str) -> JournalStorage:
             f"storage {path}: a record cannot be replayed ({type(exc).__name__}: "
             f"{str(exc)[:200]}); move the file aside to start the study afresh"
         ) from None
+
+
+@contextmanager
+def storage_errors() -> Iterator[None]:
+    """Around ``study.optimize``: a storage write that fails while Optuna finishes a trial
+    surfaces as Optuna's ``AssertionError("Should not reach.")``, the write error only in its
+    context. Re-raise the harness's own error (one line: what failed, how to go on) instead."""
+    try:
+        yield
+    except Exception as exc:
+        cause = _user_error_in(exc)
+        if cause is not None and cause is not exc:
+            raise cause from None
+        raise
+
+
+def _user_error_in(exc: BaseException | None) -> UserError | None:
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, UserError):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None

@@ -16,6 +16,7 @@ from harness.storage import (
     journal_url,
     open_storage,
     resolve_storage_url,
+    storage_errors,
     study_storage_url,
 )
 
@@ -200,3 +201,41 @@ def test_repair_of_an_intact_or_empty_journal_changes_nothing(tmp_path):
     before = path.read_bytes()
     assert repair_journal(path) is None and path.read_bytes() == before
     assert not list(tmp_path.glob("*.bak"))
+
+
+def test_a_write_failing_as_optuna_finishes_a_trial_surfaces_as_the_storage_error(
+    tmp_path, monkeypatch
+):
+    """Simulated ENOSPC on the trial's final write. Optuna itself then raises
+    AssertionError("Should not reach.") (issue 12); storage_errors() re-raises the write error."""
+    path = tmp_path / "optuna.journal"
+    study = _study(path, n_trials=1)
+    real_write = journal.os.write
+
+    def objective(trial):
+        x = trial.suggest_float("x", 0, 1)
+        monkeypatch.setattr(journal.os, "write", _enospc)  # the disk fills during training
+        return x
+
+    def _enospc(fd, data):
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(AssertionError, match="Should not reach"):
+        study.optimize(objective, n_trials=1)  # Optuna alone
+    monkeypatch.setattr(journal.os, "write", real_write)
+    with pytest.raises(JournalWriteError, match="No space left on device"):
+        with storage_errors():
+            study.optimize(objective, n_trials=1)
+    monkeypatch.setattr(journal.os, "write", real_write)
+    assert _lines_are_records(path)
+    states = [t.state.name for t in _reopen(path).trials]
+    assert states == ["COMPLETE", "RUNNING", "RUNNING"]  # the run's recovery fails and re-queues
+
+
+def test_storage_errors_lets_other_errors_through():
+    with pytest.raises(ValueError, match="not a storage error"):
+        with storage_errors():
+            raise ValueError("not a storage error")
+    with pytest.raises(KeyboardInterrupt):
+        with storage_errors():
+            raise KeyboardInterrupt
