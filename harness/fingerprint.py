@@ -3,7 +3,8 @@
 A study resumed under a changed experiment file would mix trials trained under two
 definitions in one study and one table. The fingerprint holds what changes what a trial
 measures: the data, the ladder, the search space, the fixed model values and the precision.
-It leaves out what may change between sessions of one study: the budget (raising
+A data file is identified by its name (not its folder, nor its content). It leaves out
+what may change between sessions of one study: the budget (raising
 ``n_trials`` or the timeout is how a study is continued), the seeds to run, the device, the
 storage, the default strategy, the name, path and description.
 """
@@ -25,9 +26,12 @@ def fingerprint_of(experiment: dict) -> dict:
     """The fingerprint of an experiment given as ``Experiment.to_dict()`` (or as recorded in a
     run's metadata.json): a JSON-ready dict."""
     space = experiment.get("space", {}).get("params", [])
+    data = dict(experiment.get("data", {}))
+    if data.get("source"):  # by name: a project folder moved elsewhere is the same data
+        data["source"] = Path(str(data["source"])).name
     return _plain(
         {
-            "data": dict(experiment.get("data", {})),
+            "data": data,
             "ladder": {k: experiment.get("ladder", {}).get(k) for k in ("fractions", "epochs")},
             "space": {p["name"]: {k: v for k, v in p.items() if k != "name"} for p in space},
             "model": dict(experiment.get("model", {})),

@@ -159,3 +159,14 @@ def test_fingerprint_of_a_recorded_experiment_matches_the_live_one(smoke):
     assert fingerprint_of(json.loads(json.dumps(smoke.to_dict(), default=str))) == fingerprint(
         smoke
     )
+
+
+def test_a_data_file_is_known_by_its_name_not_its_folder(smoke):
+    def source(path):
+        return dataclasses.replace(smoke, data=dataclasses.replace(smoke.data, source=path))
+
+    moved = (source("/home/a/project/data/velib.parquet"), source("/srv/b/data/velib.parquet"))
+    check_fingerprint(fingerprint(moved[0]), fingerprint(moved[1]), STUDY)
+    assert 'data.source "velib.parquet" -> "other.csv"' in _refusal(
+        moved[0], source("/home/a/project/data/other.csv")
+    )
