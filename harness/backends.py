@@ -48,8 +48,8 @@ class Backend(ABC):
         return results_folder(experiment, self.name)
 
     @abstractmethod
-    def open_storage(self, url: str | None, default_url: str) -> tuple[str, BaseStorage]:
-        """The study storage: (URL as shown to the user, storage); ``url`` None: the default."""
+    def open_storage(self, url: str) -> tuple[str, BaseStorage]:
+        """The study storage at ``url``: (URL as shown to the user, storage)."""
 
     @abstractmethod
     def prepare(self, experiment, *, results_dir: str, directory: Path, device) -> Workload:
@@ -66,8 +66,7 @@ class RealBackend(Backend):
     name = "real"
     simulated_clock = False
 
-    def open_storage(self, url: str | None, default_url: str) -> tuple[str, BaseStorage]:
-        url = url or default_url
+    def open_storage(self, url: str) -> tuple[str, BaseStorage]:
         return url, open_storage(url)
 
     def prepare(self, experiment, *, results_dir: str, directory: Path, device) -> Workload:
@@ -92,7 +91,7 @@ class ReplayBackend(Backend):
     simulated_clock = True
     max_workers = 1
 
-    def open_storage(self, url: str | None, default_url: str) -> tuple[str, BaseStorage]:
+    def open_storage(self, url: str) -> tuple[str, BaseStorage]:
         return "in-memory (replay)", optuna.storages.InMemoryStorage()
 
     def prepare(self, experiment, *, results_dir: str, directory: Path, device) -> Workload:

@@ -13,6 +13,7 @@ import optuna
 
 from harness.backends import Workload
 from harness.climb import Rung, build_trainer, climb, trial_seed
+from harness.errors import UserError
 from harness.experiment import Experiment
 from harness.records import RunRecorder
 from model.config import count_parameters
@@ -103,7 +104,7 @@ class Objective:
         times = self.times.setdefault(trial.number, TrialTimes(params=params))
         try:
             outcome = self._climb(trial, params, times)
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, UserError):  # a failed storage or records write: stop the run
             raise
         except TrialFailed as exc:
             times.reason = str(exc)

@@ -12,14 +12,14 @@ from optuna.trial import FrozenTrial, TrialState
 from tqdm import tqdm
 
 from harness.objective import FLOPS_ATTR, Objective, TrialFailed
-from harness.records import RunRecorder
+from harness.records import RunRecorder, unfinished_row
+from harness.storage import storage_errors
 from harness.study import (
     INTERRUPTED_BY_USER,
     best_value,
     count_done,
     has_waiting,
     mae_of,
-    unfinished_row,
 )
 
 MAX_CONSECUTIVE_FAILURES = 5
@@ -184,15 +184,16 @@ def optimize(ctx: LoopContext) -> bool:
     deadline = ctx.limits.deadline
     timeout = None if deadline is None else max(0.0, deadline - time.time())
     try:
-        ctx.study.optimize(
-            ctx.objective,
-            n_trials=None,
-            timeout=timeout,
-            callbacks=[book],
-            catch=(TrialFailed,),
-            gc_after_trial=False,
-            show_progress_bar=False,
-        )
+        with storage_errors():  # a failed write: its own one-line error, not Optuna's assertion
+            ctx.study.optimize(
+                ctx.objective,
+                n_trials=None,
+                timeout=timeout,
+                callbacks=[book],
+                catch=(TrialFailed,),
+                gc_after_trial=False,
+                show_progress_bar=False,
+            )
     except KeyboardInterrupt:
         # Optuna has failed the trial in flight; record why and queue its configuration again.
         book.record_interrupted()

@@ -1,7 +1,12 @@
 """Append-only tidy records of a run: one CSV row per trial and rung, one per finished trial.
 
 Rows are written and flushed as soon as they exist, so a crash loses at most the rung
-being trained. Analysis reads these files (and never the model).
+being trained. A write that fails (a full disk) is undone, never left torn. Analysis reads
+these files (and never the model), tolerantly: read_trials and read_rungs drop and count the
+lines they cannot use.
+
+An empty timing cell means "not measured": a trial this process did not see finish (killed,
+or trained on another machine) has unknown timings, never 0.0 s.
 """
 
 from __future__ import annotations
@@ -10,11 +15,14 @@ import csv
 import fcntl
 import io
 import json
+import math
+import os
 from pathlib import Path
 
 import pandas as pd
 
 from harness.errors import UserError
+from harness.tables import Table, empty_or_number, finite, number, read_table, whole
 
 RUNG_COLUMNS = (
     "strategy",
@@ -56,35 +64,92 @@ TRIAL_COLUMNS = (
 )
 
 
+TRIAL_STATES = ("COMPLETE", "PRUNED", "FAIL")
+TIMING_COLUMNS = ("train_seconds", "eval_seconds", "wall_seconds", "harness_seconds")
+UNKNOWN_SECONDS = float("nan")  # written as an empty cell; summed as nothing
+
+
+def unfinished_row(strategy: str, seed: int, trial: int, reason: str, **fields) -> dict:
+    """A trial-table row for a trial this process did not see finish: failed, its timings
+    unknown (empty cells, not 0.0), unless ``fields`` say otherwise."""
+    return {
+        "strategy": strategy,
+        "seed": seed,
+        "trial": trial,
+        "state": "FAIL",
+        "fail_reason": reason,
+        **{c: UNKNOWN_SECONDS for c in TIMING_COLUMNS},
+        **fields,
+    }
+
+
 class _CsvLog:
     """A CSV file several processes append to: each row is written whole under an exclusive lock,
     and a last line torn by a killed process is cut off when the file is next opened."""
 
     def __init__(self, path: Path, columns: list[str]) -> None:
         self.path, self.columns = path, columns
-        with path.open("a+", newline="") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            fh.seek(0)
-            text = fh.read()
-            if not text:
-                csv.writer(fh).writerow(columns)
-            elif next(csv.reader([text.partition("\n")[0]]), []) != list(columns):
-                raise UserError(
-                    f"{path}: its columns differ from what this version of the harness writes "
-                    "(records of an older version or another experiment); move the folder "
-                    "away or use another --results folder"
-                )
-            elif not text.endswith("\n"):
-                fh.truncate(text.rfind("\n") + 1)
+        header = io.StringIO()
+        csv.writer(header).writerow(columns)
+        try:
+            with path.open("a+b") as fh:
+                fcntl.flock(fh, fcntl.LOCK_EX)
+                fh.seek(0)
+                data = fh.read()
+                keep = data.rfind(b"\n") + 1  # a torn last line (or a torn header) is cut off
+                if keep < len(data):
+                    fh.truncate(keep)
+                if keep == 0:
+                    fh.write(header.getvalue().encode())
+        except OSError as exc:
+            raise UserError(f"records {path}: cannot open ({exc.strerror or exc})") from None
+        found = data[: data.find(b"\n") + 1].decode("utf-8", errors="replace") if keep else ""
+        if found and next(csv.reader([found]), []) != columns:
+            raise UserError(
+                f"records {path}: its columns are not this run's ({found.strip()[:120]}); "
+                "was the experiment changed? use a new experiment name or --results folder"
+            )
 
     def append(self, row: dict) -> None:
         line = io.StringIO()
         csv.DictWriter(line, self.columns, extrasaction="raise").writerow(
-            {c: row.get(c, "") for c in self.columns}
+            {c: _cell(row.get(c, "")) for c in self.columns}
         )
-        with self.path.open("a", newline="") as fh:
+        data = line.getvalue().encode()
+        try:
+            fh = self.path.open("ab", buffering=0)
+        except OSError as exc:
+            raise UserError(f"records {self.path}: cannot open ({exc.strerror or exc})") from None
+        with fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
-            fh.write(line.getvalue())
+            size = os.fstat(fh.fileno()).st_size
+            try:
+                _write_all(fh.fileno(), data)
+            except OSError as exc:
+                _undo(fh, size, self.path, exc)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _cell(value):
+    """NaN (an unknown number) as an empty cell."""
+    return "" if isinstance(value, float) and math.isnan(value) else value
+
+
+def _undo(fh, size: int, path: Path, exc: OSError) -> None:
+    try:
+        os.ftruncate(fh.fileno(), size)
+        left = "nothing torn was left"
+    except OSError:
+        left = "the torn row will be cut when the run is resumed"
+    raise UserError(
+        f"records {path}: cannot write a row ({exc.strerror or exc}); {left}; "
+        "free space (or fix the cause) and run the same command again"
+    ) from None
 
 
 class RunRecorder:
@@ -92,7 +157,12 @@ class RunRecorder:
 
     def __init__(self, directory: Path, param_names: tuple[str, ...]) -> None:
         self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UserError(
+                f"records {self.directory}: cannot create the folder ({exc.strerror or exc})"
+            ) from None
         params = [f"param_{p}" for p in param_names]
         self.rungs = _CsvLog(self.directory / "rungs.csv", list(RUNG_COLUMNS) + params)
         self.trials = _CsvLog(self.directory / "trials.csv", list(TRIAL_COLUMNS) + params)
@@ -100,8 +170,18 @@ class RunRecorder:
     def write_metadata(self, meta: dict) -> None:
         path = self.directory / "metadata.json"
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(meta, indent=1, default=str))
-        tmp.replace(path)
+        try:
+            tmp.write_text(json.dumps(meta, indent=1, default=str))
+            tmp.replace(path)
+        except OSError as exc:
+            try:
+                tmp.unlink(missing_ok=True)
+            except OSError:
+                pass  # the cause (a full disk, a folder in the way) is what the message reports
+            raise UserError(
+                f"records {path}: cannot write ({exc.strerror or exc}); the previous metadata "
+                "is kept; free space (or fix the cause) and run the same command again"
+            ) from None
 
     def add_rung(self, row: dict, params: dict) -> None:
         self.rungs.append({**row, **{f"param_{k}": v for k, v in params.items()}})
@@ -110,4 +190,44 @@ class RunRecorder:
         self.trials.append({**row, **{f"param_{k}": v for k, v in params.items()}})
 
     def read(self) -> tuple[pd.DataFrame, pd.DataFrame]:
-        return pd.read_csv(self.rungs.path), pd.read_csv(self.trials.path)
+        """The usable rows of rungs.csv and trials.csv (unreadable lines dropped)."""
+        return read_rungs(self.rungs.path).frame, read_trials(self.trials.path).frame
+
+
+def _owned(frame: pd.DataFrame, strategy: str | None, seed: int | None) -> pd.Series:
+    ok = whole(frame["seed"], minimum=-(2**63)) & frame["strategy"].notna()
+    if strategy is not None:
+        ok &= frame["strategy"] == strategy
+    if seed is not None:
+        ok &= number(frame["seed"]) == seed
+    return ok & whole(frame["trial"])
+
+
+def read_trials(path: str | Path, strategy: str | None = None, seed: int | None = None) -> Table:
+    """trials.csv, keeping the rows of ``strategy`` and ``seed`` (when given) with a known state,
+    a finite MAE where COMPLETE, and timings that are numbers or empty (unknown)."""
+
+    def usable(f: pd.DataFrame) -> pd.Series:
+        ok = _owned(f, strategy, seed) & f["state"].isin(TRIAL_STATES)
+        ok &= (f["state"] != "COMPLETE") | finite(f["val_mae"])
+        for c in TIMING_COLUMNS:
+            ok &= empty_or_number(f[c])
+        return ok
+
+    return read_table(
+        path, ("strategy", "seed", "trial", "state", "val_mae") + TIMING_COLUMNS, usable
+    )
+
+
+def read_rungs(path: str | Path, strategy: str | None = None, seed: int | None = None) -> Table:
+    """rungs.csv, keeping the rows of ``strategy`` and ``seed`` (when given) whose rung, MAE,
+    samples and timings are numbers."""
+    numbers = ("val_mae", "samples", "train_seconds", "eval_seconds")
+
+    def usable(f: pd.DataFrame) -> pd.Series:
+        ok = _owned(f, strategy, seed) & whole(f["rung"], minimum=1)
+        for c in numbers:
+            ok &= finite(f[c])
+        return ok
+
+    return read_table(path, ("strategy", "seed", "trial", "rung") + numbers, usable)

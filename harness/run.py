@@ -14,24 +14,27 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import time
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import optuna
-import pandas as pd
 
 from harness import study as studies
 from harness.backends import Backend, Workload, get_backend
 from harness.climb import base_trial_flops
 from harness.errors import UserError
 from harness.experiment import Experiment
+from harness.fingerprint import ensure_fingerprint
 from harness.layout import run_dir, study_name
 from harness.objective import Objective
 from harness.optimize import Limits, LoopContext, optimize
 from harness.provenance import run_metadata
-from harness.records import RunRecorder
-from harness.storage import default_storage_url, is_rdb
+from harness.records import RunRecorder, read_rungs, read_trials
+from harness.storage import is_rdb, resolve_storage_url
+from harness.study_lock import study_lock
 from harness.summary import summarize
 from harness.workers import load_shared, share_with_workers, shared_limits, start_workers
 from model.runtime import (
@@ -148,10 +151,19 @@ def _resolve(experiment: Experiment, opts: RunOptions) -> _Run:
 
 
 def run_strategy(experiment: Experiment, opts: RunOptions) -> dict:
-    """Run (or resume) one strategy; return the summary of everything the run has recorded."""
+    """Run (or resume) one strategy; return the summary of everything the run has recorded.
+
+    A coordinator holds the study's lock throughout: a second `run` of the same study is
+    refused in one line instead of failing the first one's trials."""
     run = _resolve(experiment, opts)
-    default_url = default_storage_url(Path(opts.results_dir), run.backend.folder(experiment))
-    url, storage = run.backend.open_storage(opts.storage or experiment.storage, default_url)
+    locked = run.coordinator and not run.backend.simulated_clock
+    with study_lock(run.directory, run.name) if locked else nullcontext():
+        return _run(run)
+
+
+def _run(run: _Run) -> dict:
+    experiment, opts = run.experiment, run.opts
+    url, storage = run.backend.open_storage(_storage_url(run))
     if run.device.type == "cpu" and not run.backend.simulated_clock:
         configure_process(run.threads)
     # Optuna logs every failed trial with a traceback; the harness prints one line per failure.
@@ -163,9 +175,17 @@ def run_strategy(experiment: Experiment, opts: RunOptions) -> dict:
     if workload.finished:
         return summary_of(run, workload, url, interrupted=False)
     setup_seconds = time.perf_counter() - setup_start
+    study, inputs, existing = _create_study(run, storage)
+    # Before anything is written: a study made under another experiment definition is refused.
+    fingerprint = (
+        ensure_fingerprint(study, experiment, run.directory / "metadata.json")
+        if run.coordinator
+        else None
+    )
     recorder = RunRecorder(run.directory, experiment.space.names)
-    study, limits = _open(run, storage, url, recorder, run.budget.flops(experiment, workload))
-    meta = _metadata(run, url, setup_seconds, limits)
+    flops = run.budget.flops(experiment, workload)
+    limits = _limits(run, study, inputs, existing, url, recorder, flops)
+    meta = {**_metadata(run, url, setup_seconds, limits), "fingerprint": fingerprint}
     recorder.write_metadata(meta)
     interrupted = False
     if limits.open(study):
@@ -193,6 +213,20 @@ def run_strategy(experiment: Experiment, opts: RunOptions) -> dict:
     return summary_of(run, workload, url, interrupted)
 
 
+def _storage_url(run: _Run) -> str:
+    """The storage asked for, else the study's own journal beside its records (or the shared
+    journal of earlier versions that already holds the study, said in one line)."""
+    url = run.opts.storage or run.experiment.storage
+    if url is None and not run.backend.simulated_clock:
+        folder = run.backend.folder(run.experiment)
+        url, note = resolve_storage_url(
+            run.opts.results_dir, folder, run.strategy.name, run.opts.seed, run.name
+        )
+        if note:
+            print(note, file=sys.stderr)
+    return url or ""
+
+
 def _metadata(run: _Run, url: str, setup_seconds: float, limits: Limits) -> dict:
     described = run_metadata(
         run.experiment,
@@ -217,9 +251,9 @@ def _metadata(run: _Run, url: str, setup_seconds: float, limits: Limits) -> dict
     }
 
 
-def _open(run: _Run, storage, url: str, recorder: RunRecorder, flops: float | None):
-    """Create or load the study; as coordinator, recover, queue and share; returns the study
-    and its limits as every process of the run sees them."""
+def _create_study(run: _Run, storage):
+    """Create or load the study with the strategy's sampler and pruner; returns the study, the
+    strategy's inputs and the trials it held before."""
     opts, strategy = run.opts, run.strategy
     existing = studies.existing_trials(storage, run.name)
     inputs = StrategyInputs(
@@ -238,17 +272,26 @@ def _open(run: _Run, storage, url: str, recorder: RunRecorder, flops: float | No
         directions=["minimize"] * strategy.objectives,
         load_if_exists=True,
     )
+    return study, inputs, existing
+
+
+def _limits(
+    run: _Run, study, inputs, existing, url: str, recorder: RunRecorder, flops: float | None
+) -> Limits:
+    """As coordinator: queue (v4 first, or the strategy's fixed points), recover trials a
+    killed process left, set the deadline and share it all; as worker: read the shared limits."""
+    opts, strategy = run.opts, run.strategy
     target = run.budget.target
     queue = strategy.queue(inputs) if strategy.queue is not None else None
     if queue is not None:
         target = min(target, len(queue))
     elif opts.warm_start:
         queue = [run.experiment.space.defaults()]  # v4 first: the warm start and the target
-    if run.coordinator and not existing:
+    if not run.coordinator:
+        return shared_limits(study, Limits(target, None, flops, _simulated_budget(run)))
+    if not existing:
         for params in queue or ():
             study.enqueue_trial(params, skip_if_exists=False)
-    if not run.coordinator:
-        return study, shared_limits(study, Limits(target, None, flops, _simulated_budget(run)))
     if not is_rdb(url):  # RDB storages fail and retry such trials through heartbeats
         studies.recover_interrupted(study, recorder, strategy.name, opts.seed)
     deadline = None
@@ -258,7 +301,7 @@ def _open(run: _Run, storage, url: str, recorder: RunRecorder, flops: float | No
         deadline = time.time() + remaining * 60
     limits = Limits(target, deadline, flops, _simulated_budget(run))
     share_with_workers(study, run.experiment, strategy, opts.seed, limits)
-    return study, limits
+    return limits
 
 
 def _simulated_budget(run: _Run) -> float | None:
@@ -296,8 +339,8 @@ def _train(run: _Run, loop: LoopContext, url: str) -> bool:
 
 def summary_of(run: _Run, workload: Workload, url: str, interrupted: bool) -> dict:
     """The run's summary from its records (see harness.summary), with where it lives."""
-    rungs = pd.read_csv(run.directory / "rungs.csv")
-    trials = pd.read_csv(run.directory / "trials.csv")
+    rungs = read_rungs(run.directory / "rungs.csv").frame
+    trials = read_trials(run.directory / "trials.csv").frame
     ladder = run.experiment.ladder
     samples = {
         k: len(workload.fidelity.indices(f)) * e
@@ -337,5 +380,5 @@ def join_study(
 
 
 def _spent_minutes(recorder: RunRecorder) -> float:
-    trials = pd.read_csv(recorder.trials.path)
-    return float(trials["wall_seconds"].sum()) / 60 if len(trials) else 0.0
+    trials = read_trials(recorder.trials.path).frame
+    return float(trials["wall_seconds"].sum(skipna=True)) / 60 if len(trials) else 0.0

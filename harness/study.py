@@ -6,10 +6,9 @@ from __future__ import annotations
 import math
 
 import optuna
-import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
-from harness.records import RunRecorder
+from harness.records import RunRecorder, read_trials, unfinished_row
 
 INTERRUPTED_BY_USER = (
     "interrupted: stopped by the user (Ctrl-C); its configuration is queued for the next run"
@@ -45,7 +44,7 @@ def recover_interrupted(
 def reconcile(study: optuna.Study, recorder: RunRecorder, strategy: str, seed: int) -> None:
     """Give every finished trial of the storage a row in trials.csv (a worker that died, or one
     on another machine, leaves trials the local records have not seen)."""
-    recorded = set(pd.read_csv(recorder.trials.path, usecols=["trial"])["trial"])
+    recorded = set(read_trials(recorder.trials.path).frame["trial"])
     for t in study.get_trials(deepcopy=False):
         if not t.state.is_finished() or t.number in recorded:
             continue
@@ -61,23 +60,6 @@ def reconcile(study: optuna.Study, recorder: RunRecorder, strategy: str, seed: i
             val_mae="" if failed else mae_of(t),
         )
         recorder.add_trial(row, t.params)
-
-
-def unfinished_row(strategy: str, seed: int, trial: int, reason: str, **fields) -> dict:
-    """A trial-table row for a trial this process did not see finish: failed, and its timings
-    unknown (left empty, never invented), unless ``fields`` say otherwise."""
-    return {
-        "strategy": strategy,
-        "seed": seed,
-        "trial": trial,
-        "state": "FAIL",
-        "fail_reason": reason,
-        "train_seconds": "",
-        "eval_seconds": "",
-        "wall_seconds": "",
-        "harness_seconds": "",
-        **fields,
-    }
 
 
 def count_done(study: optuna.Study) -> int:

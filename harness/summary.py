@@ -1,4 +1,7 @@
-"""What a run achieved, computed from its records alone (no torch, no model)."""
+"""What a run achieved, computed from its records alone (no torch, no model).
+
+An empty timing cell is an unknown time (a trial finished by a process that stopped): sums
+leave it out, and the summary counts such trials instead of treating them as 0 s."""
 
 from __future__ import annotations
 
@@ -55,8 +58,11 @@ def summarize(
     """One run's counts, best trial and times (work, wall, harness, unpruned), as a dict."""
     counts = trials["state"].value_counts()
     complete = trials[trials["state"] == "COMPLETE"]
-    spent = float(trials["train_seconds"].sum() + trials["eval_seconds"].sum())
-    wall = float(trials["wall_seconds"].sum())
+    spent = float(
+        trials["train_seconds"].sum(skipna=True) + trials["eval_seconds"].sum(skipna=True)
+    )
+    wall = float(trials["wall_seconds"].sum(skipna=True))
+    harness = float(trials["harness_seconds"].sum(skipna=True))
     unpruned = unpruned_seconds(rungs, trials, samples_by_rung, n_rungs) if len(rungs) else 0.0
     best = complete.loc[complete["val_mae"].idxmin()] if len(complete) else None
     params = (
@@ -76,8 +82,9 @@ def summarize(
         },
         "work_seconds": spent,
         "wall_seconds": wall,
-        "harness_seconds": float(trials["harness_seconds"].sum()),
-        "harness_share": float(trials["harness_seconds"].sum() / wall) if wall else 0.0,
+        "harness_seconds": harness,
+        "harness_share": harness / wall if wall else 0.0,
+        "unknown_timings": int(trials["wall_seconds"].isna().sum()),
         "unpruned_seconds": unpruned,
         "saved_share": float(1 - spent / unpruned) if unpruned else 0.0,
     }
@@ -104,6 +111,11 @@ def format_summary(s: dict) -> str:
         f"harness       {s['harness_seconds']:.2f} s of {s['wall_seconds']:.1f} s wall-clock "
         f"({s['harness_share']:.1%}: sampler, pruner, storage, records)"
     )
+    if s.get("unknown_timings"):
+        lines.append(
+            f"unknown time  {s['unknown_timings']} trials finished by a process that stopped: "
+            "their seconds are not counted"
+        )
     return "\n".join(lines)
 
 

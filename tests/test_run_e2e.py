@@ -11,7 +11,7 @@ from harness.experiment import load_experiment
 from harness.layout import study_name
 from harness.optimize import MAX_CONSECUTIVE_FAILURES
 from harness.run import RunOptions, run_strategy
-from harness.storage import default_storage_url, open_storage
+from harness.storage import open_storage, study_storage_url
 from strategies import STRATEGIES
 
 RUN = "smoke/tpe_hyperband/seed-0"
@@ -68,7 +68,7 @@ def test_run_records_everything_then_resumes(tmp_path, capsys):
     pd.testing.assert_frame_equal(rungs2.iloc[: len(rungs)], rungs)  # earlier records untouched
     study = optuna.load_study(
         study_name="smoke.tpe_hyperband.seed-0",
-        storage=open_storage(default_storage_url(tmp_path, "smoke")),
+        storage=open_storage(study_storage_url(tmp_path, "smoke", "tpe_hyperband", 0)),
     )
     assert len(study.trials) == 8  # records agree with the storage
 
@@ -97,7 +97,7 @@ def test_grid_stops_when_exhausted_and_does_not_rerun(tmp_path):
 
 def test_trial_left_running_by_a_killed_process_is_failed_and_requeued(tmp_path):
     exp = load_experiment("smoke")
-    storage = open_storage(default_storage_url(tmp_path, "smoke"))
+    storage = open_storage(study_storage_url(tmp_path, "smoke", "random", 0))
     study = optuna.create_study(study_name=study_name(exp, "random", 0), storage=storage)
     orphan = study.ask()  # a worker asked for a trial, then died before telling
     params = exp.space.suggest(orphan)
@@ -161,7 +161,7 @@ def test_ctrl_c_stops_cleanly_and_the_same_command_resumes(tmp_path):
     assert proc.returncode == 130 and "Traceback" not in err and "run the same command again" in err
     assert "finished:" in out  # the summary is still printed
 
-    storage = open_storage(default_storage_url(tmp_path, "smoke"))
+    storage = open_storage(study_storage_url(tmp_path, "smoke", "random", 0))
     study = optuna.load_study(study_name="smoke.random.seed-0", storage=storage)
     trials = pd.read_csv(trials_csv)
     done = {t.number for t in study.trials if t.state.is_finished() and t.state.name != "FAIL"}

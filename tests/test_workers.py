@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from harness.experiment import load_experiment
-from harness.storage import default_storage_url, open_storage
+from harness.storage import open_storage, study_storage_url
 
 PY = [sys.executable, "-m", "harness"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -52,7 +52,7 @@ def test_two_workers_on_the_journal_file_record_every_trial_once(tmp_path):
         "--results",
         str(tmp_path),
     )
-    study = _study(default_storage_url(tmp_path, "smoke"), "smoke.random.seed-0")
+    study = _study(study_storage_url(tmp_path, "smoke", "random", 0), "smoke.random.seed-0")
     done = _assert_records_agree(study, tmp_path / "smoke/random/seed-0/trials.csv")
     assert (
         10 <= len(done) <= 11
@@ -73,7 +73,7 @@ def test_grid_with_three_workers_covers_each_point_exactly_once(tmp_path):
         "--results",
         str(tmp_path),
     )
-    study = _study(default_storage_url(tmp_path, "smoke"), "smoke.grid.seed-0")
+    study = _study(study_storage_url(tmp_path, "smoke", "grid", 0), "smoke.grid.seed-0")
     evaluated = [
         tuple(sorted(t.params.items()))
         for t in study.trials
@@ -237,7 +237,7 @@ def test_sigkill_at_several_points_then_resume_loses_nothing(tmp_path, seed):
     ]
     trials_csv = tmp_path / f"smoke/tpe_median/seed-{seed}/trials.csv"
     rungs_csv = tmp_path / f"smoke/tpe_median/seed-{seed}/rungs.csv"
-    url = default_storage_url(tmp_path, "smoke")
+    url = study_storage_url(tmp_path, "smoke", "tpe_median", seed)
     survived = set()
     for kill, wait_rows in enumerate((1, 3, 2)):  # kill early, later, and again soon after a resume
         proc = subprocess.Popen(args, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -25,8 +25,9 @@ def agreement(results_dir: str | Path, experiment: str) -> dict | None:
     strategy and the surrogate's evidence (or None)."""
     base = experiment.removesuffix(REPLAY_SUFFIX)
     try:
-        real = load_results(results_dir, base)
-        replay = load_results(results_dir, base + REPLAY_SUFFIX)
+        # Quiet: the report has printed the warnings of the runs it analyses once already.
+        real = load_results(results_dir, base, echo=False)
+        replay = load_results(results_dir, base + REPLAY_SUFFIX, echo=False)
     except Exception:  # one side missing: nothing to compare
         return None
     medians, ttts = {}, {}

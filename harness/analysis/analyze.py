@@ -16,6 +16,7 @@ import pandas as pd
 
 from harness.analysis import metrics, plots, protocol, verdict
 from harness.analysis.loading import Results, load_results
+from harness.errors import UserError
 
 MAX_PARAMS_TO_SEARCH = 6
 
@@ -67,6 +68,13 @@ def analyze(
     """Loads ``<results_dir>/<experiment>`` and computes its ``Analysis``; the MAE target is v4
     minus ``margin`` (a share)."""
     results = load_results(results_dir, experiment)
+    if not (results.trials["state"] == "COMPLETE").any():
+        counts = results.trials["state"].value_counts().to_dict()
+        raise UserError(
+            f"{Path(results_dir) / experiment}: no run has a complete trial yet "
+            f"({', '.join(f'{n} {s.lower()}' for s, n in counts.items())}); "
+            "run more trials before comparing"
+        )
     side = _side_tables(Path(results_dir) / experiment)
     curve = metrics.anytime(results.trials)
     best = metrics.final_best(results.trials)

@@ -1,16 +1,34 @@
-"""Reading every run of an experiment from results/ into pooled tables."""
+"""Reading every run of an experiment from results/ into pooled tables.
+
+One bad run folder never stops the reading: a folder that cannot be used (killed before its
+first trial, every trial failed, metadata.json missing or truncated, trials.csv unreadable, an
+experiment definition unlike the other runs') is skipped and named in ``Results.warnings``,
+printed once on stderr; unreadable lines of a usable run are dropped and counted. Only when no
+run is usable is it an error.
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from harness.errors import UserError
+from harness.fingerprint import differences, fingerprint_hash, fingerprint_of
+from harness.records import read_rungs, read_trials
+from harness.tables import UnusableTable, has_rows, read_table, whole
 from strategies.registry import RECORD_PREFIX
 from strategies.space import Param
+
+# The side files of compare, with what makes a row usable.
+SIDE_FILES = {
+    "noise": (("config_rank", "val_mae"), lambda f: whole(f["config_rank"], minimum=1)),
+    "audit": (("would_have_won",), lambda f: f["would_have_won"].isin(["True", "False"])),
+}
 
 
 @dataclass
@@ -21,6 +39,7 @@ class Results:
     trials: pd.DataFrame  # every run's trials.csv, pooled (one row per finished trial)
     noise: pd.DataFrame | None
     audit: pd.DataFrame | None
+    warnings: list[str] = field(default_factory=list)  # skipped folders, dropped lines
 
     @property
     def strategies(self) -> list[str]:
@@ -41,37 +60,137 @@ class Results:
         return out
 
 
-def load_results(results_dir: str | Path, experiment: str) -> Results:
+class Unusable(Exception):
+    """Why a run folder cannot be used (one line)."""
+
+
+@dataclass
+class _Run:
+    path: Path
+    meta: dict
+    rungs: pd.DataFrame
+    trials: pd.DataFrame
+    notes: list[str]
+
+
+def load_results(results_dir: str | Path, experiment: str, echo: bool = True) -> Results:
+    """Every usable run of ``experiment`` under ``results_dir``, pooled; warnings printed on
+    stderr once when ``echo``. Raises UserError (one line) when no run is usable."""
     base = Path(results_dir) / experiment
-    runs = sorted(
+    folders = sorted(
         p
         for p in base.glob("*/seed-*")
-        if (p / "metadata.json").is_file()
-        and (p / "trials.csv").is_file()
-        and not p.parent.name.startswith(RECORD_PREFIX)
+        if p.is_dir() and not p.parent.name.startswith(RECORD_PREFIX)
     )  # learning-curve records are not a strategy
-    if not runs:
+    if not folders:
         raise UserError(
             f"{base}: no recorded runs (run 'python -m harness compare' or 'run' first)"
         )
-    meta, rungs, trials = {}, [], []
-    for path in runs:
-        m = json.loads((path / "metadata.json").read_text())
-        meta[(m["strategy"], int(m["seed"]))] = m
-        r, t = pd.read_csv(path / "rungs.csv"), pd.read_csv(path / "trials.csv")
-        # A trial interrupted and retried keeps its first FAIL row; the storage is authoritative on states.
-        t = t.drop_duplicates("trial", keep="last")
-        rungs.append(r)
-        trials.append(t)
-    optional = {
-        name: pd.read_csv(base / f"{name}.csv") if (base / f"{name}.csv").is_file() else None
-        for name in ("noise", "audit")
+    runs, warnings = [], []
+    for path in folders:
+        try:
+            run = _read_run(path)
+        except Unusable as exc:
+            warnings.append(f"{path}: skipped: {exc}")
+            continue
+        runs.append(run)
+        warnings.extend(run.notes)
+    runs = _same_definition(runs, warnings)
+    if not runs:
+        raise UserError(f"{base}: no usable runs ({len(folders)} skipped; first: {warnings[0]})")
+    side = {
+        name: _side_file(base / f"{name}.csv", *spec, warnings) for name, spec in SIDE_FILES.items()
     }
+    if echo:
+        for line in warnings:
+            print(f"warning: {line}", file=sys.stderr)
     return Results(
-        experiment=next(iter(meta.values()))["experiment"],
-        meta=meta,
-        rungs=pd.concat(rungs, ignore_index=True),
-        trials=pd.concat(trials, ignore_index=True),
-        noise=optional["noise"],
-        audit=optional["audit"],
+        experiment=runs[0].meta["experiment"],
+        meta={(r.meta["strategy"], int(r.meta["seed"])): r.meta for r in runs},
+        rungs=pd.concat([r.rungs for r in runs], ignore_index=True),
+        trials=pd.concat([r.trials for r in runs], ignore_index=True),
+        noise=side["noise"],
+        audit=side["audit"],
+        warnings=warnings,
     )
+
+
+def _read_run(path: Path) -> _Run:
+    meta = _metadata(path / "metadata.json")
+    strategy, seed = meta["strategy"], int(meta["seed"])
+    try:
+        trials = read_trials(path / "trials.csv", strategy, seed)
+        rungs = read_rungs(path / "rungs.csv", strategy, seed)
+    except FileNotFoundError as exc:
+        raise Unusable(f"no {Path(exc.filename).name}") from None
+    except UnusableTable as exc:
+        raise Unusable(str(exc)) from None
+    except OSError as exc:
+        raise Unusable(f"cannot read its tables ({exc.strerror or exc})") from None
+    # A trial interrupted and retried keeps its first FAIL row; the storage is authoritative.
+    t = trials.frame.drop_duplicates("trial", keep="last")
+    if t.empty:
+        raise Unusable("no finished trial recorded (stopped before its first trial finished?)")
+    if (t["state"] == "FAIL").all():
+        reasons = t["fail_reason"].dropna() if "fail_reason" in t else pd.Series(dtype=str)
+        first = f"; first reason: {reasons.iloc[0]}" if len(reasons) else ""
+        raise Unusable(f"every trial failed ({len(t)}){first}")
+    notes = [n for n in (trials.note(path / "trials.csv"), rungs.note(path / "rungs.csv")) if n]
+    if rungs.frame.empty:
+        notes.append(f"{path / 'rungs.csv'}: no usable rung; curves and fidelity checks omit it")
+    return _Run(path, meta, rungs.frame, t, notes)
+
+
+def _metadata(path: Path) -> dict:
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise Unusable("no metadata.json (stopped before its first trial?)") from None
+    except (OSError, ValueError) as exc:
+        raise Unusable(f"metadata.json is unreadable or truncated ({str(exc)[:80]})") from None
+    try:
+        int(meta["seed"])
+        meta["experiment"]["ladder"]["fractions"]
+        meta["experiment"]["space"]["params"]
+        str(meta["strategy"])
+    except (KeyError, TypeError, ValueError):
+        raise Unusable("metadata.json lacks strategy, seed or the experiment") from None
+    return meta
+
+
+def _same_definition(runs: list[_Run], warnings: list[str]) -> list[_Run]:
+    """Keep the runs recorded under the most common experiment definition (ties: the newest)."""
+    if len(runs) < 2:
+        return runs
+    prints = [fingerprint_of(r.meta["experiment"]) for r in runs]
+    keys = [fingerprint_hash(p) for p in prints]
+    counts = Counter(keys)
+    newest = {
+        k: max(r.meta.get("written_at", "") for r, kk in zip(runs, keys) if kk == k) for k in counts
+    }
+    ref = max(counts, key=lambda k: (counts[k], newest[k]))
+    ref_print = prints[keys.index(ref)]
+    kept = []
+    for run, key, fp in zip(runs, keys, prints):
+        if key == ref:
+            kept.append(run)
+            continue
+        diff = ", ".join(differences(fp, ref_print)[:3])
+        warnings.append(
+            f"{run.path}: skipped: recorded under another definition of the experiment ({diff})"
+        )
+    return kept
+
+
+def _side_file(path: Path, required, usable, warnings: list[str]) -> pd.DataFrame | None:
+    """noise.csv or audit.csv; absent when missing, empty or header-only, or unreadable."""
+    if not has_rows(path):
+        return None
+    try:
+        table = read_table(path, required, usable)
+    except (UnusableTable, OSError) as exc:
+        warnings.append(f"{path}: ignored: {exc}")
+        return None
+    if table.note(path):
+        warnings.append(table.note(path))
+    return table.frame if len(table.frame) else None

@@ -17,7 +17,8 @@ def anytime(trials: pd.DataFrame) -> pd.DataFrame:
     """Per run and trial: elapsed wall-clock and best COMPLETE validation MAE so far."""
     rows = []
     for (strategy, seed), run in trials.sort_values("trial").groupby(["strategy", "seed"]):
-        elapsed = run["wall_seconds"].cumsum()
+        # An unknown wall time (a trial finished by a process that died) adds nothing known.
+        elapsed = run["wall_seconds"].fillna(0.0).cumsum()
         # cummin leaves NaN at pruned trials
         best = run["val_mae"].where(run["state"] == "COMPLETE").cummin().ffill()
         rows.append(
@@ -129,7 +130,8 @@ def fidelity_trust(results: Results) -> pd.DataFrame:
             ok = at_rung[[col, rung]].dropna()
             row[f"rho_{col[len('param_') :]}"] = _spearman(ok[col], ok[rung])
         rows.append(row)
-    return pd.DataFrame(rows)
+    columns = ["rung", "trials_at_rung", "trials_with_final", "spearman_with_final"]
+    return pd.DataFrame(rows) if rows else pd.DataFrame(columns=columns)  # no rungs recorded
 
 
 def _spearman(a: pd.Series, b: pd.Series) -> float:

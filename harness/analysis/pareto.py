@@ -36,7 +36,9 @@ def trial_costs(results: Results) -> pd.DataFrame:
                 "parameters": size.get((strategy, seed, trial), np.nan),
             }
         )
-    return pd.DataFrame(rows)
+    columns = ["strategy", "seed", "trial", "val_mae", "reached_full", "full_train_seconds"]
+    frame = pd.DataFrame(rows, columns=columns + ["extrapolated", "parameters"])
+    return frame.astype({"reached_full": bool})  # a boolean mask even with no rows
 
 
 def pareto_front(frame: pd.DataFrame, cost: str, value: str = "val_mae") -> pd.DataFrame:

@@ -1,0 +1,113 @@
+"""Reading the harness's CSV tables tolerantly: a torn last line (a process killed mid-write), a
+garbage line, NUL bytes (a crash on some filesystems) or a row with unusable values is dropped
+and counted, never a crash; the rows kept have the types a clean file would give."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+class UnusableTable(ValueError):
+    """A table that has no usable header (the message says why)."""
+
+
+@dataclass
+class Table:
+    """The usable rows of a CSV file and how many lines were dropped."""
+
+    frame: pd.DataFrame
+    dropped: int = 0
+
+    def note(self, path: Path) -> str | None:
+        """A one-line note about the dropped lines, or None."""
+        if not self.dropped:
+            return None
+        lines = "line" if self.dropped == 1 else "lines"
+        return f"{path}: {self.dropped} unreadable {lines} skipped"
+
+
+def read_table(
+    path: str | Path,
+    required: Sequence[str],
+    usable: Callable[[pd.DataFrame], pd.Series] | None = None,
+) -> Table:
+    """The rows of ``path`` whose ``required`` columns exist and that ``usable`` accepts.
+
+    ``usable`` receives every column as text (NaN where empty) and returns a boolean mask. An
+    empty file, or one holding only its header, is an empty table with the required columns.
+    Raises UnusableTable when the header lacks a required column, OSError when unreadable."""
+    text = Path(path).read_bytes().decode("utf-8", errors="replace").replace("\x00", "")
+    dropped = 0
+    if text and not text.endswith("\n"):  # every row is written whole with its newline
+        text, dropped = text[: text.rfind("\n") + 1], 1
+    if not text.strip():
+        return Table(_empty(list(required)), dropped)
+    bad = [0]
+
+    def skip(fields: list[str]) -> None:
+        bad[0] += 1
+
+    frame = pd.read_csv(
+        io.StringIO(text), dtype=str, engine="python", on_bad_lines=skip, skip_blank_lines=True
+    )
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        listed = ", ".join(missing[:3]) + (", ..." if len(missing) > 3 else "")
+        raise UnusableTable(
+            f"{Path(path).name} has no header with the expected columns (missing {listed})"
+        )
+    keep = usable(frame) if usable is not None and len(frame) else pd.Series(True, frame.index)
+    keep = keep.fillna(False).astype(bool)
+    dropped += bad[0] + int((~keep).sum())
+    clean = frame[keep]
+    if not len(clean):
+        return Table(_empty(list(frame.columns)), dropped)
+    retyped = pd.read_csv(io.StringIO(clean.to_csv(index=False)))
+    return Table(retyped.reset_index(drop=True), dropped)
+
+
+TEXT_COLUMNS = ("strategy", "state", "fail_reason", "device")
+
+
+def _empty(columns: list[str]) -> pd.DataFrame:
+    """No rows: numbers where a clean file would have numbers, so sums and means are 0 or NaN."""
+    return pd.DataFrame(
+        {c: pd.Series(dtype=object if c in TEXT_COLUMNS else float) for c in columns}
+    )
+
+
+def number(column: pd.Series) -> pd.Series:
+    """The column as floats, NaN where a cell is not a number."""
+    return pd.to_numeric(column, errors="coerce")
+
+
+def whole(column: pd.Series, minimum: int = 0) -> pd.Series:
+    """Cells that are whole numbers >= ``minimum``."""
+    values = number(column)
+    return values.notna() & (values == np.floor(values)) & (values >= minimum)
+
+
+def finite(column: pd.Series) -> pd.Series:
+    """Cells that are finite numbers."""
+    return np.isfinite(number(column).astype(float))
+
+
+def empty_or_number(column: pd.Series) -> pd.Series:
+    """Cells that are empty (unknown) or numbers."""
+    return column.isna() | number(column).notna()
+
+
+def has_rows(path: str | Path) -> bool:
+    """True if ``path`` is a file with at least one line after its header (an empty side file,
+    or one holding only its header, counts as absent)."""
+    try:
+        with open(path, "rb") as fh:
+            return sum(1 for line in fh if line.strip()) > 1
+    except OSError:
+        return False

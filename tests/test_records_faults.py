@@ -1,0 +1,167 @@
+"""Run records under faults: a full disk never leaves a torn row, a torn row or header is cut
+on reopen, records of another layout are refused, and unknown timings stay unknown (empty
+cells, never 0.0 s) through the summary and the analysis."""
+
+import math
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from harness import records
+from harness.analysis.metrics import anytime
+from harness.errors import UserError
+from harness.records import RunRecorder, read_trials, unfinished_row
+from harness.summary import format_summary, summarize
+
+PARAMS = ("lr", "units")
+
+
+def _row(trial, state="COMPLETE", mae=5.0, wall=2.0):
+    return {
+        "strategy": "random",
+        "seed": 0,
+        "trial": trial,
+        "state": state,
+        "val_mae": mae,
+        "train_seconds": 1.0,
+        "eval_seconds": 0.5,
+        "wall_seconds": wall,
+        "harness_seconds": 0.5,
+    }
+
+
+def _recorder(tmp_path, n=3):
+    rec = RunRecorder(tmp_path / "run", PARAMS)
+    for i in range(n):
+        rec.add_trial(_row(i, mae=5.0 - i), {"lr": 0.01, "units": 8})
+    return rec
+
+
+def test_an_unfinished_trial_has_unknown_timings_not_zero(tmp_path):
+    rec = _recorder(tmp_path, n=2)
+    rec.add_trial(unfinished_row("random", 0, 2, "interrupted: its process stopped"), {})
+    text = rec.trials.path.read_text().splitlines()[-1]
+    assert text.startswith("random,0,2,FAIL,interrupted: its process stopped,")
+    assert ",,,," in text and "0.0" not in text  # four empty timing cells
+    trials = read_trials(rec.trials.path).frame
+    assert trials[list(records.TIMING_COLUMNS)].iloc[-1].isna().all()
+
+
+def test_the_summary_leaves_unknown_timings_out_and_says_so(tmp_path):
+    rec = _recorder(tmp_path, n=2)
+    rec.add_trial(unfinished_row("random", 0, 2, "worker died", state="PRUNED", val_mae=6.0), {})
+    rungs, trials = rec.read()
+    summary = summarize(rungs, trials, {}, 3)
+    assert summary["wall_seconds"] == pytest.approx(4.0)  # two known trials of 2 s each
+    assert summary["work_seconds"] == pytest.approx(3.0) and summary["unknown_timings"] == 1
+    assert math.isfinite(summary["harness_share"])
+    assert "unknown time  1 trials finished by a process that stopped" in format_summary(summary)
+
+
+def test_the_anytime_curve_stays_ordered_with_unknown_timings(tmp_path):
+    rec = _recorder(tmp_path, n=2)
+    rec.add_trial(unfinished_row("random", 0, 2, "x", state="COMPLETE", val_mae=1.0), {})
+    rec.add_trial(_row(3, mae=4.0), {"lr": 0.01, "units": 8})
+    curve = anytime(rec.read()[1])
+    assert curve["elapsed"].tolist() == [2.0, 4.0, 4.0, 6.0]  # the unknown adds nothing known
+    assert curve["best"].tolist() == [5.0, 4.0, 1.0, 1.0]
+
+
+def test_a_full_disk_mid_row_is_one_error_and_leaves_no_torn_row(tmp_path, monkeypatch):
+    """Simulated fault: a real full disk needs a mount this test cannot make. The write stores
+    half the row and then fails as write(2) does on a full disk (errno 28)."""
+    rec = _recorder(tmp_path)
+    before = rec.trials.path.read_bytes()
+    real_write = records.os.write
+
+    def half_then_enospc(fd, data):
+        real_write(fd, bytes(data[: len(data) // 2]))
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(records.os, "write", half_then_enospc)
+    with pytest.raises(UserError, match="cannot write a row \\(No space left on device\\)"):
+        rec.add_trial(_row(3), {"lr": 0.01, "units": 8})
+    assert rec.trials.path.read_bytes() == before  # the half row is undone
+    monkeypatch.undo()
+    rec.add_trial(_row(3), {"lr": 0.01, "units": 8})
+    assert read_trials(rec.trials.path).frame["trial"].tolist() == [0, 1, 2, 3]
+
+
+REAL_LIMIT = """
+import resource, signal, sys
+from pathlib import Path
+from harness.records import RunRecorder
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+rec = RunRecorder(Path(sys.argv[1]), ("lr", "units"))
+size = rec.trials.path.stat().st_size
+resource.setrlimit(resource.RLIMIT_FSIZE, (size + 30, size + 30))
+try:
+    rec.add_trial({"strategy": "random", "seed": 0, "trial": 9, "state": "FAIL",
+                   "fail_reason": "x" * 500}, {})
+except Exception as exc:
+    print(type(exc).__name__, exc)
+"""
+
+
+def test_a_real_write_error_from_the_kernel_leaves_the_records_intact(tmp_path):
+    # RLIMIT_FSIZE makes the kernel refuse the write part-way (EFBIG): a real fault, like ENOSPC.
+    rec = _recorder(tmp_path)
+    before = rec.trials.path.read_bytes()
+    out = subprocess.run(
+        [sys.executable, "-c", REAL_LIMIT, str(rec.directory)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
+    assert out.startswith("UserError records") and "File too large" in out
+    assert rec.trials.path.read_bytes() == before
+
+
+@pytest.mark.parametrize("cut", [7, 200], ids=["torn row", "torn header"])
+def test_a_torn_last_line_is_cut_when_the_records_are_reopened(tmp_path, cut):
+    rec = _recorder(tmp_path)
+    data = rec.trials.path.read_bytes()
+    keep = len(data) - cut if cut < 100 else 40  # inside the last row, or inside the header
+    rec.trials.path.write_bytes(data[:keep])
+    again = RunRecorder(rec.directory, PARAMS)
+    text = again.trials.path.read_text()
+    assert text.endswith("\n") and text.splitlines()[0].startswith("strategy,seed,trial,state")
+    assert len(read_trials(again.trials.path).frame) == (2 if cut < 100 else 0)
+
+
+def test_records_of_another_layout_are_refused(tmp_path):
+    _recorder(tmp_path)
+    with pytest.raises(UserError, match="its columns are not this run's"):
+        RunRecorder(tmp_path / "run", ("lr", "units", "dropout"))  # the space gained a parameter
+
+
+def test_metadata_that_cannot_be_written_is_one_error_and_keeps_the_old(tmp_path, monkeypatch):
+    rec = _recorder(tmp_path)
+    rec.write_metadata({"strategy": "random"})
+
+    def disk_full(self, *args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(records.Path, "write_text", disk_full)
+    with pytest.raises(UserError, match="the previous metadata is kept"):
+        rec.write_metadata({"strategy": "tpe"})
+    monkeypatch.undo()
+    assert '"random"' in (rec.directory / "metadata.json").read_text()
+    assert not (rec.directory / "metadata.tmp").exists()
+
+
+def test_a_records_folder_that_cannot_be_created_is_one_error(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(UserError, match="cannot create the folder"):
+        RunRecorder(tmp_path / "file" / "run", PARAMS)
+
+
+def test_read_is_tolerant_of_garbage(tmp_path):
+    rec = _recorder(tmp_path)
+    with rec.trials.path.open("ab") as fh:
+        fh.write(b"\x00\xffgarbage\nrandom,0,7,COMPLETE,,,,nan\n")
+    table = read_trials(rec.trials.path)
+    assert table.dropped == 2 and len(table.frame) == 3
+    assert isinstance(table.frame, pd.DataFrame) and table.frame["trial"].dtype == int

@@ -1,0 +1,79 @@
+"""The real command on the smoke experiment after storage faults: a torn or poisoned journal
+resumes with every trial; compare never writes an empty side file and refuses bad counts."""
+
+import optuna
+import pandas as pd
+import pytest
+
+from harness.cli import main
+from harness.storage import journal_url, open_storage
+
+RUN = ["run", "--strategy", "random", "--experiment", "smoke", "--no-progress"]
+
+
+def _journal(results):
+    (path,) = results.glob("**/optuna.journal")  # wherever the run keeps its study
+    return path
+
+
+def _complete(results):
+    storage = open_storage(journal_url(_journal(results)))
+    study = optuna.load_study(study_name="smoke.random.seed-0", storage=storage)
+    return [t.number for t in study.trials if t.state.name == "COMPLETE"]
+
+
+@pytest.mark.parametrize("damage", ["torn tail", "glued by an older version"])
+def test_a_damaged_journal_resumes_with_every_trial(tmp_path, capsys, damage):
+    args = RUN + ["--results", str(tmp_path)]
+    assert main(args + ["--trials", "2"]) == 0
+    path = _journal(tmp_path)
+    last = path.read_bytes().splitlines(keepends=True)[-1]
+    tear = last[: len(last) // 2]
+    if damage == "glued by an older version":
+        tear += last  # Optuna's own backend appended a whole record onto the fragment
+    path.write_bytes(path.read_bytes() + tear)
+    capsys.readouterr()
+    assert main(args + ["--trials", "4"]) == 0
+    err = capsys.readouterr().err
+    assert f"storage {path}: " in err and " set aside in " in err and "Traceback" not in err
+    assert _complete(tmp_path) == [0, 1, 2, 3]  # nothing lost, two more trained
+    trials = pd.read_csv(tmp_path / "smoke/random/seed-0/trials.csv")
+    assert sorted(trials["trial"]) == [0, 1, 2, 3]
+
+
+def test_an_audit_with_nothing_pruned_writes_no_empty_file(tmp_path, capsys):
+    args = ["compare", "--experiment", "smoke", "--strategies", "random", "--seeds", "1"]
+    args += ["--trials", "2", "--results", str(tmp_path), "--no-progress", "--audit", "2"]
+    assert main(args) == 0  # random never prunes: nothing to audit
+    err = capsys.readouterr().err
+    assert "audit: nothing measured (no pruned trial to finish); audit.csv not written" in err
+    assert not (tmp_path / "smoke" / "audit.csv").exists()
+    assert main(["report", "--experiment", "smoke", "--results", str(tmp_path)]) == 0
+
+
+def test_an_empty_noise_file_of_an_earlier_version_is_measured_again(tmp_path):
+    base = ["compare", "--experiment", "smoke", "--strategies", "random", "--seeds", "1"]
+    base += ["--trials", "2", "--results", str(tmp_path), "--no-progress"]
+    assert main(base) == 0
+    noise = tmp_path / "smoke" / "noise.csv"
+    noise.write_text("")  # what --noise-configs 0 wrote before
+    assert main(base + ["--noise-seeds", "2", "--noise-configs", "1"]) == 0
+    assert len(pd.read_csv(noise)) == 2  # one configuration, two training seeds
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--noise-seeds", "-1"], "--noise-seeds must be 0 (off) or >= 2"),
+        (["--noise-seeds", "1"], "--noise-seeds must be 0 (off) or >= 2"),
+        (["--noise-seeds", "2", "--noise-configs", "0"], "--noise-configs must be >= 1"),
+        (["--audit", "-1"], "--audit >= 0"),
+    ],
+    ids=["noise seeds -1", "noise seeds 1", "noise configs 0", "audit -1"],
+)
+def test_bad_side_measurement_counts_are_refused_before_training(tmp_path, capsys, flags, message):
+    args = ["compare", "--experiment", "smoke", "--results", str(tmp_path), "--no-progress"]
+    assert main(args + flags) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and message in err[0]
+    assert not (tmp_path / "smoke").exists()  # nothing trained
