@@ -3,6 +3,7 @@ once), then the optional noise-floor retrains and the false-prune audit."""
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from harness.experiment import Experiment
 from harness.layout import results_folder
 from harness.retrain import audit_pruned, measure_noise, reevaluate_incumbents
 from harness.run import RunOptions, run_strategy
+from harness.tables import has_rows
 from model.fidelity import FidelitySampler
 from model.runtime import resolve_device
 from strategies import STRATEGIES
@@ -106,33 +108,29 @@ def retrain_side_files(experiment: Experiment, opts: CompareOptions, base: Path)
     common = {"device": device, "progress": opts.progress}
     if opts.reeval_seeds:
         path = base / "reeval.csv"
-        done = pd.read_csv(path) if path.is_file() and path.stat().st_size else None
-        _write(
-            path,
-            reevaluate_incumbents(
-                experiment, data, fidelity, trials, n_seeds=opts.reeval_seeds, done=done, **common
-            ),
+        done = pd.read_csv(path) if has_rows(path) else None
+        table = reevaluate_incumbents(
+            experiment, data, fidelity, trials, n_seeds=opts.reeval_seeds, done=done, **common
         )
-    if opts.noise_seeds and not (base / "noise.csv").exists():
-        _write(
-            base / "noise.csv",
-            measure_noise(
-                experiment, data, fidelity, trials, opts.noise_configs, opts.noise_seeds, **common
-            ),
+        _write(path, table, "re-evaluation", "no complete trial to retrain")
+    if opts.noise_seeds and not has_rows(base / "noise.csv"):
+        table = measure_noise(
+            experiment, data, fidelity, trials, opts.noise_configs, opts.noise_seeds, **common
         )
-    if opts.audit and not (base / "audit.csv").exists():
-        _write(
-            base / "audit.csv",
-            audit_pruned(experiment, data, fidelity, trials, opts.audit, **common),
-        )
-    if opts.converge and not (base / "converge.csv").exists():
-        _write(base / "converge.csv", converge(experiment, data, trials, k=opts.converge, **common))
+        _write(base / "noise.csv", table, "noise floor", "no complete trial to retrain")
+    if opts.audit and not has_rows(base / "audit.csv"):
+        table = audit_pruned(experiment, data, fidelity, trials, opts.audit, **common)
+        _write(base / "audit.csv", table, "audit", "no pruned trial to finish")
+    if opts.converge and not has_rows(base / "converge.csv"):
+        table = converge(experiment, data, trials, k=opts.converge, **common)
+        _write(base / "converge.csv", table, "convergence", "no complete trial to converge")
 
 
-def _write(path: Path, table: pd.DataFrame) -> None:
-    """Write a side table; an empty one is not written (readers treat it as absent)."""
+def _write(path: Path, table: pd.DataFrame, what: str, why: str) -> None:
+    """Write a side table atomically; an empty one is not written (readers treat it as absent)
+    and one line on stderr says why."""
     if table.empty:
-        print(f"{path.name}: nothing to write (no trials qualified); left absent")
+        print(f"{what}: nothing measured ({why}); {path.name} not written", file=sys.stderr)
         return
     tmp = path.with_suffix(".tmp")
     table.to_csv(tmp, index=False)

@@ -248,7 +248,9 @@ def test_side_files_empty_or_damaged_are_treated_as_absent(results, capsys, case
     (results / "smoke" / name).write_bytes(content)
     a = analyze(results, "smoke")
     err = capsys.readouterr().err
-    assert a.floor != a.floor and a.false_prunes["audited"] == (1 if "row" in case else 0)
+    assert a.floor["sd"] != a.floor["sd"] and a.false_prunes["audited"] == (
+        1 if "row" in case else 0
+    )
     assert (warning is None and "warning" not in err) or f"{results / 'smoke'}/{warning}" in err
 
 

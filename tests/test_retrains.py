@@ -1,5 +1,5 @@
 """compare's retrains on smoke with the real LSTM: incumbents re-evaluated (completed, never
-repeated), horizon trust to convergence, and no empty side file."""
+repeated) and horizon trust to convergence (empty side files: tests/test_storage_e2e.py)."""
 
 import pandas as pd
 
@@ -40,26 +40,3 @@ def test_incumbents_are_reevaluated_and_configurations_converged(tmp_path):
     assert main(args) == 0
     again = pd.read_csv(tmp_path / "smoke/reeval.csv")
     assert len(again) == 8 and again.iloc[:4].equals(reeval)
-
-
-def test_an_audit_with_nothing_pruned_writes_no_empty_file(tmp_path, capsys):
-    args = [
-        "compare",
-        "--experiment",
-        "smoke",
-        "--strategies",
-        "random",
-        "--seeds",
-        "1",
-        "--reeval-seeds",
-        "0",
-        "--audit",
-        "3",
-        "--no-progress",
-        "--results",
-        str(tmp_path),
-    ]
-    assert main(args) == 0
-    assert not (tmp_path / "smoke/audit.csv").exists()
-    assert "audit.csv: nothing to write" in capsys.readouterr().out
-    assert main(["report", "--experiment", "smoke", "--results", str(tmp_path)]) == 0

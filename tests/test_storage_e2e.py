@@ -67,7 +67,7 @@ def test_an_empty_noise_file_of_an_earlier_version_is_measured_again(tmp_path):
         (["--noise-seeds", "-1"], "--noise-seeds must be 0 (off) or >= 2"),
         (["--noise-seeds", "1"], "--noise-seeds must be 0 (off) or >= 2"),
         (["--noise-seeds", "2", "--noise-configs", "0"], "--noise-configs must be >= 1"),
-        (["--audit", "-1"], "--audit >= 0"),
+        (["--audit", "-1"], "--audit must be >= 0"),
     ],
     ids=["noise seeds -1", "noise seeds 1", "noise configs 0", "audit -1"],
 )

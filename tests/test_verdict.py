@@ -97,3 +97,12 @@ def test_too_few_seeds_are_said_with_the_smallest_attainable_p():
     tests = verdict.paired_tests(scores, [])
     assert (tests["min_p"] == 0.25).all() and np.isinf(tests["detectable"]).all()
     assert set(tests["verdict"]) == {"not separated"}  # even a 1-bike gap cannot be shown
+
+
+def test_a_single_seed_gives_no_test_and_no_crash():
+    scores = pd.DataFrame(
+        {"strategy": ["tpe_median", "random"], "seed": [0, 0], "score": [3.0, 3.5]}
+    )
+    tests = verdict.paired_tests(scores, [])
+    assert (tests["p"] == 1.0).all() and set(tests["verdict"]) == {"not separated"}
+    assert verdict.pick(scores, _traits(["tpe_median", "random"]), [])[0] == "tpe_median"

@@ -45,9 +45,9 @@ class Traits:
 
 def sign_flip_p(diffs: np.ndarray) -> float:
     """Two-sided p-value of the exact paired permutation (sign-flip) test of mean(diffs) = 0.
-    All-zero differences give 1."""
+    All-zero differences, or fewer than two pairs, give 1."""
     diffs = np.asarray(diffs, float)
-    if len(diffs) == 0 or not np.any(diffs):
+    if len(diffs) < 2 or not np.any(diffs):  # one pair cannot be tested
         return 1.0
     res = stats.permutation_test(
         (diffs,),
