@@ -354,17 +354,28 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(
             f"mlflow        {logger.log_run(Path(summary['records']))} trials logged to {logger.uri}"
         )
+    strategy = args.strategy or experiment.strategy
     print(
-        f"{experiment.name} / {args.strategy or experiment.strategy} / seed {args.seed}  (study {summary['study']}, device {summary['device']})"
+        f"{experiment.name} / {strategy} / seed {args.seed}  (study {summary['study']}, "
+        f"device {summary['device']})"
     )
     print(format_summary(summary))
     print(f"records       {summary['records']}")
+    return _exit_code(summary)
+
+
+def _exit_code(summary: dict) -> int:
+    """130 when interrupted; 1 when no trial finished (the reasons on stderr); else 0."""
     if summary["interrupted"]:
         print(
             "interrupted   finished trials are kept; run the same command again to continue",
             file=sys.stderr,
         )
         return 130
+    if summary["complete"] + summary["pruned"] == 0:
+        reasons = "; ".join(f"{n} x {r}" for r, n in summary.get("fail_reasons", {}).items())
+        print(f"error: no trial finished ({reasons or 'none ran'})", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -410,6 +421,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     )
     print(f"worker done on {args.study}")
     print(format_summary(summary))
+    # Not _exit_code: the study's budget may have been met by other workers before this one.
     return 130 if summary["interrupted"] else 0
 
 

@@ -75,6 +75,7 @@ def summarize(
         "complete": int(counts.get("COMPLETE", 0)),
         "pruned": int(counts.get("PRUNED", 0)),
         "failed": int(counts.get("FAIL", 0)),
+        "fail_reasons": _reasons(trials),
         "best_trial": int(best["trial"]) if best is not None else None,
         "best_val_mae": float(best["val_mae"]) if best is not None else None,
         "best_params": {
@@ -88,6 +89,15 @@ def summarize(
         "unpruned_seconds": unpruned,
         "saved_share": float(1 - spent / unpruned) if unpruned else 0.0,
     }
+
+
+def _reasons(trials: pd.DataFrame) -> dict[str, int]:
+    """How many trials failed for each reason, most frequent first."""
+    failed = trials[trials["state"] == "FAIL"]
+    if "fail_reason" not in failed or failed.empty:
+        return {}
+    counts = failed["fail_reason"].fillna("unknown reason").value_counts()
+    return {str(k): int(v) for k, v in counts.items()}
 
 
 def format_summary(s: dict) -> str:

@@ -179,3 +179,36 @@ def test_ctrl_c_stops_cleanly_and_the_same_command_resumes(tmp_path):
     assert resumed.returncode == 0
     study = optuna.load_study(study_name="smoke.random.seed-0", storage=storage)
     assert sum(t.state.name in ("COMPLETE", "PRUNED") for t in study.trials) == len(done) + 2
+
+
+def test_a_run_in_which_no_trial_finished_exits_non_zero_with_the_reasons(tmp_path, capsys):
+    """Every trial fails (a simulated device fault: no GPU here to fail for real): the run stops
+    after 5 failures in a row, exits 1 and counts the reasons on one line."""
+    import model.train
+
+    original = model.train.Trainer.train
+
+    def broken(self, indices, epochs, callback=None):
+        raise RuntimeError("CUDA error: an illegal memory access was encountered")
+
+    model.train.Trainer.train = broken  # simulated device fault (no GPU here)
+    try:
+        code = main(
+            [
+                "run",
+                "--strategy",
+                "random",
+                "--experiment",
+                "smoke",
+                "--trials",
+                "3",
+                "--results",
+                str(tmp_path),
+                "--no-progress",
+            ]
+        )
+    finally:
+        model.train.Trainer.train = original
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "error: no trial finished (5 x RuntimeError: CUDA error: an illegal memory" in err
