@@ -30,6 +30,7 @@ _INT_RULES = {
     "max_params": (">= 1", lambda v: v >= 1),
     "reeval_seeds": (">= 0", lambda v: v >= 0),
     "converge": ("0 (off) or >= 3 (a rank correlation needs three)", lambda v: v == 0 or v >= 3),
+    "probe_samples": (">= 1", lambda v: v >= 1),
 }
 _FLOAT_RULES = {
     "timeout_minutes": ("a finite number > 0", lambda v: v > 0),
@@ -288,7 +289,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="cost ceiling: predicted training minutes per trial tonight",
     )
     pl.add_argument("--max-params", type=int, help="cost ceiling: model parameters")
-    _common_options(pl, progress=False)
+    pl.add_argument(
+        "--probe",
+        action="store_true",
+        help="size the night from real rungs of the target's data timed on this machine "
+        "(run it on the night's machine)",
+    )
+    pl.add_argument(
+        "--probe-samples",
+        type=int,
+        default=65536,
+        help="training samples per probed configuration (default 65536)",
+    )
+    _common_options(pl, device=True, progress=False)
     pl.set_defaults(func=_cmd_plan)
 
     fin = sub.add_parser(
@@ -502,6 +515,8 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     from harness.analysis.analyze import analyze
     from harness.plan import calibrate_device_factor, make_plan
 
+    if args.probe and (args.calibrate or args.device_factor):
+        raise UserError("--probe measures this machine: leave out --calibrate and --device-factor")
     a = analyze(args.results, args.experiment)
     factor = args.device_factor or (calibrate_device_factor(a) if args.calibrate else 1.0)
     plan = make_plan(
@@ -512,6 +527,8 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         device_factor=factor,
         max_trial_minutes=args.max_trial_minutes,
         max_params=args.max_params,
+        probe_samples=args.probe_samples if args.probe else None,
+        device=args.device,
     )
     print(plan["summary"])
     import pandas as pd

@@ -1,17 +1,27 @@
-"""``make_plan``: the cost model, the projections and the reduced space put together into the
-night's plan (``plan.json``) and its runnable experiment file (``overnight.toml``)."""
+"""``make_plan``: the night's cost (measured by a probe, or the cost model extrapolated), the
+projections and the reduced space put together into the night's plan (``plan.json``) and its
+runnable experiment file (``overnight.toml``)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import pandas as pd
+
 from harness.analysis.analyze import Analysis
 from harness.errors import UserError
 from harness.experiment import load_experiment, resolve_experiment_path
-from harness.plan.cost import CostModel, fit_cost_model
+from harness.plan.cost import fit_cost_model
+from harness.plan.costing import Costing, model_costing, probe_costing
 from harness.plan.overnight import write_overnight
-from harness.plan.projection import NIGHT_HOURS, apply_ceiling, project, trial_minutes_and_size
+from harness.plan.projection import (
+    NIGHT_HOURS,
+    apply_ceiling,
+    project,
+    trial_minutes_and_size,
+    trials_in,
+)
 from harness.plan.space import add_grid_values, reduced_space
 from strategies import get_strategy
 
@@ -25,60 +35,96 @@ def make_plan(
     *,
     scale_to: str,
     hours: float,
-    device_factor: float,
+    device_factor: float = 1.0,
     max_trial_minutes: float | None = None,
     max_params: int | None = None,
+    probe_samples: int | None = None,
+    device: str | None = None,
 ) -> dict:
-    """Plans ``hours`` of ``a``'s chosen strategy on the experiment ``scale_to`` (its data size,
-    ladder and space) on a machine ``device_factor`` times as slow as the recorded one, from the
-    trials under the optional ceiling (``max_trial_minutes`` per trial, ``max_params``). Writes
-    ``overnight.toml`` and ``plan.json`` in ``out_dir``; returns the plan as written."""
+    """Plans ``hours`` of ``a``'s chosen strategy on the experiment ``scale_to`` from the trials
+    under the optional ceiling; its cost from a probe of ``probe_samples`` per configuration on
+    ``device`` (the night's where None) when given, else from the cost model extrapolated on a
+    machine ``device_factor`` times as slow as the recorded one. Writes ``overnight.toml`` and
+    ``plan.json`` in ``out_dir``; returns the plan as written."""
     _check_hours(hours)
     night_path = resolve_experiment_path(scale_to)
     night = load_experiment(str(night_path))
     model = fit_cost_model(a)
-    table, scales = project(a, model, night, device_factor=device_factor)
-    chosen = table.set_index("strategy").loc[a.choice]
-    cost = chosen["minutes per trial"] * 60
-    allowed, ceiling = None, None
-    if max_trial_minutes is not None or max_params is not None:
-        done = trial_minutes_and_size(a, model, night, device_factor=device_factor)
-        allowed, ceiling = apply_ceiling(done, max_trial_minutes, max_params)
-        cost = min(cost, ceiling["mean_minutes_under_ceiling"] * 60)  # cheaper under the ceiling
+    if probe_samples is not None:
+        costing = probe_costing(a, model, night, samples=probe_samples, device=device)
+    else:
+        costing = model_costing(a, model, night, device_factor=device_factor)
+    table = project(a, costing.rungs)
+    row = table.set_index("strategy").loc[a.choice]
+    limits = (max_trial_minutes, max_params)
+    allowed, ceiling, minutes = _ceiling(a, model, night, costing, row, limits)
     space, fixed = reduced_space(a, night, allowed)
-    n_trials, grid_note = _trials_in_night(a.choice, space, max(1, int(hours * 3600 // cost)))
+    counts, grid_note = _trials_in_night(a.choice, space, hours, minutes)
     path = out_dir / OVERNIGHT_FILE
     write_overnight(
         path,
         night_path=night_path,
         strategy=a.choice,
-        n_trials=n_trials,
+        n_trials=counts[0],
         hours=hours,
         space=space,
         fixed=fixed,
         reason=a.choice_reason,
     )
-    summary = (
-        _cost_model_text(model, scales, night.name)
-        + f" Recommended: {a.choice} with {n_trials} trials or {hours:g} hours "
-        f"({cost / 60:.1f} min per trial on average, {chosen['complete share']:.0%} of trials "
-        f"reaching full fidelity), searching {', '.join(space)}; written to {path}.{grid_note}"
-        + _ceiling_text(ceiling)
-    )
+    text = f"searching {', '.join(space)}; written to {path}.{grid_note}"
     plan = {
-        "summary": summary,
+        "summary": _summary(a, costing, hours, counts, minutes, row, text, ceiling),
         "strategy": a.choice,
-        "n_trials": n_trials,
+        "n_trials": counts[0],
+        "n_trials_range": list(counts[1:]),
         "hours": hours,
+        "minutes_per_trial": dict(zip(("estimate", "low", "high"), minutes)),
+        **_cost_record(costing),
         "experiment_file": str(path),
-        "cost_model": {**model.as_record(), **scales},
         "space": space,
         "fixed": fixed,
         "ceiling": ceiling,
-        "projections": json.loads(table.round(3).to_json(orient="records")),
+        "projections": json.loads(_rounded(table).to_json(orient="records")),
     }
     (out_dir / PLAN_FILE).write_text(json.dumps(plan, indent=1))
     return plan
+
+
+def _ceiling(a, model, night, costing: Costing, row, limits: tuple):
+    """The chosen strategy's minutes per trial (estimate, low, high) from its projection
+    ``row``, and where a ceiling is given (``limits``: max minutes, max parameters): the recorded
+    complete trials under it (priced by the cost model on the night's machine through
+    ``costing.factor``), its record, and the minutes scaled down to the mean of the trials it
+    keeps (never up). Without one: (None, None, minutes)."""
+    minutes = [float(row[c]) for c in ("minutes per trial", "minutes low", "minutes high")]
+    max_minutes, max_params = limits
+    if max_minutes is None and max_params is None:
+        return None, None, minutes
+    done = trial_minutes_and_size(a, model, night, device_factor=costing.factor)
+    allowed, ceiling = apply_ceiling(done, max_minutes, max_params)
+    cheaper = min(1.0, ceiling["mean_minutes_under_ceiling"] / minutes[0])
+    return allowed, ceiling, [m * cheaper for m in minutes]
+
+
+def _rounded(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with its floats to 4 significant digits (a probe on smoke times milliseconds:
+    fixed decimals would round them to zero)."""
+    out = table.copy()
+    for column in out.select_dtypes("float").columns:
+        out[column] = [float(f"{v:.4g}") for v in out[column]]
+    return out
+
+
+def _cost_record(costing: Costing) -> dict:
+    """plan.json's entries on the cost: its source, range, warnings, whether it was measured at
+    the night's scale, and the cost model, extrapolation and probe records."""
+    return {
+        "range_is": costing.range_is,
+        "cost_source": costing.source,
+        "warnings": costing.warnings,
+        "night_scale_measured": costing.scale_measured,
+        **costing.record,
+    }
 
 
 def _check_hours(hours: float) -> None:
@@ -86,27 +132,37 @@ def _check_hours(hours: float) -> None:
         raise UserError(f"--hours must be within {NIGHT_HOURS[0]}-{NIGHT_HOURS[-1]}, got {hours}")
 
 
-def _trials_in_night(strategy: str, space: dict, n_trials: int) -> tuple[int, str]:
-    """A grid runs its points and stops: its budget is at most the grid's size (the grid is
-    added to ``space``). Returns the trial budget and a sentence on the grid ("" otherwise)."""
+def _trials_in_night(
+    strategy: str, space: dict, hours: float, minutes: list[float]
+) -> tuple[tuple[int, int, int], str]:
+    """The trial budget (at least 1) and its low and high ends from ``minutes`` (estimate,
+    low, high). A grid runs its points and stops: each count is at most the grid's size (the
+    grid is added to ``space``). Returns the counts and a sentence on the grid ("" otherwise)."""
+    estimate, low, high = minutes
+    counts = (max(1, trials_in(hours, estimate)), trials_in(hours, high), trials_in(hours, low))
     if get_strategy(strategy).queue is None:
-        return n_trials, ""
+        return counts, ""
     grid_size = add_grid_values(space)
+    n = min(counts[0], grid_size)
     fits = (
         " (all of them)."
-        if n_trials >= grid_size
+        if counts[0] >= grid_size
         else ", so it will not finish: consider fewer parameters."
     )
-    note = f" The grid has {grid_size} points; {min(n_trials, grid_size)} fit in the night{fits}"
-    return min(n_trials, grid_size), note
+    note = f" The grid has {grid_size} points; {n} fit in the night{fits}"
+    return (n, min(counts[1], grid_size), min(counts[2], grid_size)), note
 
 
-def _cost_model_text(model: CostModel, scales: dict, night_name: str) -> str:
+def _summary(a, costing: Costing, hours, counts, minutes, row, text, ceiling) -> str:
+    """The plan in sentences: the cost and where it came from, the recommendation with its
+    range, the space, the ceiling, and that no MAE is projected to the night's scale."""
     return (
-        "Cost model: log training seconds on log samples, hidden sizes, layers and batch size, "
-        f"fitted to {model.n_rows} recorded rungs (R² {model.r2:.2f} on the log scale); scaled "
-        f"x{scales['cost_scale']:.1f} to {night_name}'s data and ladder, device factor "
-        f"{scales['device_factor']:.3g}."
+        f"{costing.text} Cost source: {costing.source}. Recommended: {a.choice} with "
+        f"{counts[0]} trials ({counts[1]}-{counts[2]}, {costing.range_is}) or {hours:g} hours "
+        f"({minutes[0]:.3g} min per trial on average, {minutes[1]:.3g}-{minutes[2]:.3g}; "
+        f"{row['complete share']:.0%} of trials reaching full fidelity in the records), "
+        f"{text}{_ceiling_text(ceiling)} No MAE is projected to the night's scale: every MAE "
+        f"here was measured at {a.results.experiment['name']}'s."
     )
 
 
@@ -127,5 +183,6 @@ def _ceiling_text(ceiling: dict | None) -> str:
         f" Cost ceiling ({limits}): {ceiling['allowed']} of {ceiling['complete']} complete trials "
         f"meet it; the best of them reaches MAE {ceiling['best_mae_under_ceiling']:.4f} against "
         f"{ceiling['best_mae']:.4f} without the ceiling, so the ceiling costs "
-        f"{ceiling['mae_cost']:.4f} bikes ({ceiling['mae_cost_share']:+.1%})."
+        f"{ceiling['mae_cost']:.4f} bikes ({ceiling['mae_cost_share']:+.1%}) at the recorded "
+        "scale."
     )

@@ -1,9 +1,9 @@
-"""Projections for the night: what each strategy would do in 12, 15 or 18 hours at the scale
-of the experiment the night runs, and which recorded configurations fit a cost ceiling."""
+"""Projections for the night: how many trials each strategy would run in 12, 15 or 18 hours at
+the scale of the experiment the night runs (with a range), how far the cost model extrapolates
+to get there, and which recorded configurations fit a cost ceiling. No MAE is projected: none
+was measured at the night's scale."""
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 import pandas as pd
@@ -18,6 +18,9 @@ from model.config import ModelConfig, count_parameters
 NIGHT_HOURS = (12, 15, 18)
 # Minutes per trial at the night's scale (the column name the ceiling reads).
 MINUTES_COLUMN = "target_minutes"
+# A costed rung's seconds at the night's scale: the estimate and its interval's (or range's) ends.
+COST_COLUMNS = ("night_seconds", "night_low", "night_high")
+EXTRAPOLATION_LIMIT = 10.0  # past this factor over the largest measured rung, a warning
 
 
 def windows_scale(recorded_data: dict, night: Experiment) -> float:
@@ -47,48 +50,83 @@ def sample_scale(recorded_experiment: dict, night: Experiment) -> float:
     )
 
 
-def project(
+def extrapolation(model: CostModel, night_max_samples: float) -> dict:
+    """How far the night's largest rung (samples) lies past the largest measured one, and a
+    warning sentence ("" when within ``EXTRAPOLATION_LIMIT``)."""
+    factor = night_max_samples / model.max_samples
+    warning = ""
+    if factor > EXTRAPOLATION_LIMIT:
+        warning = (
+            f"Extrapolation: the night's largest rung ({night_max_samples:,.0f} samples) is "
+            f"{times(factor)} the largest measured ({model.max_samples:,.0f}), past the "
+            f"x{EXTRAPOLATION_LIMIT:g} within which a fitted slope can be trusted: its minutes, "
+            "trial counts and their interval (which assumes the slope holds that far) are a "
+            "guess; size the night with `plan --probe` on its machine."
+        )
+    return {
+        "factor": factor,
+        "limit": EXTRAPOLATION_LIMIT,
+        "measured_max_samples": model.max_samples,
+        "night_max_samples": night_max_samples,
+        "warning": warning,
+    }
+
+
+def times(factor: float) -> str:
+    """A scale factor as text: x1,847 or x9.5."""
+    return f"x{factor:,.0f}" if factor >= 100 else f"x{factor:.3g}"
+
+
+def model_rung_costs(
     a: Analysis, model: CostModel, night: Experiment, *, device_factor: float
-) -> tuple[pd.DataFrame, dict]:
-    """Per strategy: minutes per trial, complete share, and for each of ``NIGHT_HOURS`` the
-    trials, trials reaching full fidelity and expected best MAE; plus the scales applied."""
+) -> pd.DataFrame:
+    """Every recorded rung with its predicted seconds at the night's scale (training scaled by
+    samples through the cost model, evaluation by windows) and the ``LEVEL`` interval's ends
+    (``night_seconds``, ``night_low``, ``night_high``)."""
     r = a.results
-    scale = sample_scale(r.experiment, night)
     rungs = r.rungs.copy()
-    rungs["night_seconds"] = (
-        model.predict(rungs["samples"] * scale, configs_of(rungs, r.meta)) * device_factor
-        + rungs["eval_seconds"] * windows_scale(r.experiment["data"], night) * device_factor
-    )
-    per_trial = rungs.groupby(["strategy", "seed", "trial"])["night_seconds"].sum().reset_index()
-    cost = (
-        per_trial.groupby(["strategy", "seed"])["night_seconds"].mean().groupby("strategy").median()
-    )
+    samples, cfg = rungs["samples"] * sample_scale(r.experiment, night), configs_of(rungs, r.meta)
+    train = model.predict(samples, cfg) * device_factor
+    half = np.exp(model.half_width(samples, cfg))
+    evals = rungs["eval_seconds"].to_numpy() * windows_scale(r.experiment["data"], night)
+    evals = evals * device_factor
+    rungs["night_seconds"] = train + evals
+    rungs["night_low"] = train / half + evals
+    rungs["night_high"] = train * half + evals
+    return rungs
+
+
+def project(a: Analysis, rungs: pd.DataFrame) -> pd.DataFrame:
+    """Per strategy, from recorded rungs costed at the night's scale (``model_rung_costs`` or
+    the probe's): minutes per trial with its low and high ends (each trial climbs the rungs its
+    recorded twin climbed), the complete share, and for each of ``NIGHT_HOURS`` the trials with
+    their range and the trials reaching full fidelity. No MAE: none was measured there."""
+    r = a.results
+    per_trial = rungs.groupby(["strategy", "seed", "trial"])[list(COST_COLUMNS)].sum()
+    cost = per_trial.groupby(["strategy", "seed"]).mean().groupby("strategy").median() / 60
     complete = r.trials.assign(c=r.trials["state"] == "COMPLETE").groupby("strategy")["c"].mean()
     rows = []
     for strategy in r.strategies:
+        minutes, low, high = (float(cost.loc[strategy, c]) for c in COST_COLUMNS)
         row = {
             "strategy": strategy,
-            "minutes per trial": cost[strategy] / 60,
+            "minutes per trial": minutes,
+            "minutes low": low,
+            "minutes high": high,
             "complete share": complete[strategy],
         }
         for hours in NIGHT_HOURS:
-            n = int(hours * 3600 // cost[strategy])
+            n = trials_in(hours, minutes)
             row[f"trials {hours}h"] = n
+            row[f"range {hours}h"] = f"{trials_in(hours, high)}-{trials_in(hours, low)}"
             row[f"full fidelity {hours}h"] = int(round(n * complete[strategy]))
-            row[f"expected best MAE {hours}h"] = best_after(a.curve, strategy, n)
         rows.append(row)
-    return pd.DataFrame(rows), {"cost_scale": scale, "device_factor": device_factor}
+    return pd.DataFrame(rows)
 
 
-def best_after(curve: pd.DataFrame, strategy: str, n: int) -> str:
-    """Median over seeds of the best MAE after ``n`` trials, from the recorded curves (no
-    extrapolation: past the recorded trials, an upper bound that says so)."""
-    runs = curve[curve["strategy"] == strategy]
-    observed = int(runs.groupby("seed")["trial_index"].max().min())
-    at = min(n, observed)
-    value = runs[runs["trial_index"] == at]["best"].median() if at >= 1 else float("nan")
-    text = "n/a" if not math.isfinite(value) else f"{value:.4f}"
-    return text if n <= observed else f"<= {text} (recorded up to {observed} trials)"
+def trials_in(hours: float, minutes: float) -> int:
+    """Whole trials of ``minutes`` each that fit in ``hours``."""
+    return int(hours * 60 // minutes) if minutes > 0 else 0
 
 
 def trial_minutes_and_size(

@@ -1,0 +1,171 @@
+"""A plan you can trust: the cost model fits only what varied, is scored on held-out runs and
+gives intervals that cover; it warns past 10x the measured scale; `plan --probe` sizes the
+night from real rungs timed here; no MAE is projected to the night's scale."""
+
+import json
+import tomllib
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from harness.cli import main
+from harness.experiment import parse_experiment
+from harness.plan import EXTRAPOLATION_LIMIT, extrapolation, fit_cost_rows
+from harness.plan.projection import times
+
+SLOPES = {"samples": 0.9, "hidden_1": 0.6, "num_layers": 0.3, "hidden_2": 0.2, "batch_size": -0.5}
+
+
+def synthetic_rungs(rng, runs, per_run, *, noise=0.2, run_sd=0.0, fixed=None, first_run=0):
+    """Rungs whose log seconds follow SLOPES plus row noise and a per-run offset (the machine's
+    load during a run); ``fixed`` pins inputs to one value."""
+    rows = []
+    for run in range(runs):
+        offset = rng.normal(0, run_sd)
+        for _ in range(per_run):
+            row = {
+                "samples": float(np.exp(rng.uniform(np.log(100), np.log(5000)))),
+                "hidden_1": float(rng.choice([8, 16, 32, 64])),
+                "hidden_2": float(rng.choice([8, 16, 32])),
+                "num_layers": float(rng.choice([1, 2, 3])),
+                "batch_size": float(rng.choice([64, 128, 256, 512])),
+                **(fixed or {}),
+            }
+            log_s = (
+                SLOPES["samples"] * np.log(row["samples"])
+                + SLOPES["hidden_1"] * np.log(row["hidden_1"])
+                + SLOPES["num_layers"] * row["num_layers"]
+                + SLOPES["hidden_2"] * np.log(row["hidden_2"]) * (row["num_layers"] > 1)
+                + SLOPES["batch_size"] * np.log(row["batch_size"])
+            )
+            row["train_seconds"] = float(np.exp(-8 + log_s + offset + rng.normal(0, noise)))
+            row["run"] = f"run-{first_run + run}"
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def test_inputs_that_never_varied_are_dropped_and_named():
+    table = synthetic_rungs(np.random.default_rng(0), 6, 10, fixed={"batch_size": 256.0})
+    model = fit_cost_rows(table)
+    assert "batch_size" not in model.kept and model.dropped["batch_size"] == "constant"
+    assert set(model.kept) == {"samples", "hidden_1", "num_layers", "hidden_2"}
+    assert "batch_size (constant)" in model.describe()
+    assert model.weights[1 + model.kept.index("samples")] == pytest.approx(0.9, abs=0.1)
+    # a configuration with another batch size gets the same prediction: batch is not an input
+    cfg = table.iloc[:1].copy()
+    other = cfg.assign(batch_size=64.0)
+    assert model.predict([1000], cfg)[0] == model.predict([1000], other)[0]
+
+    layers_fixed = synthetic_rungs(np.random.default_rng(1), 6, 10, fixed={"num_layers": 1.0})
+    model = fit_cost_rows(layers_fixed)  # hidden_2 only counts with 2+ layers: it is all zeros
+    assert model.dropped == {"num_layers": "constant", "hidden_2": "constant"}
+
+    twin = table.assign(hidden_2=table["hidden_1"], num_layers=2.0)
+    model = fit_cost_rows(twin)  # hidden_2 always equals hidden_1: nothing to tell them apart
+    assert model.dropped["hidden_2"] == "collinear" and "hidden_1" in model.kept
+
+
+@pytest.mark.parametrize("run_sd", [0.0, 0.2])
+def test_interval_covers_held_out_rows_at_its_stated_rate(run_sd):
+    """Fitted to 8 runs, the 90% interval covers about 90% of rows of 10 new runs, including
+    when each run has its own offset (a loaded machine) that in-sample residuals understate."""
+    coverage = []
+    for rep in range(20):
+        rng = np.random.default_rng(rep)
+        model = fit_cost_rows(synthetic_rungs(rng, 8, 12, run_sd=run_sd))
+        new = synthetic_rungs(rng, 10, 20, run_sd=run_sd, first_run=100)
+        error = np.log(new["train_seconds"]) - np.log(model.predict(new["samples"], new))
+        coverage.append(np.mean(np.abs(error) <= model.half_width(new["samples"], new)))
+    assert 0.85 <= np.mean(coverage) <= 0.95
+
+
+def test_held_out_r2_is_not_the_in_sample_one():
+    """On seconds that do not depend on the inputs, in-sample R² rewards the fit's freedom;
+    the held-out R² (leave one run out) does not."""
+    table = synthetic_rungs(np.random.default_rng(5), 4, 6)
+    table["train_seconds"] = np.exp(np.random.default_rng(6).normal(0, 0.3, len(table)))
+    model = fit_cost_rows(table)
+    assert model.heldout == "leave-one-run-out over 4 runs"
+    assert model.r2 > 0.05 and model.r2_heldout < 0 < model.r2
+
+
+def test_extrapolation_warning_fires_past_ten_times_the_measured_scale():
+    model = fit_cost_rows(synthetic_rungs(np.random.default_rng(2), 5, 10))
+    top = model.max_samples
+    below = extrapolation(model, top * 9.5)
+    assert below["warning"] == "" and below["factor"] == pytest.approx(9.5)
+    assert extrapolation(model, top * EXTRAPOLATION_LIMIT)["warning"] == ""
+    above = extrapolation(model, top * 10.5)
+    assert "x10.5 the largest measured" in above["warning"] and "plan --probe" in above["warning"]
+    assert times(1846.8) == "x1,847"
+    assert "x1,847 the largest measured" in extrapolation(model, top * 1846.8)["warning"]
+
+
+@pytest.fixture(scope="module")
+def smoke_records(tmp_path_factory):
+    """A real smoke comparison (random and tpe_hyperband, 2 seeds), no side retrains."""
+    root = tmp_path_factory.mktemp("plan")
+    args = ["compare", "--experiment", "smoke", "--strategies", "random,tpe_hyperband"]
+    args += ["--seeds", "2", "--reeval-seeds", "0", "--no-progress", "--results", str(root)]
+    assert main(args) == 0
+    return root
+
+
+def _plan(root, *extra) -> dict:
+    args = ["plan", "--experiment", "smoke", "--hours", "12", "--results", str(root), *extra]
+    assert main(args) == 0
+    return json.loads((root / "smoke/plan.json").read_text())
+
+
+def test_probe_sizes_the_night_from_rungs_timed_here(smoke_records):
+    plan = _plan(smoke_records, "--target", "smoke", "--probe", "--probe-samples", "512")
+    probe = plan["probe"]
+    assert plan["cost_source"] == f"probe on {probe['device']}" and probe["device"]
+    assert plan["cost_source"].startswith("probe on ") and plan["night_scale_measured"]
+    assert probe["samples"] == 512 and len(probe["configs"]) >= 3
+    assert all(c["train_seconds"] > 0 and c["eval_seconds"] > 0 for c in probe["configs"])
+    # a probed epoch scales linearly to the night's rungs (smoke: 192, 495 and 1461 samples)
+    for c in probe["configs"]:
+        per_sample = c["train_seconds"] / probe["samples"]
+        expected = [per_sample * n + c["eval_seconds"] for n in probe["rung_samples"]]
+        assert c["rung_seconds"] == pytest.approx(expected)
+    # random never prunes: each of its trials climbs every rung, at the probe's mean cost
+    random = next(p for p in plan["projections"] if p["strategy"] == "random")
+    mean_trial = np.mean(list(probe["trial_seconds"].values())) / 60
+    assert random["minutes per trial"] == pytest.approx(mean_trial, rel=1e-3)
+    low, high = plan["n_trials_range"]
+    assert 0 < low <= plan["n_trials"] <= high
+    minutes = plan["minutes_per_trial"]["estimate"]
+    assert plan["n_trials"] == int(12 * 60 // minutes)  # neither strategy is a grid
+    overnight = smoke_records / "smoke/overnight.toml"
+    night = parse_experiment(tomllib.loads(overnight.read_text()), str(overnight))
+    assert night.budget.n_trials == plan["n_trials"] > 0
+    assert not any("MAE" in column for column in plan["projections"][0])
+
+
+def test_cost_model_plan_says_it_extrapolates(smoke_records, capsys):
+    plan = _plan(smoke_records, "--target", "velib_overnight")
+    ext, model = plan["extrapolation"], plan["cost_model"]
+    assert ext["factor"] > EXTRAPOLATION_LIMIT and plan["warnings"] == [ext["warning"]]
+    assert times(ext["factor"]) in ext["warning"] and ext["warning"] in plan["summary"]
+    assert "cost model" in plan["cost_source"] and "extrapolated" in plan["cost_source"]
+    assert "cpu" in plan["cost_source"] and plan["probe"] is None
+    # smoke fixes batch size and layers: the model cannot have a slope for them
+    assert {"batch_size", "num_layers"} <= set(model["dropped"]) and "r2_heldout" in model
+    low, high = plan["n_trials_range"]
+    assert low <= plan["n_trials"] <= high and low < high  # an interval, not a point
+    assert not any("MAE" in column for column in plan["projections"][0])
+    assert "No MAE is projected to the night's scale" in plan["summary"]
+
+    same = _plan(smoke_records, "--target", "smoke")
+    assert same["warnings"] == [] and same["extrapolation"]["factor"] == pytest.approx(1)
+    assert same["night_scale_measured"] and "scaled x1 to smoke" in same["cost_source"]
+
+    capsys.readouterr()
+    bad = ["plan", "--experiment", "smoke", "--probe", "--device-factor", "0.5"]
+    assert main([*bad, "--results", str(smoke_records)]) == 2
+    assert "--probe measures this machine" in capsys.readouterr().err
+    bad = ["plan", "--experiment", "smoke", "--probe", "--probe-samples", "0"]
+    assert main([*bad, "--results", str(smoke_records)]) == 2
+    assert "--probe-samples must be >= 1" in capsys.readouterr().err
