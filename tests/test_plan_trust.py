@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 
 from harness.cli import main
-from harness.experiment import parse_experiment
+from harness.experiment import load_experiment, parse_experiment
 from harness.plan import EXTRAPOLATION_LIMIT, extrapolation, fit_cost_rows
+from harness.plan.probe import probe_configs
 from harness.plan.projection import times
 
 SLOPES = {"samples": 0.9, "hidden_1": 0.6, "num_layers": 0.3, "hidden_2": 0.2, "batch_size": -0.5}
@@ -100,6 +101,22 @@ def test_extrapolation_warning_fires_past_ten_times_the_measured_scale():
     assert "x10.5 the largest measured" in above["warning"] and "plan --probe" in above["warning"]
     assert times(1846.8) == "x1,847"
     assert "x1,847 the largest measured" in extrapolation(model, top * 1846.8)["warning"]
+
+
+def test_probe_trains_the_nights_defaults_and_configurations_of_its_reduced_space():
+    night = load_experiment("velib_overnight")
+    space = {
+        "hidden_1": {"type": "int", "low": 32, "high": 96, "step": 32, "default": 64},
+        "batch_size": {"type": "categorical", "choices": [256, 512], "default": 256},
+    }
+    configs = probe_configs(night, space, {"num_layers": 1}, draws=5)
+    assert list(configs)[:2] == ["defaults (v4)", "best recorded"] and len(configs) == 7
+    assert configs["defaults (v4)"] == night.base_config()
+    assert configs["best recorded"].hidden_1 == 64
+    planned = list(configs.values())[1:]
+    assert all(32 <= c.hidden_1 <= 96 and c.batch_size in (256, 512) for c in planned)
+    assert all(c.num_layers == 1 for c in planned)  # the plan's fixed values hold
+    assert len({(c.hidden_1, c.batch_size) for c in planned}) > 1  # draws, not one point
 
 
 @pytest.fixture(scope="module")

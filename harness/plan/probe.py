@@ -22,6 +22,8 @@ from strategies.space import Param
 
 PROBE_SAMPLES = 65536
 PROBE_DRAWS = 2  # configurations drawn from the reduced space, beside the defaults and its own
+# What sets a configuration's cost: its network's shape and its batch (v4's, or not).
+SHAPE = ("hidden_1", "hidden_2", "num_layers", "dense", "embedding_dim", "batch_size")
 WARM_BATCHES = 4  # untimed steps per configuration first (its kernels' first-call costs)
 
 
@@ -80,12 +82,13 @@ class Probe:
 def probe_configs(
     night: Experiment, space: dict, fixed: dict, draws: int = PROBE_DRAWS, seed: int = 0
 ) -> dict[str, ModelConfig]:
-    """The configurations to probe, by name: the night's defaults (v4 unless the night fixes
-    other values; what a warm start trains first), the reduced space's default (the best
-    recorded values), and ``draws`` seeded draws from the reduced space (``reduced_space``'s
-    entries, with ``fixed``)."""
+    """The configurations to probe, by name: the night's defaults ("defaults (v4)" where they
+    have v4's shape and batch; what a warm start trains first), the reduced space's default
+    (the best recorded values), and ``draws`` seeded draws from the reduced space
+    (``reduced_space``'s entries, with ``fixed``)."""
     base = night.base_config()
-    out = {"defaults (v4)" if base == ModelConfig() else "defaults": base}
+    v4 = all(getattr(base, n) == getattr(ModelConfig(), n) for n in SHAPE)
+    out = {"defaults (v4)" if v4 else "defaults": base}
     planned = base.with_params(fixed)
     out["best recorded"] = planned.with_params({n: e["default"] for n, e in space.items()})
     rng = np.random.default_rng(seed)
@@ -153,7 +156,7 @@ def _time_config(night, data, name, cfg, idx, rung_samples, device: str) -> Prob
         trainer.release()
     per_sample = train.seconds / max(train.samples, 1)
     rungs = [per_sample * n + evaluation.seconds for n in rung_samples]
-    params = {k: getattr(cfg, k) for k in ("hidden_1", "hidden_2", "num_layers", "batch_size")}
+    params = {k: getattr(cfg, k) for k in SHAPE}
     return ProbedConfig(name, params, train.seconds, evaluation.seconds, rungs)
 
 
