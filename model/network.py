@@ -45,5 +45,6 @@ class ForecastNet(nn.Module):
 
 
 def count_module_parameters(model: nn.Module) -> int:
-    """PyTorch's own count (the reference for model.config.count_parameters, which needs no torch)."""
+    """PyTorch's own count (the reference for model.config.count_parameters, which needs no
+    torch)."""
     return sum(p.numel() for p in model.parameters())
