@@ -62,6 +62,10 @@ def final_check(
     device: str = "auto",
     progress: bool = True,
 ) -> dict:
+    """Retrain the analysis's recommended configuration (the best of its ``top_k`` on
+    validation) and v4 with ``seeds`` seeds and early stopping, test each once, save the
+    recommended weights under ``out_dir``/final; returns the summary and table (also written
+    to final.json)."""
     if seeds < 2:
         raise UserError(f"final: --seeds must be >= 2 for a spread and a test, got {seeds}")
     data = load_data(experiment.data)

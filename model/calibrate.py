@@ -22,6 +22,8 @@ from model.windows import build_windows
 
 
 def main() -> None:
+    """The command line: train v4 on synthetic data with early stopping (each epoch printed),
+    then print the JSON calibration figures for persistence and v4 on test."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--stations", type=int, default=1498)
     ap.add_argument("--days", type=int, default=28)

@@ -251,6 +251,7 @@ class RecordSetting:
 
     @property
     def name(self) -> str:
+        """The record run's strategy name, record-<configs>x<repeats>."""
         return f"{RECORD_PREFIX}{self.configs}x{self.repeats}"
 
 

@@ -70,6 +70,9 @@ def _repeat_noise(curves: pd.DataFrame, rungs: pd.Index) -> tuple[float, float, 
 
 @dataclass
 class Surrogate:
+    """Learning curves and costs of unseen configurations, predicted from recorded ones by
+    nearest neighbours or ridge regression (``kind``), with the repeats' noise."""
+
     space: list[Param]
     x: np.ndarray  # (C, F) one row per recorded configuration
     mae: np.ndarray  # (C, R) mean validation MAE per rung over repeats
@@ -164,6 +167,8 @@ class Surrogate:
         return self._predict_rows(self._x(params), self.kind)[0]
 
     def sample(self, params: dict, rng: np.random.Generator) -> np.ndarray:
+        """One noisy learning curve for ``params``: the prediction plus a trial offset and per-rung
+        noise drawn from ``rng``, (R,)."""
         return (
             self.predict(params)
             + rng.normal(0, self.noise_trial)
