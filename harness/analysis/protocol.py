@@ -192,8 +192,13 @@ def cannot_tell(
 
 def _power_note(seeds: int, tests: pd.DataFrame) -> str | None:
     """What the paired tests cannot show with this many seeds (None: nothing to say)."""
+    if seeds < 2:
+        return (
+            "One seed per strategy: no spread, no paired test; the ranking is a single draw "
+            "(compare --seeds 5 or more)."
+        )
     if not len(tests):
-        return None
+        return "No declared control (tpe_median, random) ran: no strategy was tested."
     min_p, level = float(tests["min_p"].min()), 0.05 / len(tests)
     if min_p > level:
         return (
