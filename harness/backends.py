@@ -67,9 +67,12 @@ class RealBackend(Backend):
     simulated_clock = False
 
     def open_storage(self, url: str) -> tuple[str, BaseStorage]:
+        """The Optuna storage at ``url``, shown as given."""
         return url, open_storage(url)
 
     def prepare(self, experiment, *, results_dir: str, directory: Path, device) -> Workload:
+        """Loads the data, builds the fidelity sampler and warms the device up; trainers are
+        model.train.Trainer."""
         from harness.datasets import load_data
         from model.fidelity import FidelitySampler
         from model.train import Trainer, warm_up
@@ -92,15 +95,18 @@ class ReplayBackend(Backend):
     max_workers = 1
 
     def open_storage(self, url: str) -> tuple[str, BaseStorage]:
+        """A fresh in-memory storage, whatever ``url`` says (shown as "in-memory (replay)")."""
         return "in-memory (replay)", optuna.storages.InMemoryStorage()
 
     def prepare(self, experiment, *, results_dir: str, directory: Path, device) -> Workload:
+        """The surrogate's fidelity stand-in and trainer factory; no data is loaded."""
         from harness.replay.run import prepare_replay
 
         fidelity, factory, finished = prepare_replay(experiment, results_dir, directory)
         return Workload(None, fidelity, factory, replayed=True, finished=finished)
 
     def device_label(self, device) -> str:
+        """Always "replay": no device trains."""
         return "replay"
 
 

@@ -79,21 +79,45 @@ def _budget_options(parser: argparse.ArgumentParser, unit: str) -> None:
 
 
 def _mlflow_option(parser: argparse.ArgumentParser) -> None:
+    """The --mlflow option: log to MLflow, optionally at a tracking URI."""
     parser.add_argument(
         "--mlflow",
         nargs="?",
         const="default",
         metavar="URI",
-        help="log to MLflow (default store: sqlite under results/; needs pip install -e '.[mlflow]')",
+        help="log to MLflow (default store: sqlite under results/; "
+        "needs pip install -e '.[mlflow]')",
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m harness", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+def _experiment_option(parser: argparse.ArgumentParser, help: str) -> None:
+    """The --experiment option (default quick)."""
+    parser.add_argument("--experiment", default="quick", help=help)
 
-    data = sub.add_parser(
-        "data", help="describe a data set: splits, missing share, persistence MAE"
+
+def _budget_override_options(parser: argparse.ArgumentParser, per: str) -> None:
+    """--trials and --timeout-minutes: the budget, overriding the experiment's."""
+    parser.add_argument(
+        "--trials", type=int, help=f"trial budget{per} (overrides the experiment's)"
+    )
+    parser.add_argument(
+        "--timeout-minutes",
+        type=float,
+        help=f"wall-clock budget{per} (overrides the experiment's)",
+    )
+
+
+def _subcommand(sub, name: str, func, help: str) -> argparse.ArgumentParser:
+    """Add subcommand ``name`` that runs ``func(args)``; returns its parser."""
+    parser = sub.add_parser(name, help=help)
+    parser.set_defaults(func=func)
+    return parser
+
+
+def _add_data(sub) -> None:
+    """The `data` subcommand: describe a data set."""
+    data = _subcommand(
+        sub, "data", _cmd_data, "describe a data set: splits, missing share, persistence MAE"
     )
     data.add_argument(
         "--stations",
@@ -108,42 +132,40 @@ def build_parser() -> argparse.ArgumentParser:
         help="a tidy CSV/Parquet file, or a directory of GBFS JSON or Paris CSV snapshots",
     )
     data.add_argument("--json", action="store_true", help="print one JSON object instead of text")
-    data.set_defaults(func=_cmd_data)
 
-    run = sub.add_parser("run", help="run one strategy on an experiment (resumes if run before)")
+
+def _add_run(sub) -> None:
+    """The `run` subcommand: one strategy on an experiment."""
+    run = _subcommand(
+        sub, "run", _cmd_run, "run one strategy on an experiment (resumes if run before)"
+    )
     run.add_argument(
         "--strategy",
         help="a registered strategy (see 'list'); default: the experiment's [run] strategy",
     )
-    run.add_argument(
-        "--experiment",
-        default="quick",
-        help="a name in experiments/ or a path to a .toml file (default quick)",
-    )
+    _experiment_option(run, "a name in experiments/ or a path to a .toml file (default quick)")
     run.add_argument("--seed", type=int, default=0, help="strategy seed (default 0)")
-    run.add_argument("--trials", type=int, help="trial budget (overrides the experiment's)")
-    run.add_argument(
-        "--timeout-minutes", type=float, help="wall-clock budget (overrides the experiment's)"
+    _budget_override_options(run, "")
+    _int_option(
+        run, "--workers", 1, "worker processes sharing the study on this machine (default 1)"
     )
-    run.add_argument(
-        "--workers",
-        type=int,
-        default=1,
-        help="worker processes sharing the study on this machine (default 1)",
-    )
-    run.add_argument(
-        "--backend",
-        default="real",
-        choices=("real", "replay"),
-        help="replay: the surrogate fitted by 'record', simulated clock, records under results/<experiment>.replay/",
+    _backend_option(
+        run,
+        "replay: the surrogate fitted by 'record', simulated clock, "
+        "records under results/<experiment>.replay/",
     )
     _budget_options(run, "trials")
     _common_options(run, storage=True, device=True, progress=True)
     _mlflow_option(run)
-    run.set_defaults(func=_cmd_run)
 
-    work = sub.add_parser(
-        "worker", help="join an existing study (from any machine) and train until its budget is met"
+
+def _add_worker(sub) -> None:
+    """The `worker` subcommand: join an existing study."""
+    work = _subcommand(
+        sub,
+        "worker",
+        _cmd_worker,
+        "join an existing study (from any machine) and train until its budget is met",
     )
     work.add_argument(
         "--storage", required=True, help="the study's storage URL, e.g. postgresql://user@host/db"
@@ -158,59 +180,37 @@ def build_parser() -> argparse.ArgumentParser:
         help="where this worker writes its records (default ./results)",
     )
     work.add_argument("--no-progress", action="store_true")
-    work.set_defaults(func=_cmd_worker)
 
-    comp = sub.add_parser(
-        "compare", help="run several strategies x seeds under the same budget (resumable)"
+
+def _add_compare(sub) -> None:
+    """The `compare` subcommand: several strategies x seeds under one budget."""
+    comp = _subcommand(
+        sub,
+        "compare",
+        _cmd_compare,
+        "run several strategies x seeds under the same budget (resumable)",
     )
-    comp.add_argument(
-        "--experiment", default="quick", help="a name in experiments/ or a path to a .toml file"
-    )
+    _experiment_option(comp, "a name in experiments/ or a path to a .toml file")
     comp.add_argument(
         "--strategies", help="comma-separated strategy names (default: all registered)"
     )
     comp.add_argument(
         "--seeds", type=int, help="number of seeds 0..N-1 (default: the experiment's seeds)"
     )
-    comp.add_argument(
-        "--trials", type=int, help="trial budget per run (overrides the experiment's)"
+    _budget_override_options(comp, " per run")
+    _int_option(
+        comp, "--noise-seeds", 0, "retrain the best configurations with N seeds (noise floor)"
     )
-    comp.add_argument(
-        "--timeout-minutes",
-        type=float,
-        help="wall-clock budget per run (overrides the experiment's)",
-    )
-    comp.add_argument(
-        "--noise-seeds",
-        type=int,
-        default=0,
-        help="retrain the best configurations with N seeds (noise floor)",
-    )
-    comp.add_argument(
-        "--noise-configs",
-        type=int,
-        default=3,
-        help="how many best configurations to retrain (default 3)",
-    )
-    comp.add_argument(
-        "--audit",
-        type=int,
-        default=0,
-        help="finish K pruned trials at full fidelity (false prunes)",
-    )
-    comp.add_argument("--workers", type=int, default=1, help="worker processes per run (default 1)")
-    comp.add_argument(
-        "--backend",
-        default="real",
-        choices=("real", "replay"),
-        help="real training, or the replay surrogate",
-    )
+    _int_option(comp, "--noise-configs", 3, "how many best configurations to retrain (default 3)")
+    _int_option(comp, "--audit", 0, "finish K pruned trials at full fidelity (false prunes)")
+    _int_option(comp, "--workers", 1, "worker processes per run (default 1)")
+    _backend_option(comp, "real training, or the replay surrogate")
     _budget_options(comp, "compute")
-    comp.add_argument(
+    _int_option(
+        comp,
         "--reeval-seeds",
-        type=int,
-        default=2,
-        help="retrain each run's incumbent with N fresh seeds; strategies are ranked on it "
+        2,
+        "retrain each run's incumbent with N fresh seeds; strategies are ranked on it "
         "(default 2, 0: rank on the recorded best)",
     )
     comp.add_argument(
@@ -221,33 +221,44 @@ def build_parser() -> argparse.ArgumentParser:
         help="train K configurations to early-stopped convergence: does the top rung rank "
         "like convergence? (horizon trust; default 0)",
     )
-
-    rec = sub.add_parser(
-        "record",
-        help="learning curves of Sobol configurations (+ v4), every rung, repeated: the replay data",
-    )
-    rec.add_argument(
-        "--experiment", default="quick", help="a name in experiments/ or a path to a .toml file"
-    )
-    rec.add_argument(
-        "--configs", type=int, default=32, help="Sobol configurations (default 32, plus v4)"
-    )
-    rec.add_argument(
-        "--repeats", type=int, default=2, help="training seeds per configuration (default 2)"
-    )
-    rec.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
-    _common_options(rec, storage=True, device=True, progress=True)
-    rec.set_defaults(func=_cmd_record)
     _common_options(comp, storage=True, device=True, progress=True)
     _mlflow_option(comp)
-    comp.set_defaults(func=_cmd_compare)
 
-    rep = sub.add_parser(
-        "report", help="analysis, plots and the write-up from recorded runs (no training)"
+
+def _backend_option(parser: argparse.ArgumentParser, help: str) -> None:
+    """--backend: real training (default) or the replay surrogate."""
+    parser.add_argument("--backend", default="real", choices=("real", "replay"), help=help)
+
+
+def _int_option(parser: argparse.ArgumentParser, flag: str, default: int, help: str) -> None:
+    """An integer option with a default."""
+    parser.add_argument(flag, type=int, default=default, help=help)
+
+
+def _add_record(sub) -> None:
+    """The `record` subcommand: the learning curves the replay surrogate is fitted to."""
+    rec = _subcommand(
+        sub,
+        "record",
+        _cmd_record,
+        "learning curves of Sobol configurations (+ v4), every rung, repeated: the replay data",
     )
-    rep.add_argument(
-        "--experiment", default="quick", help="experiment name (its folder under results/)"
+    _experiment_option(rec, "a name in experiments/ or a path to a .toml file")
+    _int_option(rec, "--configs", 32, "Sobol configurations (default 32, plus v4)")
+    _int_option(rec, "--repeats", 2, "training seeds per configuration (default 2)")
+    _int_option(rec, "--workers", 1, "worker processes (default 1)")
+    _common_options(rec, storage=True, device=True, progress=True)
+
+
+def _add_report(sub) -> None:
+    """The `report` subcommand: analysis and write-up from recorded runs."""
+    rep = _subcommand(
+        sub,
+        "report",
+        _cmd_report,
+        "analysis, plots and the write-up from recorded runs (no training)",
     )
+    _experiment_option(rep, "experiment name (its folder under results/)")
     rep.add_argument(
         "--target-margin",
         type=float,
@@ -256,7 +267,34 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common_options(rep, progress=False)
     _mlflow_option(rep)
-    rep.set_defaults(func=_cmd_report)
+
+
+def _add_final(sub) -> None:
+    """The `final` subcommand: retrain the best configuration and v4, test once."""
+    fin = _subcommand(
+        sub,
+        "final",
+        _cmd_final,
+        "retrain the best configuration and v4 with early stopping; test once",
+    )
+    fin.add_argument("--experiment", default="quick", help="the compared experiment")
+    fin.add_argument("--seeds", type=int, default=5, help="training seeds (default 5)")
+    _int_option(fin, "--top-k", 1, "retrain the K best configurations, keep the best on validation")
+    fin.add_argument("--max-epochs", type=int, default=30)
+    fin.add_argument("--patience", type=int, default=3)
+    _common_options(fin, device=True, progress=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser: one subcommand per job, each bound to its _cmd_ function."""
+    parser = argparse.ArgumentParser(prog="python -m harness", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_data(sub)
+    _add_run(sub)
+    _add_worker(sub)
+    _add_compare(sub)
+    _add_record(sub)
+    _add_report(sub)
 
     pl = sub.add_parser(
         "plan",
@@ -304,24 +342,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common_options(pl, device=True, progress=False)
     pl.set_defaults(func=_cmd_plan)
 
-    fin = sub.add_parser(
-        "final", help="retrain the best configuration and v4 with early stopping; test once"
-    )
-    fin.add_argument("--experiment", default="quick", help="the compared experiment")
-    fin.add_argument("--seeds", type=int, default=5, help="training seeds (default 5)")
-    fin.add_argument(
-        "--top-k",
-        type=int,
-        default=1,
-        help="retrain the K best configurations, keep the best on validation",
-    )
-    fin.add_argument("--max-epochs", type=int, default=30)
-    fin.add_argument("--patience", type=int, default=3)
-    _common_options(fin, device=True, progress=True)
-    fin.set_defaults(func=_cmd_final)
-
-    lister = sub.add_parser("list", help="list strategies and experiments")
-    lister.set_defaults(func=_cmd_list)
+    _add_final(sub)
+    sub.add_parser("list", help="list strategies and experiments").set_defaults(func=_cmd_list)
     return parser
 
 
@@ -331,6 +353,22 @@ def _cmd_data(args: argparse.Namespace) -> int:
     info = describe(load_data(DataSpec(args.stations, args.days, args.seed, args.source)))
     print(json.dumps(info) if args.json else format_description(info))
     return 0
+
+
+def _run_settings(args: argparse.Namespace) -> dict:
+    """The options `run` and `compare` share, as RunOptions/CompareOptions keyword arguments."""
+    return dict(
+        results_dir=args.results,
+        storage=args.storage,
+        n_trials=args.trials,
+        timeout_minutes=args.timeout_minutes,
+        device=args.device,
+        progress=not args.no_progress,
+        workers=args.workers,
+        backend=args.backend,
+        budget_unit=args.budget_unit,
+        warm_start=not args.no_warm_start,
+    )
 
 
 def _logger(args: argparse.Namespace, experiment: str):
@@ -347,26 +385,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from harness.summary import format_summary
 
     experiment = load_experiment(args.experiment)
-    opts = RunOptions(
-        strategy=args.strategy,
-        seed=args.seed,
-        results_dir=args.results,
-        storage=args.storage,
-        n_trials=args.trials,
-        timeout_minutes=args.timeout_minutes,
-        device=args.device,
-        progress=not args.no_progress,
-        workers=args.workers,
-        backend=args.backend,
-        budget_unit=args.budget_unit,
-        warm_start=not args.no_warm_start,
-    )
+    opts = RunOptions(strategy=args.strategy, seed=args.seed, **_run_settings(args))
     logger = _logger(args, experiment.name)  # before training: a missing extra fails fast
     summary = run_strategy(experiment, opts)
     if logger:
-        print(
-            f"mlflow        {logger.log_run(Path(summary['records']))} trials logged to {logger.uri}"
-        )
+        logged = logger.log_run(Path(summary["records"]))
+        print(f"mlflow        {logged} trials logged to {logger.uri}")
     strategy = args.strategy or experiment.strategy
     print(
         f"{experiment.name} / {strategy} / seed {args.seed}  (study {summary['study']}, "
@@ -458,21 +482,12 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         CompareOptions(
             strategies=strategies,
             seeds=tuple(range(args.seeds)) if args.seeds else None,
-            results_dir=args.results,
-            storage=args.storage,
-            n_trials=args.trials,
-            timeout_minutes=args.timeout_minutes,
-            device=args.device,
             noise_configs=args.noise_configs,
             noise_seeds=args.noise_seeds,
             audit=args.audit,
-            progress=not args.no_progress,
-            workers=args.workers,
-            backend=args.backend,
-            budget_unit=args.budget_unit,
-            warm_start=not args.no_warm_start,
             reeval_seeds=args.reeval_seeds,
             converge=args.converge,
+            **_run_settings(args),
         ),
     )
     if logger:
@@ -483,7 +498,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         )
         print(f"mlflow: {logged} trials logged to {logger.uri}")
     print(
-        f"{out['runs']} runs recorded under {out['results']}; next: python -m harness report --experiment {Path(out['results']).name}"
+        f"{out['runs']} runs recorded under {out['results']}; "
+        f"next: python -m harness report --experiment {Path(out['results']).name}"
     )
     return 0
 
@@ -498,9 +514,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
     a = analyze(args.results, args.experiment, args.target_margin)
     path = write_report(a, Path(args.results) / args.experiment)
     if logger:
-        print(
-            f"mlflow: report and plots logged as run {logger.log_report(path.parent)} in {logger.uri}"
-        )
+        run_id = logger.log_report(path.parent)
+        print(f"mlflow: report and plots logged as run {run_id} in {logger.uri}")
     print(a.ranking[["rank", "strategy", "median", "seeds"]].to_string(index=False))
     print(f"\nverdict: {a.choice} ({a.choice_reason})")
     for line in a.cannot_tell:

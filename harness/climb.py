@@ -70,6 +70,7 @@ class Rung:
 
     @property
     def mae(self) -> float:
+        """The rung's validation MAE (NaN when it was not evaluated)."""
         return self.evaluation.metrics["mae"] if self.evaluation else math.nan
 
 

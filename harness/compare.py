@@ -27,6 +27,9 @@ from strategies import STRATEGIES
 
 @dataclass(frozen=True)
 class CompareOptions:
+    """How to run a comparison: which strategies and seeds, the shared budget and storage, and
+    the retrains beside the runs (noise floor, audit, re-evaluation, convergence)."""
+
     strategies: tuple[str, ...] = tuple(STRATEGIES)
     seeds: tuple[int, ...] | None = None  # default: the experiment's
     results_dir: str = "results"

@@ -43,12 +43,17 @@ class DataSpec:
 
 @dataclass(frozen=True)
 class Budget:
+    """A run's budget: a trial count, a wall-clock limit in minutes, or both (None: unlimited)."""
+
     n_trials: int | None = None
     timeout_minutes: float | None = None
 
 
 @dataclass(frozen=True)
 class Experiment:
+    """One experiment file, parsed and validated: data, search space, ladder, budget and run
+    settings."""
+
     name: str
     path: str
     description: str
@@ -68,12 +73,14 @@ class Experiment:
         return ModelConfig().with_params({**self.model, **self.space.defaults()})
 
     def to_dict(self) -> dict:
+        """A plain dict of every field (with the ladder's steps), as written to run metadata."""
         out = asdict(self)
         out["ladder"]["steps"] = list(self.ladder.steps)
         return out
 
 
 def list_experiments() -> list[Path]:
+    """The experiment files in experiments/, sorted by path."""
     return sorted(EXPERIMENTS_DIR.glob("*.toml"))
 
 

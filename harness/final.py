@@ -62,6 +62,10 @@ def final_check(
     device: str = "auto",
     progress: bool = True,
 ) -> dict:
+    """Retrain the analysis's recommended configuration (the best of its ``top_k`` on
+    validation) and v4 with ``seeds`` seeds and early stopping, test each once, save the
+    recommended weights under ``out_dir``/final; returns the summary and table (also written
+    to final.json)."""
     if seeds < 2:
         raise UserError(f"final: --seeds must be >= 2 for a spread and a test, got {seeds}")
     data = load_data(experiment.data)
@@ -95,20 +99,25 @@ def final_check(
                 }
             )
             if name == "recommended":
-                torch.save(
-                    {
-                        "state_dict": trainer.cpu_state_dict(),
-                        "config": asdict(cfg),
-                        "n_stations": data.n_stations,
-                        "bikes_mean": data.bikes_mean,
-                        "bikes_std": data.bikes_std,
-                        "metrics": rows[-1],
-                    },
-                    weights_dir / f"model-seed-{seed}.pt",
-                )
+                _save_weights(trainer, cfg, data, rows[-1], weights_dir / f"model-seed-{seed}.pt")
     per_seed = pd.DataFrame(rows)
     per_seed.to_csv(out_dir / "final_runs.csv", index=False)
     return _summarize(per_seed, persistence_metrics(data.splits["test"]), chosen, out_dir)
+
+
+def _save_weights(trainer, cfg: ModelConfig, data, metrics: dict, path: Path) -> None:
+    """The trained weights with what is needed to use them: configuration, scaling, metrics."""
+    torch.save(
+        {
+            "state_dict": trainer.cpu_state_dict(),
+            "config": asdict(cfg),
+            "n_stations": data.n_stations,
+            "bikes_mean": data.bikes_mean,
+            "bikes_std": data.bikes_std,
+            "metrics": metrics,
+        },
+        path,
+    )
 
 
 def _summarize(

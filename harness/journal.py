@@ -50,6 +50,7 @@ class Repair:
     tail_only: bool  # the damage was all after the last complete record
 
     def message(self) -> str:
+        """One line for stderr: what was set aside, where, and what was kept."""
         lines = self.set_aside_lines
         what = (
             f"a torn last record ({self.set_aside_bytes} bytes) was"
@@ -168,6 +169,8 @@ class SafeJournalFileBackend(JournalFileBackend):
             self._harness_lock.release()
 
     def append_logs(self, logs: list[dict[str, Any]]) -> None:
+        """Append ``logs`` as whole lines under the lock, fsynced; a torn tail left by a dead
+        writer is cut first, and a failed write is undone (JournalWriteError)."""
         data = ("\n".join(json.dumps(log, separators=(",", ":")) for log in logs) + "\n").encode()
         with self._locked():
             fd = os.open(self._file_path, os.O_WRONLY | os.O_APPEND)

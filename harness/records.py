@@ -168,6 +168,8 @@ class RunRecorder:
         self.trials = _CsvLog(self.directory / "trials.csv", list(TRIAL_COLUMNS) + params)
 
     def write_metadata(self, meta: dict) -> None:
+        """Write ``meta`` to metadata.json atomically; a failure keeps the previous file and is a
+        UserError."""
         path = self.directory / "metadata.json"
         tmp = path.with_suffix(".tmp")
         try:
@@ -184,9 +186,11 @@ class RunRecorder:
             ) from None
 
     def add_rung(self, row: dict, params: dict) -> None:
+        """Append one rungs.csv row: ``row`` plus the trial's ``params`` as param_ columns."""
         self.rungs.append({**row, **{f"param_{k}": v for k, v in params.items()}})
 
     def add_trial(self, row: dict, params: dict) -> None:
+        """Append one trials.csv row: ``row`` plus the trial's ``params`` as param_ columns."""
         self.trials.append({**row, **{f"param_{k}": v for k, v in params.items()}})
 
     def read(self) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -36,6 +36,7 @@ MAX_RETRIES = 2
 
 
 def is_rdb(url: str) -> bool:
+    """Whether ``url`` names a database storage rather than a journal file."""
     return not (url.startswith(JOURNAL_PREFIX) or url.endswith(".journal"))
 
 

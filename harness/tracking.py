@@ -35,12 +35,16 @@ def _mlflow():
 
 
 def resolve_uri(uri: str | None, results_dir: str | Path) -> str:
+    """The MLflow tracking URI: ``uri``, or sqlite under ``results_dir`` by default."""
     if uri in (None, DEFAULT):
         return f"sqlite:///{(Path(results_dir) / 'mlflow.db').resolve()}"
     return uri
 
 
 class MlflowLogger:
+    """Logs runs' trials and reports to an MLflow experiment, each once (tags say what is
+    already logged)."""
+
     def __init__(self, uri: str | None, experiment: str, results_dir: str | Path) -> None:
         client_cls = _mlflow()
         self.uri = resolve_uri(uri, results_dir)

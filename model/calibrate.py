@@ -22,6 +22,8 @@ from model.windows import build_windows
 
 
 def main() -> None:
+    """The command line: train v4 on synthetic data with early stopping (each epoch printed),
+    then print the JSON calibration figures for persistence and v4 on test."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--stations", type=int, default=1498)
     ap.add_argument("--days", type=int, default=28)
@@ -33,11 +35,14 @@ def main() -> None:
     data = build_windows(generate_panel(args.stations, args.days, args.seed))
     trainer = Trainer(data, ModelConfig(), seed=args.seed, device=args.device)
     start = time.perf_counter()
-    log = lambda ep, ev: print(
-        f"epoch {ep.epoch}: loss {ep.train_loss:.4f} val MAE {ev.metrics['mae']:.4f} "
-        f"({ep.samples / ep.seconds:,.0f} samples/s)",
-        flush=True,
-    )
+
+    def log(ep, ev) -> None:
+        print(
+            f"epoch {ep.epoch}: loss {ep.train_loss:.4f} val MAE {ev.metrics['mae']:.4f} "
+            f"({ep.samples / ep.seconds:,.0f} samples/s)",
+            flush=True,
+        )
+
     history, evals = trainer.fit(
         np.arange(len(data.splits["train"])), args.max_epochs, args.patience, callback=log
     )

@@ -68,6 +68,7 @@ class ModelConfig:
 
     @classmethod
     def field_names(cls) -> tuple[str, ...]:
+        """The names of every field, in declaration order."""
         return tuple(f.name for f in fields(cls))
 
     def with_params(self, params: dict) -> ModelConfig:

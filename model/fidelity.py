@@ -14,6 +14,9 @@ from model.windows import ForecastData
 
 
 class FidelitySampler:
+    """Nested subsamples of the training windows, stratified by station and part of the week:
+    the windows at a smaller fraction are always among those at a larger one."""
+
     def __init__(self, data: ForecastData, seed: int = 0) -> None:
         train = data.splits["train"]
         ts = data.hours[train.end_hour]

@@ -248,6 +248,8 @@ def _to_local(utc: pd.Series) -> pd.Series:
 
 
 def read_tidy(path: Path) -> pd.DataFrame:
+    """A tidy .csv or .parquet table of station readings; an unreadable file is a
+    DataSourceError."""
     try:
         if path.suffix.lower() in (".parquet", ".pq"):
             df = pd.read_parquet(path)
@@ -271,6 +273,8 @@ def read_tidy(path: Path) -> pd.DataFrame:
 
 
 def read_paris_csv_dir(files: list[Path]) -> pd.DataFrame:
+    """Paris open-data ';'-separated CSV snapshots, concatenated; an unreadable file is a
+    DataSourceError."""
     frames = []
     for path in files:
         try:

@@ -10,6 +10,9 @@ from model.windows import HORIZONS, STATIC_FEATURES
 
 
 class ForecastNet(nn.Module):
+    """The LSTM forecaster: LSTM layers over the past 24 hours, joined with the static features
+    and an optional station embedding, then a dense head for T+1..3."""
+
     def __init__(self, config: ModelConfig, n_stations: int) -> None:
         super().__init__()
         self.config = config
@@ -34,6 +37,7 @@ class ForecastNet(nn.Module):
     def forward(
         self, seq: torch.Tensor, static: torch.Tensor, station: torch.Tensor
     ) -> torch.Tensor:
+        """Scaled forecasts (B, 3) from ``seq`` (T, B), ``static`` (B, 12) and ``station`` (B,)."""
         # seq: (T, B) time-major scaled bikes; static: (B, 12); station: (B,)
         out, _ = self.lstm_1(seq.unsqueeze(-1))  # (T, B, H1)
         if self.lstm_rest is not None:
@@ -45,5 +49,6 @@ class ForecastNet(nn.Module):
 
 
 def count_module_parameters(model: nn.Module) -> int:
-    """PyTorch's own count (the reference for model.config.count_parameters, which needs no torch)."""
+    """PyTorch's own count (the reference for model.config.count_parameters, which needs no
+    torch)."""
     return sum(p.numel() for p in model.parameters())

@@ -29,13 +29,16 @@ class HourlyPanel:
 
     @property
     def n_stations(self) -> int:
+        """How many stations (rows)."""
         return self.bikes.shape[0]
 
     @property
     def n_hours(self) -> int:
+        """How many hours (columns)."""
         return self.bikes.shape[1]
 
     def missing_share(self) -> float:
+        """The share of station-hours with no reading (NaN bikes)."""
         return float(np.isnan(self.bikes).mean())
 
 

@@ -67,23 +67,30 @@ class TrainResult:
 
     @property
     def diverged(self) -> bool:
+        """Whether an epoch diverged."""
         return self.diverged_at_epoch is not None
 
     @property
     def seconds(self) -> float:
+        """Training seconds over every epoch."""
         return sum(e.seconds for e in self.epochs)
 
     @property
     def samples(self) -> int:
+        """Training samples over every epoch."""
         return sum(e.samples for e in self.epochs)
 
     @property
     def train_loss(self) -> float:
+        """The last epoch's training loss (NaN when none ran)."""
         return self.epochs[-1].train_loss if self.epochs else float("nan")
 
 
 @dataclass
 class EvalResult:
+    """One evaluation: metrics by name (mae, r2, and per horizon mae_h1.., r2_h1..) and the
+    seconds it took."""
+
     metrics: dict[str, float]
     seconds: float
 
@@ -271,6 +278,8 @@ class Trainer:
         return self.data.unscale(torch.cat(out).cpu().numpy())
 
     def evaluate(self, split: str = "val") -> EvalResult:
+        """Metrics on ``split`` in bikes (a non-finite prediction gives MAE NaN) and the seconds
+        taken."""
         synchronize(self.device)
         start = time.perf_counter()
         pred = self.predict(split)

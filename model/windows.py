@@ -62,14 +62,19 @@ class Split:
         return len(self.station)
 
     def first_hour(self) -> np.ndarray:
+        """Panel hour index of each window's first input."""
         return self.end_hour - (SEQ_LEN - 1)
 
     def last_hour(self) -> np.ndarray:
+        """Panel hour index of each window's last target."""
         return self.end_hour + max(HORIZONS)
 
 
 @dataclass
 class ForecastData:
+    """Every split's windows with what is needed to read them: hours, stations, the bikes
+    scaling, the source and its missing share."""
+
     splits: dict[str, Split]
     hours: pd.DatetimeIndex
     stations: pd.DataFrame
@@ -81,9 +86,11 @@ class ForecastData:
 
     @property
     def n_stations(self) -> int:
+        """How many stations."""
         return len(self.stations)
 
     def unscale(self, scaled: np.ndarray) -> np.ndarray:
+        """Scaled values back in bikes."""
         return scaled * self.bikes_std + self.bikes_mean
 
 

@@ -28,6 +28,8 @@ class StrategyInputs:
 
     @property
     def stream_seed(self) -> int:
+        """The sampler's seed: ``seed`` on a fresh coordinator, else one derived from the resumed
+        trial count and the worker."""
         if self.resumed_trials == 0 and self.worker == 0:
             return self.seed
         return (self.seed * 1_000_003 + self.resumed_trials * 7919 + self.worker) % 2**31
@@ -35,6 +37,9 @@ class StrategyInputs:
 
 @dataclass(frozen=True)
 class Strategy:
+    """A registered strategy: its name, the words the report quotes, and ``make``, which returns
+    the (sampler, pruner) pair for a StrategyInputs."""
+
     name: str
     summary: str  # one line: how it works
     rationale: str  # when it shines, and its known caveats (quoted by the write-up)

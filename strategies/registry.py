@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -106,92 +107,133 @@ def _grid_points(inputs: StrategyInputs) -> list[dict]:
     return [points[i] for i in order]
 
 
+def _random(inputs: StrategyInputs) -> RandomSampler:
+    return RandomSampler(seed=inputs.stream_seed)
+
+
+def _nop(inputs: StrategyInputs) -> NopPruner:
+    return NopPruner()
+
+
+def _registered(
+    name: str, summary: str, rationale: str, sampler: Callable, pruner: Callable, **extra
+) -> Strategy:
+    """A registry entry: its factory pairs ``sampler(inputs)`` with ``pruner(inputs)``, it prunes
+    unless the pruner is ``_nop``, and ``rationale`` is a paragraph (white space folded)."""
+    return Strategy(
+        name,
+        summary,
+        " ".join(rationale.split()),
+        lambda inputs: (sampler(inputs), pruner(inputs)),
+        prunes=pruner is not _nop,
+        **extra,
+    )
+
+
 _STRATEGIES = (
-    Strategy(
+    _registered(
         "tpe_median",
         "TPE sampler + median pruning",
-        "Stops a trial whose best MAE so far is worse than the median of completed trials at the "
-        "same rung. Cheap and robust; its start-up counts COMPLETE trials only, so at 40-70 "
-        f"trials the first {MEDIAN_STARTUP_TRIALS} run to the end and savings start late.",
-        lambda i: (_tpe(i), _median(i)),
-        prunes=True,
+        f"""
+        Stops a trial whose best MAE so far is worse than the median of completed trials at the same
+        rung. Cheap and robust; its start-up counts COMPLETE trials only, so at 40-70 trials the
+        first {MEDIAN_STARTUP_TRIALS} run to the end and savings start late.
+        """,
+        _tpe,
+        _median,
     ),
-    Strategy(
+    _registered(
         "tpe_hyperband",
         "TPE sampler + Hyperband over the fidelity ladder",
-        "Runs successive halving in several brackets that trade exploration for trust in low "
-        "rungs: saves most when low rungs rank trials like full data. TPE models all trials, not "
-        "only its bracket's.",
-        lambda i: (_tpe(i), _hyperband(i)),
-        prunes=True,
+        """
+        Runs successive halving in several brackets that trade exploration for trust in low rungs:
+        saves most when low rungs rank trials like full data. TPE models all trials, not only its
+        bracket's.
+        """,
+        _tpe,
+        _hyperband,
     ),
-    Strategy(
+    _registered(
         "tpe_asha",
         "TPE sampler + asynchronous successive halving",
-        "Keeps the top 1/reduction_factor of trials at each rung, asynchronously: the most "
-        "aggressive saver, and the most exposed to low rungs that favour fast learners over good "
-        "ones.",
-        lambda i: (_tpe(i), _asha(i)),
-        prunes=True,
+        """
+        Keeps the top 1/reduction_factor of trials at each rung, asynchronously: the most aggressive
+        saver, and the most exposed to low rungs that favour fast learners over good ones.
+        """,
+        _tpe,
+        _asha,
     ),
-    Strategy(
+    _registered(
         "tpe",
         "TPE sampler, no pruning",
-        "Tree-structured Parzen estimator (multivariate, constant liar) on full-fidelity results: "
-        "separates the sampler's effect from the pruner's.",
-        lambda i: (_tpe(i), NopPruner()),
-        prunes=False,
+        """
+        Tree-structured Parzen estimator (multivariate, constant liar) on full-fidelity results:
+        separates the sampler's effect from the pruner's.
+        """,
+        _tpe,
+        _nop,
     ),
-    Strategy(
+    _registered(
         "random",
         "random search, no pruning (the control)",
-        "Every other strategy must beat this to justify its complexity; strong when few parameters"
-        " matter.",
-        lambda i: (RandomSampler(seed=i.stream_seed), NopPruner()),
-        prunes=False,
+        """
+        Every other strategy must beat this to justify its complexity; strong when few parameters
+        matter.
+        """,
+        _random,
+        _nop,
     ),
-    Strategy(
+    _registered(
         "random_median",
         "random search + median pruning",
-        "Measures what median pruning alone buys, with no model-based sampling.",
-        lambda i: (RandomSampler(seed=i.stream_seed), _median(i)),
-        prunes=True,
+        """
+        Measures what median pruning alone buys, with no model-based sampling.
+        """,
+        _random,
+        _median,
     ),
-    Strategy(
+    _registered(
         "cmaes",
         "CMA-ES, no pruning",
-        "Evolution strategy adapting a Gaussian over continuous and integer parameters; "
-        "categorical ones are sampled at random. Shines on smooth continuous spaces with a budget "
-        "of many trials.",
-        lambda i: (_cmaes(i), NopPruner()),
-        prunes=False,
+        """
+        Evolution strategy adapting a Gaussian over continuous and integer parameters; categorical
+        ones are sampled at random. Shines on smooth continuous spaces with a budget of many trials.
+        """,
+        _cmaes,
+        _nop,
     ),
-    Strategy(
+    _registered(
         "qmc",
         "scrambled Sobol sequence, no pruning",
-        "Quasi-random points that cover the space more evenly than random search at small budgets.",
-        lambda i: (_qmc(i), NopPruner()),
-        prunes=False,
+        """
+        Quasi-random points that cover the space more evenly than random search at small budgets.
+        """,
+        _qmc,
+        _nop,
     ),
-    Strategy(
+    _registered(
         "mo_tpe",
         "multi-objective TPE over validation MAE and training time",
-        "Searches accuracy and cost together and returns a Pareto front rather than one best "
-        "trial; Optuna's pruners do not work on multi-objective studies, so every trial climbs the"
-        " whole ladder (its low-rung MAEs are recorded, not used to stop it). For a night that "
-        "must also buy a cheap model.",
-        lambda i: (_tpe(i), NopPruner()),
-        prunes=False,
+        """
+        Searches accuracy and cost together and returns a Pareto front rather than one best trial;
+        Optuna's pruners do not work on multi-objective studies, so every trial climbs the whole
+        ladder (its low-rung MAEs are recorded, not used to stop it). For a night that must also buy
+        a cheap model.
+        """,
+        _tpe,
+        _nop,
         objectives=2,
     ),
-    Strategy(
+    _registered(
         "grid",
         "grid over the reduced space, no pruning",
-        "Tries every combination of the few values given for the important parameters (the rest at"
-        " defaults), then stops by itself. Transparent and exhaustive, but its cost grows "
-        "multiplicatively.",
-        lambda i: (_grid(i), NopPruner()),
-        prunes=False,
+        """
+        Tries every combination of the few values given for the important parameters (the rest at
+        defaults), then stops by itself. Transparent and exhaustive, but its cost grows
+        multiplicatively.
+        """,
+        _grid,
+        _nop,
         queue=_grid_points,
     ),
 )
@@ -209,6 +251,7 @@ class RecordSetting:
 
     @property
     def name(self) -> str:
+        """The record run's strategy name, record-<configs>x<repeats>."""
         return f"{RECORD_PREFIX}{self.configs}x{self.repeats}"
 
 

@@ -66,6 +66,7 @@ class Param:
         return f"the range [{self.low:g}, {self.high:g}]{extra}"
 
     def distribution(self) -> BaseDistribution:
+        """The Optuna distribution this parameter is sampled from."""
         if self.type == "categorical":
             return CategoricalDistribution(self.choices)
         if self.type == "int":
@@ -158,6 +159,8 @@ def _no_duplicates(what: str, values: tuple) -> None:
 
 @dataclass(frozen=True)
 class SearchSpace:
+    """The parameters searched, in a fixed order (never empty)."""
+
     params: tuple[Param, ...]
 
     def __post_init__(self) -> None:
@@ -166,12 +169,15 @@ class SearchSpace:
 
     @property
     def names(self) -> tuple[str, ...]:
+        """The parameters' names, in order."""
         return tuple(p.name for p in self.params)
 
     def distributions(self) -> dict[str, BaseDistribution]:
+        """Each parameter's Optuna distribution, by name."""
         return {p.name: p.distribution() for p in self.params}
 
     def defaults(self) -> dict[str, Any]:
+        """Each parameter's default (v4), by name."""
         return {p.name: p.default for p in self.params}
 
     def suggest(self, trial: optuna.Trial) -> dict[str, Any]:
@@ -193,6 +199,7 @@ class SearchSpace:
         return {p.name: list(p.grid) if p.grid else [p.default] for p in self.params}
 
     def grid_size(self) -> int:
+        """How many points the reduced grid has."""
         return math.prod(len(v) for v in self.reduced_grid().values())
 
 
@@ -224,11 +231,13 @@ class Ladder:
 
     @property
     def steps(self) -> tuple[int, ...]:
+        """Each rung's budget in units of the first rung's (fraction x epochs), at least 1."""
         base = self.fractions[0] * self.epochs[0]
         return tuple(max(1, round(f * e / base)) for f, e in zip(self.fractions, self.epochs))
 
     @property
     def max_step(self) -> int:
+        """The last rung's step."""
         return self.steps[-1]
 
     @property

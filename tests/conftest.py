@@ -21,7 +21,8 @@ def postgres_url():
     if bindir is None:
         if os.environ.get("CI"):
             pytest.fail(
-                "PostgreSQL is not installed; .ci/run should have installed Debian's postgresql package"
+                "PostgreSQL is not installed; "
+                ".ci/run should have installed Debian's postgresql package"
             )
         pytest.skip("PostgreSQL is not installed here (CI installs it): apt-get install postgresql")
     server = PostgresServer(bindir)

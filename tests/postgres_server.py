@@ -53,7 +53,10 @@ class PostgresServer:
             "postgres",
             "--no-sync",
         )
-        opts = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=100"
+        opts = (
+            f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c max_connections=100"
+        )
         self._run(
             str(self.bindir / "pg_ctl"),
             "-D",

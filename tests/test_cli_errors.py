@@ -51,7 +51,8 @@ def _run(tmp_path, capsys, toml=None, extra=()):
         (GOOD + "\ncolour = 3\n", "colour: unknown field"),
         (
             GOOD.replace(
-                '[space.learning_rate]\ntype = "float"\nlow = 1e-4\nhigh = 1e-2\nlog = true\ndefault = 1e-3\n',
+                '[space.learning_rate]\ntype = "float"\nlow = 1e-4\nhigh = 1e-2\nlog = true\n'
+                "default = 1e-3\n",
                 "",
             ),
             "space: the search space is empty",

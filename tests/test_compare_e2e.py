@@ -1,17 +1,36 @@
 """compare + plan + final + report on smoke, with the real LSTM and the real commands."""
 
 import json
+import tomllib
 
 import pandas as pd
-import tomllib
 
 from harness.analysis.loading import load_results
 from harness.cli import main
 from harness.experiment import parse_experiment
 
+PLOTS = (
+    "anytime",
+    "time_to_target",
+    "savings",
+    "fidelity_trust",
+    "importance",
+    "learning_curves",
+    "rank_over_time",
+    "pareto",
+)
+
 
 def test_compare_plan_final_report(tmp_path, capsys):
     res = ["--results", str(tmp_path)]
+    results = _compare_and_resume(tmp_path, res)
+    _plan_then_capped_plan(tmp_path, res)
+    _final(tmp_path, res)
+    capsys.readouterr()
+    _report(tmp_path, res, results)
+
+
+def _compare_and_resume(tmp_path, res):
     args = [
         "compare",
         "--experiment",
@@ -42,7 +61,10 @@ def test_compare_plan_final_report(tmp_path, capsys):
     n_rungs_before = len(results.rungs)
     assert main(args) == 0  # resumable: every (strategy, seed) run is reused, nothing retrained
     assert len(load_results(tmp_path, "smoke").rungs) == n_rungs_before
+    return results
 
+
+def _plan_then_capped_plan(tmp_path, res):
     assert main(["plan", "--experiment", "smoke", "--target", "smoke", "--hours", "12", *res]) == 0
     plan = json.loads((tmp_path / "smoke/plan.json").read_text())
     overnight = tmp_path / "smoke/overnight.toml"
@@ -51,65 +73,31 @@ def test_compare_plan_final_report(tmp_path, capsys):
     assert 1 <= len(exp.space.params) <= 6
     free_high = dict(tomllib.loads(overnight.read_text())["space"]).get("hidden_1", {}).get("high")
 
-    # a cost ceiling changes the plan: only small models inform the space, and the plan says what it costs
-    assert (
-        main(
-            [
-                "plan",
-                "--experiment",
-                "smoke",
-                "--target",
-                "smoke",
-                "--hours",
-                "12",
-                "--max-params",
-                "2300",
-                *res,
-            ]
-        )
-        == 0
-    )
+    # a cost ceiling changes the plan: only small models inform the space, and the plan says
+    # what it costs
+    capped_args = ["plan", "--experiment", "smoke", "--target", "smoke", "--hours", "12"]
+    assert main([*capped_args, "--max-params", "2300", *res]) == 0
     capped = json.loads((tmp_path / "smoke/plan.json").read_text())
     assert capped["ceiling"]["mae_cost"] >= 0 and "the ceiling costs" in capped["summary"]
     capped_space = tomllib.loads(overnight.read_text())["space"]
     if free_high is not None and "hidden_1" in capped_space:
         assert capped_space["hidden_1"]["high"] <= free_high
 
-    assert (
-        main(
-            [
-                "final",
-                "--experiment",
-                "smoke",
-                "--seeds",
-                "2",
-                "--max-epochs",
-                "2",
-                "--no-progress",
-                *res,
-            ]
-        )
-        == 0
-    )
+
+def _final(tmp_path, res):
+    args = ["final", "--experiment", "smoke", "--seeds", "2", "--max-epochs", "2", "--no-progress"]
+    assert main([*args, *res]) == 0
     assert sorted(p.name for p in (tmp_path / "smoke/final").iterdir()) == [
         "model-seed-0.pt",
         "model-seed-1.pt",
     ]
 
-    capsys.readouterr()
+
+def _report(tmp_path, res, results):
     assert main(["report", "--experiment", "smoke", *res]) == 0
     report = (tmp_path / "smoke/REPORT.md").read_text()
     html = (tmp_path / "smoke/REPORT.html").read_text()
-    for plot in (
-        "anytime",
-        "time_to_target",
-        "savings",
-        "fidelity_trust",
-        "importance",
-        "learning_curves",
-        "rank_over_time",
-        "pareto",
-    ):
+    for plot in PLOTS:
         assert (tmp_path / f"smoke/plots/{plot}.png").stat().st_size > 5000 and (
             tmp_path / f"smoke/plots/{plot}.svg"
         ).exists()
@@ -120,7 +108,7 @@ def test_compare_plan_final_report(tmp_path, capsys):
         .groupby(["strategy", "seed"])["val_mae"]
         .min()
     )
-    for strategy, values in best.groupby(level=0):
+    for _strategy, values in best.groupby(level=0):
         assert f"{values.median():.4f}" in report
     latest = json.loads((tmp_path / "smoke/plan.json").read_text())  # the capped plan, written last
     assert f"Run **{latest['strategy']}**" in report and latest["summary"] in report

@@ -15,13 +15,13 @@ def _write(path, doc):
     path.write_text(json.dumps(doc))
 
 
-def _info(stations):
-    return {"last_updated": T0, "data": {"stations": stations}}
+def _info(stations, last_updated=T0):
+    return {"last_updated": last_updated, "data": {"stations": stations}}
 
 
-def test_gbfs_velib_quirks(tmp_path):
-    # station_id as a JSON number, camelCase duplicates, stationCode,
-    # bike types as a list of one-key objects
+def _write_velib_snapshots(tmp_path):
+    """Station information and two status snapshots with Vélib's quirks: station_id as a JSON
+    number, camelCase duplicates, stationCode, bike types as a list of one-key objects."""
     _write(
         tmp_path / "a.json",
         _info(
@@ -45,58 +45,62 @@ def test_gbfs_velib_quirks(tmp_path):
             ]
         ),
     )
+    _write_velib_status(tmp_path)
+
+
+def _write_velib_status(tmp_path):
+    """Two status snapshots an hour apart, one station not renting in the second."""
     _write(
         tmp_path / "b.json",
-        {
-            "last_updated": T0,
-            "data": {
-                "stations": [
-                    {
-                        "station_id": 213688169,
-                        "stationCode": "16107",
-                        "num_bikes_available": 4,
-                        "numBikesAvailable": 4,
-                        "num_bikes_available_types": [{"mechanical": 1}, {"ebike": 3}],
-                        "is_installed": 1,
-                        "is_renting": 1,
-                        "last_reported": T0,
-                    },
-                    {
-                        "station_id": 653222953,
-                        "stationCode": "6015",
-                        "num_bikes_available_types": [{"mechanical": 5}, {"ebike": 2}],
-                        "is_installed": 1,
-                        "is_renting": 1,
-                        "last_reported": T0 + 60,
-                    },
-                ]
-            },
-        },
+        _info(
+            [
+                {
+                    "station_id": 213688169,
+                    "stationCode": "16107",
+                    "num_bikes_available": 4,
+                    "numBikesAvailable": 4,
+                    "num_bikes_available_types": [{"mechanical": 1}, {"ebike": 3}],
+                    "is_installed": 1,
+                    "is_renting": 1,
+                    "last_reported": T0,
+                },
+                {
+                    "station_id": 653222953,
+                    "stationCode": "6015",
+                    "num_bikes_available_types": [{"mechanical": 5}, {"ebike": 2}],
+                    "is_installed": 1,
+                    "is_renting": 1,
+                    "last_reported": T0 + 60,
+                },
+            ]
+        ),
     )
     _write(
         tmp_path / "c.json",
-        {
-            "last_updated": T0 + 3600,
-            "data": {
-                "stations": [
-                    {
-                        "station_id": 213688169,
-                        "numBikesAvailable": 6,
-                        "is_installed": 1,
-                        "is_renting": 1,
-                        "last_reported": T0 + 3600,
-                    },
-                    {
-                        "station_id": 653222953,
-                        "num_bikes_available": 9,
-                        "is_installed": 1,
-                        "is_renting": 0,
-                        "last_reported": T0 + 3660,
-                    },
-                ]
-            },
-        },
+        _info(
+            [
+                {
+                    "station_id": 213688169,
+                    "numBikesAvailable": 6,
+                    "is_installed": 1,
+                    "is_renting": 1,
+                    "last_reported": T0 + 3600,
+                },
+                {
+                    "station_id": 653222953,
+                    "num_bikes_available": 9,
+                    "is_installed": 1,
+                    "is_renting": 0,
+                    "last_reported": T0 + 3660,
+                },
+            ],
+            last_updated=T0 + 3600,
+        ),
     )
+
+
+def test_gbfs_velib_quirks(tmp_path):
+    _write_velib_snapshots(tmp_path)
     panel = load_source(tmp_path)
     assert list(panel.stations["station_id"]) == [
         "213688169",

@@ -34,7 +34,8 @@ def _pruned_steps(study):
 
 
 def test_hyperband_auto_with_steps_from_zero_never_prunes_the_last_bracket():
-    # Library behaviour we work around: 'auto' max_resource and steps 0..2 put the last bracket's rung off the ladder.
+    # Library behaviour we work around: 'auto' max_resource and steps 0..2 put the last
+    # bracket's rung off the ladder.
     study = optuna.create_study(
         study_name="hb-auto",
         sampler=optuna.samplers.RandomSampler(seed=0),

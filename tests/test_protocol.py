@@ -102,3 +102,29 @@ def test_final_tests_the_teams_target_shifted_by_three_percent():
     barely = shifted_test(v4 * 0.98 + np.array([0.01, -0.01, 0.0, 0.005, -0.005]), v4)
     assert barely["p"] > 0.5  # 2% better than v4 is not the 3% the team asked for
     assert barely["ci_low"] < -0.02 < barely["ci_high"]
+
+
+def test_cannot_tell_says_one_seed_and_no_control_plainly():
+    empty = pd.DataFrame(columns=["min_p", "detectable"])
+    reached = pd.DataFrame({"reached": [1]})
+    trust = {"n": 0}
+    one = protocol.cannot_tell(
+        seeds=1,
+        tests=empty,
+        reached=reached,
+        trust=trust,
+        identical=[],
+        reevaluated=True,
+        target=3.0,
+    )
+    assert any("One seed per strategy" in line for line in one)
+    none = protocol.cannot_tell(
+        seeds=3,
+        tests=empty,
+        reached=reached,
+        trust=trust,
+        identical=[],
+        reevaluated=True,
+        target=3.0,
+    )
+    assert any("No declared control" in line for line in none)

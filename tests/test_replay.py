@@ -51,44 +51,12 @@ def test_surrogate_is_chosen_on_held_out_evidence(recorded):
 
 def test_replay_runs_fast_with_the_real_layout_and_agrees_in_the_report(recorded, capsys):
     res = ["--results", str(recorded)]
-    assert (
-        main(
-            [
-                "compare",
-                "--experiment",
-                "smoke",
-                "--strategies",
-                "random,tpe_hyperband,tpe_median,qmc",
-                "--seeds",
-                "2",
-                "--no-progress",
-                *res,
-            ]
-        )
-        == 0
-    )
-    assert (
-        main(
-            [
-                "compare",
-                "--experiment",
-                "smoke",
-                "--backend",
-                "replay",
-                "--strategies",
-                "random,tpe_hyperband,tpe_median,qmc",
-                "--seeds",
-                "6",
-                "--trials",
-                "20",
-                "--budget-unit",  # this test is about the replay's layout: count trials
-                "trials",
-                "--no-progress",
-                *res,
-            ]
-        )
-        == 0
-    )
+    strategies = "random,tpe_hyperband,tpe_median,qmc"
+    compare = ["compare", "--experiment", "smoke", "--strategies", strategies, "--no-progress"]
+    assert main([*compare, "--seeds", "2", *res]) == 0
+    # this test is about the replay's layout: count trials
+    replay = ["--backend", "replay", "--seeds", "6", "--trials", "20", "--budget-unit", "trials"]
+    assert main([*compare, *replay, *res]) == 0
     real = pd.read_csv(recorded / "smoke/random/seed-0/rungs.csv")
     replayed = pd.read_csv(recorded / "smoke.replay/random/seed-0/rungs.csv")
     assert list(real.columns) == list(replayed.columns)  # same layout...

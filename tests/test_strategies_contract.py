@@ -58,7 +58,10 @@ def _study(name, seed, n_trials=24):
 @pytest.mark.parametrize("name", list(STRATEGIES))
 def test_runs_and_respects_seed(name):
     a, b, c = _study(name, 0), _study(name, 0), _study(name, 1)
-    params = lambda s: [t.params for t in s.trials]
+
+    def params(s):
+        return [t.params for t in s.trials]
+
     assert params(a) == params(b)  # same seed, same configurations, same order
     if name != "grid":  # the grid visits the same points; only their order may depend on the seed
         assert params(a) != params(c)

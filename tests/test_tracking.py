@@ -23,40 +23,10 @@ def test_trials_and_report_logged_and_read_back(tmp_path, capsys):
     from mlflow.tracking import MlflowClient
 
     res = ["--results", str(tmp_path)]
-    assert (
-        main(
-            [
-                "compare",
-                "--experiment",
-                "smoke",
-                "--strategies",
-                "tpe_hyperband,random",
-                "--seeds",
-                "1",
-                "--no-progress",
-                "--mlflow",
-                *res,
-            ]
-        )
-        == 0
-    )
-    assert (
-        main(
-            [
-                "compare",
-                "--experiment",
-                "smoke",
-                "--strategies",
-                "tpe_hyperband,random",
-                "--seeds",
-                "1",
-                "--no-progress",
-                "--mlflow",
-                *res,
-            ]
-        )
-        == 0
-    )  # again: nothing logged twice
+    compare = ["compare", "--experiment", "smoke", "--strategies", "tpe_hyperband,random"]
+    compare += ["--seeds", "1", "--no-progress", "--mlflow", *res]
+    assert main(compare) == 0
+    assert main(compare) == 0  # again: nothing logged twice
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     exp = client.get_experiment_by_name("smoke")
     runs = client.search_runs([exp.experiment_id], max_results=1000)

@@ -83,7 +83,8 @@ def test_grid_with_three_workers_covers_each_point_exactly_once(tmp_path):
 
 
 def test_postgres_two_machines_share_one_study(tmp_path, postgres_url):
-    """A coordinator with 2 local workers, plus a worker started separately (as from another machine)."""
+    """A coordinator with 2 local workers, plus a worker started separately (as from another
+    machine)."""
     coordinator = subprocess.Popen(
         [
             *PY,
@@ -126,7 +127,8 @@ def test_postgres_two_machines_share_one_study(tmp_path, postgres_url):
     assert 14 <= len(done) <= 16 and not [
         t for t in study.trials if t.state.name in ("RUNNING", "FAIL")
     ]
-    # The coordinator's records list every trial (its own workers', and the other machine's after reconciling).
+    # The coordinator's records list every trial (its own workers', and the other machine's after
+    # reconciling).
     recorded = pd.read_csv(tmp_path / "a/smoke/tpe_hyperband/seed-0/trials.csv")
     assert (
         set(recorded["trial"]) == {t.number for t in study.trials} and recorded["trial"].is_unique
@@ -242,10 +244,9 @@ def test_sigkill_at_several_points_then_resume_loses_nothing(tmp_path, seed):
     for kill, wait_rows in enumerate((1, 3, 2)):  # kill early, later, and again soon after a resume
         proc = subprocess.Popen(args, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         start_rows = len(pd.read_csv(rungs_csv)) if rungs_csv.exists() else 0
+        need = start_rows + wait_rows + kill
         assert _wait_for(
-            lambda: (
-                rungs_csv.exists() and len(pd.read_csv(rungs_csv)) >= start_rows + wait_rows + kill
-            )
+            lambda need=need: rungs_csv.exists() and len(pd.read_csv(rungs_csv)) >= need
         )
         proc.send_signal(signal.SIGKILL)
         proc.wait()

@@ -68,25 +68,15 @@ def analyze(
     """Loads ``<results_dir>/<experiment>`` and computes its ``Analysis``; the MAE target is v4
     minus ``margin`` (a share)."""
     results = load_results(results_dir, experiment)
-    if not (results.trials["state"] == "COMPLETE").any():
-        counts = results.trials["state"].value_counts().to_dict()
-        raise UserError(
-            f"{Path(results_dir) / experiment}: no run has a complete trial yet "
-            f"({', '.join(f'{n} {s.lower()}' for s, n in counts.items())}); "
-            "run more trials before comparing"
-        )
+    _require_a_complete_trial(results, Path(results_dir) / experiment)
     side = _side_tables(Path(results_dir) / experiment)
     curve = metrics.anytime(results.trials)
     best = metrics.final_best(results.trials)
     scores = protocol.incumbent_scores(best, side["reeval"])
     identical = verdict.identical_groups(results.rungs)
-    traits = strategy_traits(results)
-    tests = verdict.paired_tests(scores, identical)
-    choice, reason = verdict.pick(scores, traits, identical)
     target = protocol.mae_target(results.rungs, results.n_rungs, margin)
     ttt = _time_to_target(results.trials, target)
     horizon = protocol.horizon_trust(side["converge"])
-    seeds = scores["seed"].nunique()
     return Analysis(
         results=results,
         curve=curve,
@@ -94,7 +84,6 @@ def analyze(
         best=best,
         scores=scores,
         ranking=metrics.ranking(scores),
-        tests=tests,
         identical=identical,
         mae_target=target,
         ttt=ttt,
@@ -108,21 +97,55 @@ def analyze(
         importance_final=metrics.importance(results),
         importance_rung1=metrics.importance(results, rung=1),
         good_ranges=metrics.good_ranges(results),
+        **_judgement(results, scores, identical, ttt=ttt, horizon=horizon, target=target),
+        results_dir=str(results_dir),
+    )
+
+
+def _require_a_complete_trial(results: Results, folder: Path) -> None:
+    """A UserError, counting the trials by state, when no run has a complete trial."""
+    if not (results.trials["state"] == "COMPLETE").any():
+        counts = results.trials["state"].value_counts().to_dict()
+        raise UserError(
+            f"{folder}: no run has a complete trial yet "
+            f"({', '.join(f'{n} {s.lower()}' for s, n in counts.items())}); "
+            "run more trials before comparing"
+        )
+
+
+def _judgement(
+    results: Results,
+    scores: pd.DataFrame,
+    identical: list,
+    *,
+    ttt: pd.DataFrame,
+    horizon: dict,
+    target: float,
+) -> dict:
+    """The paired tests, the chosen strategy with its reason and stability, and what the
+    evidence cannot tell: the ``Analysis`` fields that judge rather than measure."""
+    traits = strategy_traits(results)
+    tests = verdict.paired_tests(scores, identical)
+    choice, reason = verdict.pick(scores, traits, identical)
+    seeds = scores["seed"].nunique()
+    stability = (
+        verdict.pick_stability(scores, traits, identical, choice) if seeds > 1 else float("nan")
+    )
+    cannot_tell = protocol.cannot_tell(
+        seeds=seeds,
+        tests=tests,
+        reached=ttt,
+        trust=horizon,
+        identical=identical,
+        reevaluated=bool(scores["reevaluated"].any()),
+        target=target,
+    )
+    return dict(
+        tests=tests,
         choice=choice,
         choice_reason=reason,
-        stability=verdict.pick_stability(scores, traits, identical, choice)
-        if seeds > 1
-        else float("nan"),
-        cannot_tell=protocol.cannot_tell(
-            seeds=seeds,
-            tests=tests,
-            reached=ttt,
-            trust=horizon,
-            identical=identical,
-            reevaluated=bool(scores["reevaluated"].any()),
-            target=target,
-        ),
-        results_dir=str(results_dir),
+        stability=stability,
+        cannot_tell=cannot_tell,
     )
 
 

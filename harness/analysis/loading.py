@@ -33,6 +33,9 @@ SIDE_FILES = {
 
 @dataclass
 class Results:
+    """Every run of one comparison, pooled: the experiment, each run's metadata by (strategy, seed),
+    the rungs and trials tables, and the noise and audit side tables when they exist."""
+
     experiment: dict  # the resolved experiment, from the runs' metadata
     meta: dict[tuple[str, int], dict]
     rungs: pd.DataFrame  # every run's rungs.csv, pooled
@@ -43,13 +46,16 @@ class Results:
 
     @property
     def strategies(self) -> list[str]:
+        """The strategies that recorded a trial, sorted."""
         return sorted(self.trials["strategy"].unique())
 
     @property
     def n_rungs(self) -> int:
+        """How many rungs the experiment's ladder has."""
         return len(self.experiment["ladder"]["fractions"])
 
     def space(self) -> list[Param]:
+        """The search space's parameters, rebuilt from the recorded experiment."""
         out = []
         for p in self.experiment["space"]["params"]:
             p = dict(p)

@@ -169,41 +169,8 @@ def cannot_tell(
     scale_measured: bool = True,
 ) -> list[str]:
     """Sentences for "What this evidence cannot tell you", each generated from a number."""
-    out = []
-    if len(tests):
-        min_p, level = float(tests["min_p"].min()), 0.05 / len(tests)
-        if min_p > level:
-            out.append(
-                f"With {seeds} seeds the smallest p-value a paired test can give is {min_p:.3g}, "
-                f"above the {level:.3g} Holm needs for the first of {len(tests)} comparisons: no "
-                "strategy can be shown better or worse than a control, whatever the gaps."
-            )
-        elif np.isfinite(tests["detectable"]).any():
-            out.append(
-                f"Gaps smaller than about {tests['detectable'].replace(np.inf, np.nan).min():.3f} "
-                "bikes could not be detected with these seeds (80% power)."
-            )
-    if not np.isfinite(target):
-        out.append(
-            "No run evaluated v4 first, so there is no target fixed before the runs: "
-            "time to target is not reported."
-        )
-    elif len(reached) and (reached["reached"] == 0).all():
-        out.append(
-            f"No run reached the target ({target:.4f} bikes, v4 minus 3%): time to target "
-            "is censored for every run and says nothing about speed."
-        )
-    if trust.get("n", 0) >= 3 and trust["spearman"] < WEAK_TRUST:
-        out.append(
-            f"The ladder's top rung ranks configurations weakly against convergence "
-            f"(Spearman {trust['spearman']:.2f} over {trust['n']}): the verdict is about "
-            "short trainings; a longer top rung would be needed to speak for a night."
-        )
-    elif trust.get("n", 0) < 3:
-        out.append(
-            "Horizon trust was not measured (compare --converge K): whether the top "
-            "rung ranks configurations like training to convergence is assumed."
-        )
+    out = [_power_note(seeds, tests), _target_note(target, reached), _horizon_note(trust)]
+    out = [sentence for sentence in out if sentence]
     for group in identical:
         out.append(
             f"{', '.join(sorted(group))} trained identical models on every seed (shared "
@@ -221,3 +188,58 @@ def cannot_tell(
             "projections, and no MAE is projected to that scale."
         )
     return out
+
+
+def _power_note(seeds: int, tests: pd.DataFrame) -> str | None:
+    """What the paired tests cannot show with this many seeds (None: nothing to say)."""
+    if seeds < 2:
+        return (
+            "One seed per strategy: no spread, no paired test; the ranking is a single draw "
+            "(compare --seeds 5 or more)."
+        )
+    if not len(tests):
+        return "No declared control (tpe_median, random) ran: no strategy was tested."
+    min_p, level = float(tests["min_p"].min()), 0.05 / len(tests)
+    if min_p > level:
+        return (
+            f"With {seeds} seeds the smallest p-value a paired test can give is {min_p:.3g}, "
+            f"above the {level:.3g} Holm needs for the first of {len(tests)} comparisons: no "
+            "strategy can be shown better or worse than a control, whatever the gaps."
+        )
+    if np.isfinite(tests["detectable"]).any():
+        return (
+            f"Gaps smaller than about {tests['detectable'].replace(np.inf, np.nan).min():.3f} "
+            "bikes could not be detected with these seeds (80% power)."
+        )
+    return None
+
+
+def _target_note(target: float, reached: pd.DataFrame) -> str | None:
+    """Why time to target says nothing: no target, or no run reached it (None: it speaks)."""
+    if not np.isfinite(target):
+        return (
+            "No run evaluated v4 first, so there is no target fixed before the runs: "
+            "time to target is not reported."
+        )
+    if len(reached) and (reached["reached"] == 0).all():
+        return (
+            f"No run reached the target ({target:.4f} bikes, v4 minus 3%): time to target "
+            "is censored for every run and says nothing about speed."
+        )
+    return None
+
+
+def _horizon_note(trust: dict) -> str | None:
+    """Whether the top rung ranks like convergence is weak or unmeasured (None: it is fine)."""
+    if trust.get("n", 0) >= 3 and trust["spearman"] < WEAK_TRUST:
+        return (
+            f"The ladder's top rung ranks configurations weakly against convergence "
+            f"(Spearman {trust['spearman']:.2f} over {trust['n']}): the verdict is about "
+            "short trainings; a longer top rung would be needed to speak for a night."
+        )
+    if trust.get("n", 0) < 3:
+        return (
+            "Horizon trust was not measured (compare --converge K): whether the top "
+            "rung ranks configurations like training to convergence is assumed."
+        )
+    return None

@@ -206,6 +206,11 @@ def _tests(inputs: ReportInputs) -> list:
     return blocks
 
 
+def _text_table_figure(text: str, table: pd.DataFrame, figure: tuple) -> list:
+    """A paragraph, its table and one figure (path, caption), as report blocks."""
+    return [("p", text), ("table", table), ("img", *figure)]
+
+
 def _time_to_target(inputs: ReportInputs) -> list:
     a = inputs.analysis
     table = a.ttt.assign(median_tflop=a.ttt["median_flops"] / 1e12)[
@@ -217,11 +222,7 @@ def _time_to_target(inputs: ReportInputs) -> list:
         "that ended first are censored at their end (Kaplan-Meier medians; empty: fewer than "
         "half reached it)."
     )
-    return [
-        ("p", text),
-        ("table", table),
-        ("img", inputs.plots["time_to_target"], "Time to target."),
-    ]
+    return _text_table_figure(text, table, (inputs.plots["time_to_target"], "Time to target."))
 
 
 def _compute_saved(inputs: ReportInputs) -> list:
@@ -241,11 +242,9 @@ def _compute_saved(inputs: ReportInputs) -> list:
         "Compute saved: time spent against the time the same trials would have taken at full "
         "fidelity (pruned trials extrapolated from their own measured cost per sample)."
     )
-    return [
-        ("p", text),
-        ("table", table),
-        ("img", inputs.plots["savings"], "Compute saved and share of trials pruned."),
-    ]
+    return _text_table_figure(
+        text, table, (inputs.plots["savings"], "Compute saved and share of trials pruned.")
+    )
 
 
 def fidelity_trust(inputs: ReportInputs) -> list:
@@ -293,11 +292,11 @@ def _horizon_text(h: dict) -> str:
 def _false_prunes_text(fp: dict) -> str:
     if not fp["audited"]:
         return "False prunes were not audited (run compare --audit K)."
+    interval = f"{fmt_share(fp['low'])}..{fmt_share(fp['high'])}"
+    won = f"{fp['would_have_won']} ({fmt_share(fp['share'])}, exact 95% interval {interval})"
     return (
         f"False prunes: {fp['audited']} pruned trials were finished at full fidelity; "
-        f"{fp['would_have_won']} ({fmt_share(fp['share'])}, exact 95% interval "
-        f"{fmt_share(fp['low'])}..{fmt_share(fp['high'])}) would have beaten their run's "
-        "best survivor."
+        f"{won} would have beaten their run's best survivor."
     )
 
 

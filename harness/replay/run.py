@@ -19,6 +19,8 @@ _CACHE: dict[tuple[str, str], Surrogate] = {}
 
 
 def record_curves(results_dir: str | Path, experiment: str) -> pd.DataFrame:
+    """Every rungs.csv row recorded by ``record`` for ``experiment`` under ``results_dir``,
+    pooled; none is a UserError saying how to record them."""
     runs = sorted((Path(results_dir) / experiment).glob(f"{RECORD_PREFIX}*/seed-*/rungs.csv"))
     if not runs:
         raise UserError(
@@ -29,6 +31,8 @@ def record_curves(results_dir: str | Path, experiment: str) -> pd.DataFrame:
 
 
 def load_surrogate(experiment, results_dir: str | Path) -> Surrogate:
+    """The surrogate fitted to ``experiment``'s recorded curves (cached per results folder),
+    its evidence written to surrogate.json; a fit that cannot be made is a UserError."""
     key = (str(Path(results_dir).resolve()), experiment.name)
     if key not in _CACHE:
         try:

@@ -32,12 +32,47 @@ def featurize(space: list[Param], frame: pd.DataFrame) -> np.ndarray:
     return np.column_stack(cols)
 
 
+def _small_sample_correction(n: float) -> float:
+    """Bessel's factor for a std over ``n`` repeats (1 when there is one)."""
+    return np.sqrt(n / max(n - 1, 1))
+
+
 def _quadratic(x: np.ndarray) -> np.ndarray:
     return np.column_stack([np.ones(len(x)), x, x**2])
 
 
+def _repeat_noise(curves: pd.DataFrame, rungs: pd.Index) -> tuple[float, float, np.ndarray]:
+    """Noise from the repeats in ``curves``: the mean repeats per configuration, the std of a
+    repeat's offset shared by all its rungs, and the remaining std at each of ``rungs``."""
+    # A trial offset (the repeat's mean deviation) plus a per-rung remainder.
+    dev = curves["val_mae"] - curves.groupby(["config", "rung"])["val_mae"].transform("mean")
+    offset = dev.groupby(curves["trial"]).transform("mean")
+    repeated = curves.groupby("config")["trial"].transform("nunique") > 1
+    n_rep = (
+        curves.loc[repeated].groupby("config")["trial"].nunique().mean() if repeated.any() else 1
+    )
+    noise_trial = (
+        float(offset[repeated].std() * _small_sample_correction(n_rep)) if repeated.any() else 0.0
+    )
+    noise_rung = (
+        (
+            (dev - offset)[repeated].groupby(curves.loc[repeated, "rung"]).std()
+            * _small_sample_correction(n_rep)
+        )
+        .reindex(rungs)
+        .fillna(0)
+        .to_numpy()
+        if repeated.any()
+        else np.zeros(len(rungs))
+    )
+    return n_rep, noise_trial, noise_rung
+
+
 @dataclass
 class Surrogate:
+    """Learning curves and costs of unseen configurations, predicted from recorded ones by
+    nearest neighbours or ridge regression (``kind``), with the repeats' noise."""
+
     space: list[Param]
     x: np.ndarray  # (C, F) one row per recorded configuration
     mae: np.ndarray  # (C, R) mean validation MAE per rung over repeats
@@ -52,7 +87,8 @@ class Surrogate:
 
     @classmethod
     def fit(cls, space: list[Param], curves: pd.DataFrame, kind: str | None = None) -> Surrogate:
-        """``curves``: rungs.csv rows of a record run (every configuration through every rung, repeated)."""
+        """``curves``: rungs.csv rows of a record run (every configuration through every rung,
+        repeated)."""
         params = [f"param_{p.name}" for p in space]
         curves = curves.assign(config=curves.groupby(params, sort=False).ngroup())
         full = curves.groupby("trial")["rung"].transform("max") == curves["rung"].max()
@@ -61,33 +97,13 @@ class Surrogate:
             raise ValueError(
                 "a surrogate needs at least 4 recorded configurations that reached the last rung"
             )
-        mean = lambda col: curves.pivot_table(
-            index="config", columns="rung", values=col, aggfunc="mean"
-        )
+
+        def mean(col: str) -> pd.DataFrame:
+            return curves.pivot_table(index="config", columns="rung", values=col, aggfunc="mean")
+
         mae, train, ev = mean("val_mae"), mean("train_seconds"), mean("eval_seconds")
         firsts = curves.groupby("config")[params].first().loc[mae.index]
-        # Noise from repeats: a trial offset (the repeat's mean deviation) plus a per-rung remainder.
-        dev = curves["val_mae"] - curves.groupby(["config", "rung"])["val_mae"].transform("mean")
-        offset = dev.groupby(curves["trial"]).transform("mean")
-        repeated = curves.groupby("config")["trial"].transform("nunique") > 1
-        correction = lambda n: np.sqrt(n / max(n - 1, 1))
-        n_rep = (
-            curves.loc[repeated].groupby("config")["trial"].nunique().mean()
-            if repeated.any()
-            else 1
-        )
-        noise_trial = float(offset[repeated].std() * correction(n_rep)) if repeated.any() else 0.0
-        noise_rung = (
-            (
-                (dev - offset)[repeated].groupby(curves.loc[repeated, "rung"]).std()
-                * correction(n_rep)
-            )
-            .reindex(mae.columns)
-            .fillna(0)
-            .to_numpy()
-            if repeated.any()
-            else np.zeros(mae.shape[1])
-        )
+        n_rep, noise_trial, noise_rung = _repeat_noise(curves, mae.columns)
         base = cls(
             space=space,
             x=featurize(space, firsts),
@@ -151,6 +167,8 @@ class Surrogate:
         return self._predict_rows(self._x(params), self.kind)[0]
 
     def sample(self, params: dict, rng: np.random.Generator) -> np.ndarray:
+        """One noisy learning curve for ``params``: the prediction plus a trial offset and per-rung
+        noise drawn from ``rng``, (R,)."""
         return (
             self.predict(params)
             + rng.normal(0, self.noise_trial)
@@ -158,7 +176,8 @@ class Surrogate:
         )
 
     def cost(self, params: dict) -> tuple[np.ndarray, np.ndarray]:
-        """Training and evaluation seconds at every rung: inverse-distance mean of the nearest recorded configurations."""
+        """Training and evaluation seconds at every rung: inverse-distance mean of the nearest
+        recorded configurations."""
         x = self._x(params)
         d = np.linalg.norm(self.x - x, axis=1)
         idx = np.argsort(d)[:3]

@@ -17,6 +17,7 @@ class ReplayFidelity:
         self._sizes = {f: int(round(s / e)) for f, e, s in zip(fractions, epochs, samples_per_rung)}
 
     def indices(self, fraction: float) -> np.ndarray:
+        """Stand-in training indices: as many as the real subsample at ``fraction`` holds."""
         return np.arange(self._sizes[fraction])
 
 
@@ -35,6 +36,7 @@ class ReplayTrainer:
         self.epochs_done = 0
 
     def train(self, indices, epochs: int, callback=None) -> TrainResult:
+        """One epoch record carrying the surrogate's training seconds for the current rung."""
         seconds = float(self._train[self._rung])
         self.epochs_done += epochs
         return TrainResult(
@@ -42,6 +44,7 @@ class ReplayTrainer:
         )
 
     def evaluate(self, split: str = "val") -> EvalResult:
+        """The sampled MAE of the current rung and its simulated seconds; moves to the next rung."""
         mae = float(self._mae[self._rung])
         seconds = float(self._eval[self._rung])
         self._rung += 1
@@ -50,6 +53,8 @@ class ReplayTrainer:
 
 
 def replay_factory(surrogate: Surrogate, names: tuple[str, ...]):
+    """A factory with Trainer's signature that returns ReplayTrainers on ``surrogate``."""
+
     def make(data, config, *, seed, device=None, precision=None):
         return ReplayTrainer(surrogate, names, config, seed)
 

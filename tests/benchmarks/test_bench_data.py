@@ -33,7 +33,8 @@ def test_full_scale_build(benchmark):
     result = benchmark.pedantic(_build_in_fresh_process, rounds=2, iterations=1)
     benchmark.extra_info.update(result)
     print(
-        f"\nfull-scale build: {result['seconds']:.2f} s, peak {result['peak_rss_mb']:.0f} MB, {result['windows']:,} windows"
+        f"\nfull-scale build: {result['seconds']:.2f} s, peak {result['peak_rss_mb']:.0f} MB, "
+        f"{result['windows']:,} windows"
     )
     assert result["windows"] > 800_000
     assert result["seconds"] <= 20 and result["peak_rss_mb"] <= 4096

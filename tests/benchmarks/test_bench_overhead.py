@@ -75,7 +75,8 @@ def test_harness_cost_per_trial(benchmark, tmp_path, storage_kind, strategy):
     )
     benchmark.extra_info["ms_per_trial"] = per_trial * 1000
     print(
-        f"\n{strategy} on {storage_kind}: {per_trial * 1000:.1f} ms per trial over {N_TRIALS} trials"
+        f"\n{strategy} on {storage_kind}: {per_trial * 1000:.1f} ms per trial "
+        f"over {N_TRIALS} trials"
     )
     assert per_trial < 0.5  # a quick trial takes seconds; see the run summary's harness share
 
@@ -105,6 +106,7 @@ def test_per_trial_setup_under_one_percent_of_a_quick_trial(benchmark):
         setup_seconds=benchmark.stats.stats.median, trial_seconds=trial_seconds, share=share
     )
     print(
-        f"\nset-up {benchmark.stats.stats.median * 1000:.1f} ms vs a quick v4 trial {trial_seconds:.1f} s: {share:.2%}"
+        f"\nset-up {benchmark.stats.stats.median * 1000:.1f} ms vs a quick v4 trial "
+        f"{trial_seconds:.1f} s: {share:.2%}"
     )
     assert share < 0.01

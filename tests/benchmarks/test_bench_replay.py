@@ -45,12 +45,11 @@ def test_simulated_trials_per_second(benchmark, recorded, strategy, monkeypatch)
         return time.perf_counter() - start
 
     in_surrogate["s"] = 0.0
-    seconds = benchmark.pedantic(one_run, rounds=2, iterations=1)
+    benchmark.pedantic(one_run, rounds=2, iterations=1)
     per_second = N_TRIALS / benchmark.stats.stats.median
     share = in_surrogate["s"] / (benchmark.stats.stats.mean * 2)
     benchmark.extra_info.update(trials_per_second=per_second, surrogate_share=share)
     print(f"\n{strategy}: {per_second:,.0f} simulated trials/s, surrogate {share:.0%} of the time")
-    assert (
-        per_second < 20_000
-    )  # a run that really ran (a reused, finished run would return at once)
+    # a run that really ran (a reused, finished run would return at once)
+    assert per_second < 20_000
     assert share < 0.5  # the sampler, pruner and records dominate, not the surrogate
