@@ -17,8 +17,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from harness.experiment import Experiment
+from harness.plan.space import entry_param
 from model.config import ModelConfig
-from strategies.space import Param
 
 PROBE_SAMPLES = 65536
 PROBE_DRAWS = 2  # configurations drawn from the reduced space, beside the defaults and its own
@@ -93,24 +93,9 @@ def probe_configs(
     out["best recorded"] = planned.with_params({n: e["default"] for n, e in space.items()})
     rng = np.random.default_rng(seed)
     for k in range(draws):
-        values = {n: _param(n, e).from_unit(rng.random()) for n, e in space.items()}
+        values = {n: entry_param(n, e).from_unit(rng.random()) for n, e in space.items()}
         out[f"draw {k + 1}"] = planned.with_params(values)
     return out
-
-
-def _param(name: str, entry: dict) -> Param:
-    """A reduced-space entry as a Param (to draw values from it)."""
-    if entry["type"] == "categorical":
-        return Param(name, "categorical", entry["default"], choices=tuple(entry["choices"]))
-    return Param(
-        name,
-        entry["type"],
-        entry["default"],
-        low=entry["low"],
-        high=entry["high"],
-        log=entry.get("log", False),
-        step=entry.get("step"),
-    )
 
 
 def run_probe(

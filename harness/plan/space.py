@@ -22,6 +22,21 @@ def py_value(v):
     return v.item() if isinstance(v, np.generic) else v
 
 
+def entry_param(name: str, entry: dict) -> Param:
+    """A reduced-space entry (experiment-file fields) as a Param."""
+    if entry["type"] == "categorical":
+        return Param(name, "categorical", entry["default"], choices=tuple(entry["choices"]))
+    return Param(
+        name,
+        entry["type"],
+        entry["default"],
+        low=entry["low"],
+        high=entry["high"],
+        log=entry.get("log", False),
+        step=entry.get("step"),
+    )
+
+
 def add_grid_values(space: dict) -> int:
     """For a grid strategy: both ends and the middle of every narrowed range (or the kept
     choices) become the grid, stored in each entry of ``space``; returns the grid's size."""
@@ -30,15 +45,7 @@ def add_grid_values(space: dict) -> int:
         if entry["type"] == "categorical":
             values = list(entry["choices"])
         else:
-            p = Param(
-                name,
-                entry["type"],
-                entry["default"],
-                low=entry["low"],
-                high=entry["high"],
-                log=entry.get("log", False),
-                step=entry.get("step"),
-            )
+            p = entry_param(name, entry)
             values = sorted({p.from_unit(u) for u in (0.0, 0.5, 1.0)})
         entry["grid"] = values
         size *= len(values)
