@@ -40,3 +40,30 @@ def test_incumbents_are_reevaluated_and_configurations_converged(tmp_path):
     assert main(args) == 0
     again = pd.read_csv(tmp_path / "smoke/reeval.csv")
     assert len(again) == 8 and again.iloc[:4].equals(reeval)
+
+
+def test_a_torn_reeval_file_is_read_tolerantly_like_every_side_file(tmp_path, capsys):
+    from harness.analysis.analyze import analyze
+
+    args = [
+        "compare",
+        "--experiment",
+        "smoke",
+        "--strategies",
+        "random,tpe_median",
+        "--seeds",
+        "1",
+        "--reeval-seeds",
+        "1",
+        "--no-progress",
+        "--results",
+        str(tmp_path),
+    ]
+    assert main(args) == 0
+    path = tmp_path / "smoke/reeval.csv"
+    good = len(pd.read_csv(path))
+    with path.open("a") as fh:
+        fh.write("garbage,not-a-seed\ntpe_median,0,3")  # a garbage line and a torn last line
+    a = analyze(tmp_path, "smoke")
+    assert len(a.results.reeval) == good and a.scores["reevaluated"].all()
+    assert "reeval.csv" in capsys.readouterr().err  # the dropped lines are named

@@ -69,14 +69,13 @@ def analyze(
     minus ``margin`` (a share)."""
     results = load_results(results_dir, experiment)
     _require_a_complete_trial(results, Path(results_dir) / experiment)
-    side = _side_tables(Path(results_dir) / experiment)
     curve = metrics.anytime(results.trials)
     best = metrics.final_best(results.trials)
-    scores = protocol.incumbent_scores(best, side["reeval"])
+    scores = protocol.incumbent_scores(best, results.reeval)
     identical = verdict.identical_groups(results.rungs)
     target = protocol.mae_target(results.rungs, results.n_rungs, margin)
     ttt = _time_to_target(results.trials, target)
-    horizon = protocol.horizon_trust(side["converge"])
+    horizon = protocol.horizon_trust(results.converge)
     return Analysis(
         results=results,
         curve=curve,
@@ -147,15 +146,6 @@ def _judgement(
         stability=stability,
         cannot_tell=cannot_tell,
     )
-
-
-def _side_tables(base: Path) -> dict[str, pd.DataFrame | None]:
-    """The comparison's retrains beside its runs; an absent or empty file is None."""
-    out = {}
-    for name in ("reeval", "converge"):
-        path = base / f"{name}.csv"
-        out[name] = pd.read_csv(path) if path.is_file() and path.stat().st_size else None
-    return out
 
 
 def strategy_traits(results: Results) -> dict[str, verdict.Traits]:

@@ -20,7 +20,7 @@ import pandas as pd
 from harness.errors import UserError
 from harness.fingerprint import differences, fingerprint_hash, fingerprint_of
 from harness.records import read_rungs, read_trials
-from harness.tables import UnusableTable, has_rows, read_table, whole
+from harness.tables import UnusableTable, finite, has_rows, read_table, whole
 from strategies.registry import RECORD_PREFIX
 from strategies.space import Param
 
@@ -28,13 +28,16 @@ from strategies.space import Param
 SIDE_FILES = {
     "noise": (("config_rank", "val_mae"), lambda f: whole(f["config_rank"], minimum=1)),
     "audit": (("would_have_won",), lambda f: f["would_have_won"].isin(["True", "False"])),
+    "reeval": (("strategy", "seed", "val_mae"), lambda f: whole(f["seed"]) & f["strategy"].notna()),
+    "converge": (("top_rung_mae", "converged_mae"), lambda f: finite(f["top_rung_mae"])),
 }
 
 
 @dataclass
 class Results:
     """Every run of one comparison, pooled: the experiment, each run's metadata by (strategy, seed),
-    the rungs and trials tables, and the noise and audit side tables when they exist."""
+    the rungs and trials tables, and compare's side tables (noise, audit, reeval, converge)
+    when they exist."""
 
     experiment: dict  # the resolved experiment, from the runs' metadata
     meta: dict[tuple[str, int], dict]
@@ -43,6 +46,8 @@ class Results:
     noise: pd.DataFrame | None
     audit: pd.DataFrame | None
     warnings: list[str] = field(default_factory=list)  # skipped folders, dropped lines
+    reeval: pd.DataFrame | None = None  # incumbents retrained with fresh seeds
+    converge: pd.DataFrame | None = None  # configurations trained to convergence
 
     @property
     def strategies(self) -> list[str]:
@@ -118,6 +123,8 @@ def load_results(results_dir: str | Path, experiment: str, echo: bool = True) ->
         noise=side["noise"],
         audit=side["audit"],
         warnings=warnings,
+        reeval=side["reeval"],
+        converge=side["converge"],
     )
 
 
@@ -189,7 +196,8 @@ def _same_definition(runs: list[_Run], warnings: list[str]) -> list[_Run]:
 
 
 def _side_file(path: Path, required, usable, warnings: list[str]) -> pd.DataFrame | None:
-    """noise.csv or audit.csv; absent when missing, empty or header-only, or unreadable."""
+    """A side file of compare (SIDE_FILES); absent when missing, empty or header-only, or
+    unreadable; unusable lines dropped and counted in ``warnings``."""
     if not has_rows(path):
         return None
     try:
