@@ -129,6 +129,8 @@ class TrialBook:
             "harness_seconds": max(0.0, wall - train - ev),
             "parameters": times.parameters if times else "",
             "train_flops": times.flops if times else 0.0,
+            # A simulated clock (replay) has no real span: its wall_seconds are the clock there.
+            "finished_at": "" if objective.workload.replayed else time.time(),
         }
         self.ctx.recorder.add_trial(row, trial.params)
 

@@ -61,7 +61,11 @@ TRIAL_COLUMNS = (
     "harness_seconds",
     "parameters",
     "train_flops",
+    "finished_at",  # Unix time the trial was recorded (real clocks only): the run's real span
 )
+# Columns added after runs were first recorded: a run resumed from older records keeps writing
+# its own header's columns (these stay empty there) instead of being refused.
+LATER_COLUMNS = ("finished_at",)
 
 
 TRIAL_STATES = ("COMPLETE", "PRUNED", "FAIL")
@@ -104,7 +108,10 @@ class _CsvLog:
         except OSError as exc:
             raise UserError(f"records {path}: cannot open ({exc.strerror or exc})") from None
         found = data[: data.find(b"\n") + 1].decode("utf-8", errors="replace") if keep else ""
-        if found and next(csv.reader([found]), []) != columns:
+        older = [c for c in columns if c not in LATER_COLUMNS]
+        if found and next(csv.reader([found]), []) == older:
+            self.columns = older  # records begun before LATER_COLUMNS existed
+        elif found and next(csv.reader([found]), []) != columns:
             raise UserError(
                 f"records {path}: its columns are not this run's ({found.strip()[:120]}); "
                 "was the experiment changed? use a new experiment name or --results folder"

@@ -171,13 +171,20 @@ def test_fidelity_trust_detects_a_rung_that_ranks_backwards_and_favours_fast_lea
     assert trust.loc[3, "rho_learning_rate"] == pytest.approx(1.0)  # full data rewards a low one
 
 
-def test_noise_floor_is_the_median_seed_spread():
+def test_noise_floor_is_the_pooled_seed_spread_with_its_df_and_interval():
+    from scipy import stats
+
+    from harness.analysis.protocol import noise_floor_interval
+
     noise = pd.DataFrame(
-        {"config_rank": [1, 1, 2, 2, 3, 3], "val_mae": [1.0, 1.2, 2.0, 2.0, 3.0, 3.6]}
+        {"config_rank": [1, 1, 2, 2, 3, 3, 4], "val_mae": [1.0, 1.2, 2.0, 2.0, 3.0, 3.6, 9.0]}
     )
-    spreads = [np.std([1.0, 1.2], ddof=1), 0.0, np.std([3.0, 3.6], ddof=1)]
-    assert metrics.noise_floor(noise) == pytest.approx(np.median(spreads))
-    assert np.isnan(metrics.noise_floor(None))
+    floor = noise_floor_interval(noise)
+    ss = 0.02 + 0.0 + 0.18  # squared deviations of each pair; config 4 (one seed) adds none
+    assert floor["df"] == 3 and floor["sd"] == pytest.approx(np.sqrt(ss / 3))
+    assert floor["low"] == pytest.approx(np.sqrt(ss / stats.chi2.ppf(0.975, 3)))
+    assert floor["low"] < floor["sd"] < floor["high"]
+    assert np.isnan(noise_floor_interval(None)["sd"])
 
 
 def test_ranking_is_descriptive_and_orders_by_median_then_mean():

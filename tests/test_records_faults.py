@@ -165,3 +165,32 @@ def test_read_is_tolerant_of_garbage(tmp_path):
     table = read_trials(rec.trials.path)
     assert table.dropped == 2 and len(table.frame) == 3
     assert isinstance(table.frame, pd.DataFrame) and table.frame["trial"].dtype == int
+
+
+def test_records_begun_before_finished_at_keep_their_columns_on_resume(tmp_path):
+    """A run recorded before the finished_at column existed resumes into its own header (the
+    new cell left out) instead of being refused or shifted."""
+    rec = _recorder(tmp_path, n=1)
+    path = rec.trials.path
+    old = [c for c in path.read_text().splitlines()[0].split(",") if c != "finished_at"]
+    lines = path.read_text().splitlines()
+    at = lines[0].split(",").index("finished_at")
+    cut = [",".join(c for i, c in enumerate(line.split(",")) if i != at) for line in lines]
+    path.write_text("\n".join(cut) + "\n")
+    resumed = RunRecorder(tmp_path / "run", PARAMS)
+    resumed.add_trial({**_row(1, mae=3.0), "finished_at": 1e9}, {"lr": 0.01, "units": 8})
+    assert path.read_text().splitlines()[0].split(",") == old
+    trials = read_trials(path).frame
+    assert list(trials["val_mae"]) == [5.0, 3.0] and "finished_at" not in trials
+
+
+def test_anytime_counts_overlapping_workers_once_and_a_resume_gap_not_at_all():
+    rows = [
+        {**_row(0, wall=10.0), "finished_at": 1010.0},  # worker A: 1000-1010
+        {**_row(1, mae=4.0, wall=10.0), "finished_at": 1015.0},  # worker B: 1005-1015
+        {**_row(2, mae=3.0, wall=5.0), "finished_at": 2005.0},  # resumed later: 2000-2005
+    ]
+    curve = anytime(pd.DataFrame(rows))
+    assert list(curve["elapsed"]) == [10.0, 15.0, 20.0]  # not 10, 20, 25
+    without = anytime(pd.DataFrame(rows).drop(columns="finished_at"))
+    assert list(without["elapsed"]) == [10.0, 20.0, 25.0]  # older records: the plain sum

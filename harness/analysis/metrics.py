@@ -14,11 +14,20 @@ from harness.summary import rung_samples, unpruned_seconds
 
 
 def anytime(trials: pd.DataFrame) -> pd.DataFrame:
-    """Per run and trial: elapsed wall-clock and best COMPLETE validation MAE so far."""
+    """Per run and trial: elapsed wall-clock and best COMPLETE validation MAE so far.
+
+    Where a run's trials carry their finishing time (real clocks), trials are taken in the
+    order they finished and elapsed is the run's real span: the union of the trials' busy
+    intervals up to then, so workers that overlap are not counted twice and the idle gap of a
+    resumed run is not counted at all. Otherwise (replay, older records) elapsed is the sum
+    of wall_seconds in trial order."""
     rows = []
-    for (strategy, seed), run in trials.sort_values("trial").groupby(["strategy", "seed"]):
+    for (strategy, seed), run in trials.groupby(["strategy", "seed"]):
+        spans = _has_finish_times(run)
+        run = run.sort_values(["finished_at", "trial"] if spans else "trial")
         # An unknown wall time (a trial finished by a process that died) adds nothing known.
-        elapsed = run["wall_seconds"].fillna(0.0).cumsum()
+        wall = run["wall_seconds"].fillna(0.0)
+        elapsed = _busy_span(run["finished_at"], wall) if spans else wall.cumsum().to_numpy()
         # cummin leaves NaN at pruned trials
         best = run["val_mae"].where(run["state"] == "COMPLETE").cummin().ffill()
         rows.append(
@@ -27,12 +36,38 @@ def anytime(trials: pd.DataFrame) -> pd.DataFrame:
                     "strategy": strategy,
                     "seed": seed,
                     "trial_index": np.arange(1, len(run) + 1),
-                    "elapsed": elapsed.to_numpy(),
+                    "elapsed": elapsed,
                     "best": best.to_numpy(),
                 }
             )
         )
     return pd.concat(rows, ignore_index=True)
+
+
+def _has_finish_times(run: pd.DataFrame) -> bool:
+    if "finished_at" not in run:
+        return False
+    finished = pd.to_numeric(run["finished_at"], errors="coerce")
+    return bool(np.isfinite(finished).all())
+
+
+def _busy_span(finished_at: pd.Series, wall: pd.Series) -> np.ndarray:
+    """At each trial's finish (``finished_at`` sorted): the length of the union of every
+    trial's interval [finish - wall, finish] up to that moment."""
+    end = pd.to_numeric(finished_at).to_numpy(dtype=float)
+    start = end - wall.to_numpy(dtype=float)
+    order = np.argsort(start)
+    out = []
+    for t in end:
+        covered, reach = 0.0, -np.inf
+        for a, b in zip(start[order], np.minimum(end[order], t)):
+            if a >= t:
+                break
+            if b > reach:
+                covered += b - max(a, reach)
+                reach = b
+        out.append(covered)
+    return np.array(out)
 
 
 def anytime_bands(curve: pd.DataFrame, n_points: int = 60) -> pd.DataFrame:
@@ -139,14 +174,6 @@ def _spearman(a: pd.Series, b: pd.Series) -> float:
     if len(a) < 3 or a.nunique() < 2 or b.nunique() < 2:
         return float("nan")
     return float(stats.spearmanr(a, b).statistic)
-
-
-def noise_floor(noise: pd.DataFrame | None) -> float:
-    """Median over retrained configurations of the seed-to-seed standard deviation of MAE."""
-    if noise is None or noise.empty:
-        return float("nan")
-    spread = noise.groupby("config_rank")["val_mae"].std(ddof=1).dropna()
-    return float(spread.median()) if len(spread) else float("nan")
 
 
 def ranking(scores: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
