@@ -186,3 +186,27 @@ def test_cost_model_plan_says_it_extrapolates(smoke_records, capsys):
     bad = ["plan", "--experiment", "smoke", "--probe", "--probe-samples", "0"]
     assert main([*bad, "--results", str(smoke_records)]) == 2
     assert "--probe-samples must be >= 1" in capsys.readouterr().err
+
+
+def test_the_plan_proposes_a_longer_top_rung_only_when_horizon_trust_is_weak():
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from harness.plan.horizon import longer_top_rung
+    from strategies.space import Ladder
+
+    ladder = Ladder((1 / 9, 1 / 3, 1.0), (1, 1, 1))
+    converge = pd.DataFrame({"epochs": [4, 7, 9, 12]})
+
+    def analysis(rho):
+        trust = {"n": 4, "spearman": rho, "regret": 0.2}
+        return SimpleNamespace(horizon=trust, results=SimpleNamespace(converge=converge))
+
+    assert longer_top_rung(analysis(0.8), ladder) is None  # trusted: nothing to propose
+    weak = longer_top_rung(analysis(0.2), ladder)
+    assert weak["epochs"] == [1, 1, 8]  # the median stop (8) beats twice the top rung (2)
+    assert weak["cost_factor"] == pytest.approx((1 / 9 + 1 / 3 + 8) / (1 / 9 + 1 / 3 + 1))
+    assert "Spearman 0.20 over 4" in weak["text"]
+    unmeasured = SimpleNamespace(horizon={"n": 0, "spearman": float("nan"), "regret": 0.0})
+    assert longer_top_rung(unmeasured, ladder) is None  # no evidence: no proposal

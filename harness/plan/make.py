@@ -14,6 +14,7 @@ from harness.errors import UserError
 from harness.experiment import load_experiment, resolve_experiment_path
 from harness.plan.cost import fit_cost_model
 from harness.plan.costing import Costing, model_costing, probe_costing
+from harness.plan.horizon import longer_top_rung
 from harness.plan.overnight import write_overnight
 from harness.plan.projection import (
     NIGHT_HOURS,
@@ -72,8 +73,10 @@ def make_plan(
         reason=a.choice_reason,
     )
     text = f"searching {', '.join(space)}; written to {path}.{grid_note}"
+    horizon = longer_top_rung(a, night.ladder)
     plan = {
-        "summary": _summary(a, costing, hours, counts, minutes, row, text, ceiling),
+        "summary": _summary(a, costing, hours, counts, minutes, row, text, ceiling)
+        + (f" {horizon['text']}" if horizon else ""),
         "strategy": a.choice,
         "n_trials": counts[0],
         "n_trials_range": list(counts[1:]),
@@ -84,6 +87,7 @@ def make_plan(
         "space": space,
         "fixed": fixed,
         "ceiling": ceiling,
+        "longer_top_rung": horizon,
         "projections": json.loads(_rounded(table).to_json(orient="records")),
     }
     (out_dir / PLAN_FILE).write_text(json.dumps(plan, indent=1))
