@@ -57,6 +57,7 @@ def run_metadata(
             "prunes": strategy.prunes,
             "objectives": strategy.objectives,
             "fixed_queue": strategy.queue is not None,
+            "warm_start": strategy.warm_start and strategy.queue is None,
         },
         "seed": seed,
         "study_name": study,

@@ -46,7 +46,7 @@ from model.runtime import (
     resolve_precision,
     worker_device,
 )
-from strategies import Strategy, StrategyInputs, get_strategy
+from strategies import Strategy, StrategyInputs, cold_start, get_strategy
 
 
 @dataclass(frozen=True)
@@ -122,6 +122,8 @@ def _resolve(experiment: Experiment, opts: RunOptions) -> _Run:
                 "no strategy: give --strategy, or set strategy in the experiment's [run] table"
             )
         strategy = chosen if isinstance(chosen, Strategy) else get_strategy(chosen)
+        if not opts.warm_start:
+            strategy = cold_start(strategy)  # its own name: never mixed into a warm study
         device = resolve_device(worker_device(opts.device or experiment.device, 0))
         backend = get_backend(opts.backend)
         if not backend.simulated_clock:  # one clear error now, not a failure in every trial
@@ -285,7 +287,7 @@ def _limits(
     queue = strategy.queue(inputs) if strategy.queue is not None else None
     if queue is not None:
         target = min(target, len(queue))
-    elif opts.warm_start:
+    elif strategy.warm_start:
         queue = [run.experiment.space.defaults()]  # v4 first: the warm start and the target
     if not run.coordinator:
         return shared_limits(study, Limits(target, None, flops, _simulated_budget(run)))

@@ -1,7 +1,7 @@
 """Pluggable HPO strategies: a name -> (sampler, pruner) factory registry."""
 
 from strategies.base import Strategy, StrategyInputs
-from strategies.registry import STRATEGIES, get_strategy
+from strategies.registry import STRATEGIES, cold_start, get_strategy
 from strategies.space import Ladder, Param, SearchSpace
 
 __all__ = [
@@ -11,5 +11,6 @@ __all__ = [
     "SearchSpace",
     "Strategy",
     "StrategyInputs",
+    "cold_start",
     "get_strategy",
 ]

@@ -52,3 +52,6 @@ class Strategy:
     objectives: int = 1
     # Set on `record`'s learning-curve strategies only (a strategies.registry.RecordSetting).
     record: object | None = None
+    # False: the study does not evaluate the experiment's defaults (v4) first (a cold start,
+    # named <strategy>.cold so it never shares a study or a folder with the warm one).
+    warm_start: bool = True

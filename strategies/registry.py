@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import optuna
@@ -283,9 +283,28 @@ def record_strategy(setting: RecordSetting) -> Strategy:
     )
 
 
+COLD_SUFFIX = ".cold"  # a strategy's cold-start twin: <strategy>.cold
+
+
+def cold_start(strategy: Strategy) -> Strategy:
+    """``strategy`` without the warm start (v4 is not evaluated first), under its own name.
+
+    A strategy with a fixed queue (grid, record) never warm-starts and comes back unchanged."""
+    if strategy.queue is not None or not strategy.warm_start:
+        return strategy
+    return replace(strategy, name=strategy.name + COLD_SUFFIX, warm_start=False)
+
+
 def get_strategy(name: str) -> Strategy:
-    """The registered strategy ``name``; an unknown name is a ValueError listing the known ones."""
+    """The registered strategy ``name`` (``<name>.cold``: its cold-start twin); an unknown name
+    is a ValueError listing the known ones."""
+    base = name.removesuffix(COLD_SUFFIX)
     try:
-        return STRATEGIES[name]
+        strategy = STRATEGIES[base]
     except KeyError:
         raise ValueError(f"unknown strategy {name!r}; known: {', '.join(STRATEGIES)}") from None
+    if base == name:
+        return strategy
+    if strategy.queue is not None:
+        raise ValueError(f"strategy {name!r}: {base} runs a fixed queue and has no warm start")
+    return cold_start(strategy)

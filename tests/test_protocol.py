@@ -128,3 +128,35 @@ def test_cannot_tell_says_one_seed_and_no_control_plainly():
         target=3.0,
     )
     assert any("No declared control" in line for line in none)
+
+
+def test_warm_start_pairs_are_decided_with_censoring():
+    """Gehan's rule: a run censored before its twin reached the target decides nothing."""
+    per_run = pd.DataFrame(
+        {
+            "strategy": ["a"] * 4 + ["a.cold"] * 4,
+            "seed": [0, 1, 2, 3] * 2,
+            "spent": [1.0, 5.0, 2.0, 9.0, 3.0, 1.0, 1.0, 9.0],
+            "reached": [True, True, True, False, True, True, False, False],
+        }
+    )
+    row = protocol.warm_start_effect(per_run, ".cold").iloc[0]
+    # seed 0: warm first; seed 1: cold first; seed 2: cold censored at 1 < 2: undecided;
+    # seed 3: both censored: undecided
+    assert (row.pairs, row.warm_first, row.cold_first, row.undecided) == (4, 1, 1, 2)
+    assert row.p == 1.0
+
+
+def test_the_target_ignores_cold_started_runs():
+    rungs = _rungs(["random", "random.cold"])
+    rungs.loc[rungs["strategy"] == "random.cold", "val_mae"] = 99.0  # trial 0 is not v4 there
+    from harness.analysis.loading import Results
+
+    meta = {
+        (s, seed): {"strategy_traits": {"warm_start": s == "random"}}
+        for s in ("random", "random.cold")
+        for seed in (0, 1, 2)
+    }
+    exp = {"ladder": {"fractions": [1 / 9, 1 / 3, 1]}}
+    results = Results(exp, meta, rungs, rungs.iloc[:0], None, None)
+    assert protocol.mae_target(results.warm_rungs(), 3) == np.mean([4.0, 4.1, 4.2]) * 0.97

@@ -103,3 +103,37 @@ def test_replay_without_a_record_is_a_clear_error(tmp_path, capsys):
         code == 2
         and "no recorded learning curves; run 'python -m harness record" in capsys.readouterr().err
     )
+
+
+def test_cold_twins_run_apart_and_the_report_answers_warm_start(recorded, tmp_path):
+    """--no-warm-start runs `<strategy>.cold`: its own folder and study, v4 never its trial 0,
+    the target taken from the warm runs only, and the report's warm-start answer measured
+    from the pairs (the replay makes 8 seeds x 4 runs cheap)."""
+    import shutil
+
+    for record in (recorded / "smoke").glob("record-*"):
+        shutil.copytree(record, tmp_path / "smoke" / record.name)
+    base = ["compare", "--experiment", "smoke", "--strategies", "random,tpe_median"]
+    opts = ["--backend", "replay", "--seeds", "8", "--no-progress", "--results", str(tmp_path)]
+    assert main([*base, *opts]) == 0
+    assert main([*base, *opts, "--no-warm-start"]) == 0
+    v4 = load_experiment("smoke").space.defaults()
+    for name, warm in (("random", True), ("random.cold", False)):
+        trials = pd.read_csv(tmp_path / f"smoke.replay/{name}/seed-0/trials.csv")
+        first = {p: trials.loc[0, f"param_{p}"] for p in v4}
+        assert (first == v4) is warm, name
+        meta = json.loads((tmp_path / f"smoke.replay/{name}/seed-0/metadata.json").read_text())
+        assert meta["strategy_traits"]["warm_start"] is warm
+    assert main(["report", "--experiment", "smoke.replay", "--results", str(tmp_path)]) == 0
+    report = (tmp_path / "smoke.replay/REPORT.md").read_text()
+    assert "Against cold starts: random:" in report and "tpe_median:" in report
+    assert "of 8 seeds" in report
+
+
+def test_a_cold_start_of_a_fixed_queue_is_refused_by_name():
+    from strategies import cold_start, get_strategy
+
+    assert get_strategy("tpe.cold").name == "tpe.cold" and not get_strategy("tpe.cold").warm_start
+    assert cold_start(get_strategy("grid")) is get_strategy("grid")  # never warm-started
+    with pytest.raises(ValueError, match="grid runs a fixed queue"):
+        get_strategy("grid.cold")

@@ -31,7 +31,7 @@ def agreement(results_dir: str | Path, experiment: str) -> dict | None:
     except Exception:  # one side missing: nothing to compare
         return None
     medians, ttts = {}, {}
-    target = protocol.mae_target(real.rungs, real.n_rungs)  # one target for both sides
+    target = protocol.mae_target(real.warm_rungs(), real.n_rungs)  # one target for both sides
     for label, res in (("real", real), ("replay", replay)):
         medians[label], ttts[label] = _medians(res, target)
     common = sorted(set(medians["real"].index) & set(medians["replay"].index))

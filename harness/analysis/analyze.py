@@ -17,6 +17,7 @@ import pandas as pd
 from harness.analysis import metrics, plots, protocol, verdict
 from harness.analysis.loading import Results, load_results
 from harness.errors import UserError
+from strategies.registry import COLD_SUFFIX
 
 MAX_PARAMS_TO_SEARCH = 6
 
@@ -35,6 +36,7 @@ class Analysis:
     identical: list  # groups of strategies identical by construction
     mae_target: float  # v4 at the top rung, averaged over seeds, minus 3% (NaN: no v4 run)
     ttt: pd.DataFrame  # per strategy: runs, reached, Kaplan-Meier medians in FLOPs and seconds
+    warm_start: pd.DataFrame  # warm against cold twins: who reached the target first (compute)
     saved: pd.DataFrame
     trust: pd.DataFrame  # fidelity trust over every trial
     trust_unpruned: pd.DataFrame  # ... over trials of strategies that never prune
@@ -73,7 +75,7 @@ def analyze(
     best = metrics.final_best(results.trials)
     scores = protocol.incumbent_scores(best, results.reeval)
     identical = verdict.identical_groups(results.rungs)
-    target = protocol.mae_target(results.rungs, results.n_rungs, margin)
+    target = protocol.mae_target(results.warm_rungs(), results.n_rungs, margin)
     ttt = _time_to_target(results.trials, target)
     horizon = protocol.horizon_trust(results.converge)
     return Analysis(
@@ -86,6 +88,7 @@ def analyze(
         identical=identical,
         mae_target=target,
         ttt=ttt,
+        warm_start=_warm_start(results.trials, target),
         saved=metrics.compute_saved(results),
         trust=metrics.fidelity_trust(results),
         trust_unpruned=metrics.fidelity_trust(_unpruned_only(results)),
@@ -202,6 +205,13 @@ def _time_to_target(trials: pd.DataFrame, target: float) -> pd.DataFrame:
     return flops.rename(columns={"median": "median_flops"}).merge(
         wall[["strategy", "median"]].rename(columns={"median": "median_seconds"}), on="strategy"
     )
+
+
+def _warm_start(trials: pd.DataFrame, target: float) -> pd.DataFrame:
+    """Each strategy run warm and cold on the same seeds: which reached ``target`` first (a
+    NaN target is never reached: every pair undecided)."""
+    per_run = protocol.time_to_target(trials, target, "train_flops")
+    return protocol.warm_start_effect(per_run, COLD_SUFFIX)
 
 
 def _false_prunes(audit: pd.DataFrame | None) -> dict:

@@ -59,6 +59,23 @@ class Results:
         """How many rungs the experiment's ladder has."""
         return len(self.experiment["ladder"]["fractions"])
 
+    def warm_runs(self) -> set[tuple[str, int]]:
+        """The (strategy, seed) runs that evaluated v4 first (their trial 0). Metadata older
+        than the warm_start trait counts as warm unless the run had a fixed queue (grid,
+        record), which never started from v4."""
+        warm = set()
+        for key, m in self.meta.items():
+            traits = m.get("strategy_traits", {})
+            if traits.get("warm_start", not traits.get("fixed_queue", False)):
+                warm.add(key)
+        return warm
+
+    def warm_rungs(self) -> pd.DataFrame:
+        """The rungs of warm-started runs only: the target's evidence."""
+        keys = zip(self.rungs["strategy"], self.rungs["seed"].astype(int))
+        warm = self.warm_runs()
+        return self.rungs[[k in warm for k in keys]]
+
     def space(self) -> list[Param]:
         """The search space's parameters, rebuilt from the recorded experiment."""
         out = []

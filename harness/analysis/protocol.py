@@ -14,9 +14,9 @@ TARGET_MARGIN = 0.03  # the team's goal: more than 3% below v4
 
 
 def v4_per_seed(rungs: pd.DataFrame, n_rungs: int) -> pd.Series:
-    """v4's top-rung validation MAE on each seed: every warm-started run trains the
-    experiment's defaults as trial 0 with the same training seed, so all strategies of a seed
-    agree; the median over them guards against a run that disagrees."""
+    """v4's top-rung validation MAE on each seed, from the rungs of warm-started runs (each
+    trains the experiment's defaults as trial 0 with the same training seed, so all strategies
+    of a seed agree; the median over them guards against a run that disagrees)."""
     top = rungs[(rungs["trial"] == 0) & (rungs["rung"] == n_rungs)]
     return top.groupby("seed")["val_mae"].median()
 
@@ -242,4 +242,52 @@ def _horizon_note(trust: dict) -> str | None:
             "Horizon trust was not measured (compare --converge K): whether the top "
             "rung ranks configurations like training to convergence is assumed."
         )
+    return None
+
+
+def warm_start_effect(per_run: pd.DataFrame, cold_suffix: str) -> pd.DataFrame:
+    """For each strategy run both warm and cold (``<strategy><cold_suffix>``) on the same seeds:
+    on how many seeds each reached the target first, counted with Gehan's rule for censored
+    pairs (a run censored before its twin reached decides nothing), a two-sided sign test over
+    the decided pairs, and both Kaplan-Meier medians. ``per_run``: ``time_to_target``'s table
+    in one clock. Columns strategy, pairs, warm_first, cold_first, undecided, p, warm_median,
+    cold_median."""
+    rows = []
+    by_run = per_run.set_index(["strategy", "seed"])
+    for cold in sorted(s for s in per_run["strategy"].unique() if s.endswith(cold_suffix)):
+        warm = cold.removesuffix(cold_suffix)
+        if warm not in set(per_run["strategy"]):
+            continue
+        w = by_run.loc[warm]
+        c = by_run.loc[cold]
+        seeds = w.index.intersection(c.index)
+        firsts = [_first_to_target(w.loc[s], c.loc[s]) for s in seeds]
+        warm_first, cold_first = firsts.count("warm"), firsts.count("cold")
+        decided = warm_first + cold_first
+        p = stats.binomtest(warm_first, decided).pvalue if decided else float("nan")
+        medians = kaplan_meier(per_run[per_run["strategy"].isin([warm, cold])]).set_index(
+            "strategy"
+        )["median"]
+        rows.append(
+            {
+                "strategy": warm,
+                "pairs": len(seeds),
+                "warm_first": warm_first,
+                "cold_first": cold_first,
+                "undecided": len(seeds) - decided,
+                "p": float(p),
+                "warm_median": float(medians[warm]),
+                "cold_median": float(medians[cold]),
+            }
+        )
+    columns = ["strategy", "pairs", "warm_first", "cold_first", "undecided", "p"]
+    return pd.DataFrame(rows, columns=columns + ["warm_median", "cold_median"])
+
+
+def _first_to_target(warm: pd.Series, cold: pd.Series) -> str | None:
+    """'warm' or 'cold': which run of a pair surely reached the target first; None: undecided."""
+    if warm["reached"] and (warm["spent"] < cold["spent"] or not cold["reached"]):
+        return "warm" if warm["spent"] <= cold["spent"] else None
+    if cold["reached"] and (cold["spent"] < warm["spent"] or not warm["reached"]):
+        return "cold" if cold["spent"] <= warm["spent"] else None
     return None
