@@ -16,10 +16,12 @@ from harness.retrain import param_columns, params_of
 
 
 def converge_sample(trials: pd.DataFrame, k: int, seed: int = 0) -> pd.DataFrame:
-    """Up to ``k`` distinct complete configurations: each strategy's best first (by recorded
-    MAE, strategies in name order), then a seeded random sample of the others."""
+    """Up to ``k`` distinct complete configurations: strategies' bests first (by recorded MAE;
+    when ``k`` is smaller than the number of strategies, which strategies is a seeded draw,
+    never their name order), then a seeded random sample of the others."""
     complete = trials[trials["state"] == "COMPLETE"].drop_duplicates(param_columns(trials))
-    best = complete.loc[complete.groupby("strategy")["val_mae"].idxmin()].sort_values("strategy")
+    best = complete.loc[complete.groupby("strategy")["val_mae"].idxmin()]
+    best = best.sort_values(["strategy", "seed", "trial"]).sample(frac=1.0, random_state=seed)
     chosen = best.head(k).assign(role="incumbent")
     rest = complete.drop(index=chosen.index)
     extra = (

@@ -160,3 +160,23 @@ def test_the_target_ignores_cold_started_runs():
     exp = {"ladder": {"fractions": [1 / 9, 1 / 3, 1]}}
     results = Results(exp, meta, rungs, rungs.iloc[:0], None, None)
     assert protocol.mae_target(results.warm_rungs(), 3) == np.mean([4.0, 4.1, 4.2]) * 0.97
+
+
+def test_which_incumbents_converge_is_a_seeded_draw_not_name_order():
+    from harness.converge import converge_sample
+
+    names = [f"s{i:02d}" for i in range(12)]
+    trials = pd.DataFrame(
+        {
+            "strategy": names,
+            "seed": 0,
+            "trial": range(12),
+            "state": "COMPLETE",
+            "val_mae": 4.0,
+            "param_x": range(12),
+        }
+    )
+    draws = [set(converge_sample(trials, 4, seed=s)["strategy"]) for s in range(6)]
+    assert all(len(d) == 4 for d in draws)
+    assert any(d != set(names[:4]) for d in draws)  # not always the first names
+    assert len({frozenset(d) for d in draws}) > 1
