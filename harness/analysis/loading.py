@@ -15,6 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from harness.errors import UserError
@@ -70,11 +71,16 @@ class Results:
                 warm.add(key)
         return warm
 
+    def warm_rows(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The rows of `frame` (with strategy and seed columns) that belong to warm runs."""
+        warm = self.warm_runs()
+        keys = zip(frame["strategy"], frame["seed"].astype(int))
+        # A boolean array, never a plain list: an empty list would select no *columns*.
+        return frame.loc[np.array([k in warm for k in keys], dtype=bool)]
+
     def warm_rungs(self) -> pd.DataFrame:
         """The rungs of warm-started runs only: the target's evidence."""
-        keys = zip(self.rungs["strategy"], self.rungs["seed"].astype(int))
-        warm = self.warm_runs()
-        return self.rungs[[k in warm for k in keys]]
+        return self.warm_rows(self.rungs)
 
     def space(self) -> list[Param]:
         """The search space's parameters, rebuilt from the recorded experiment."""

@@ -416,9 +416,8 @@ def _trials_per_hour(plan: dict | None) -> str:
 def _warm_start_text(a: Analysis) -> str:
     if not np.isfinite(a.mae_target):
         return "Warm start: not measured (no run evaluated v4 first)."
-    warm = a.results.warm_runs()
     first = a.curve[(a.curve["trial_index"] == 1) & a.curve["best"].notna()]
-    first = first[[k in warm for k in zip(first["strategy"], first["seed"].astype(int))]]
+    first = a.results.warm_rows(first)
     held = a.scores.merge(first[["strategy", "seed", "best"]], on=["strategy", "seed"])
     improved = float((held["recorded"] < held["best"] - 1e-12).mean()) if len(held) else np.nan
     head = (
