@@ -263,3 +263,11 @@ def test_analysis_imports_neither_torch_nor_model(modules, forbidden):
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_the_replay_agreement_names_every_tied_winner_not_the_first_name():
+    from harness.analysis.agreement import _winners
+
+    medians = pd.Series({"tpe": 3.80, "random": 3.80, "cmaes": 3.90})
+    assert _winners(medians) == "random, tpe"
+    assert _winners(medians.rename({"random": "zz_random"})) == "tpe, zz_random"

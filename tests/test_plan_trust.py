@@ -210,3 +210,24 @@ def test_the_plan_proposes_a_longer_top_rung_only_when_horizon_trust_is_weak():
     assert "Spearman 0.20 over 4" in weak["text"]
     unmeasured = SimpleNamespace(horizon={"n": 0, "spearman": float("nan"), "regret": 0.0})
     assert longer_top_rung(unmeasured, ladder) is None  # no evidence: no proposal
+
+
+def test_a_strategy_whose_runs_kept_no_usable_rung_is_left_out_of_the_projection():
+    # Strategy b finished trials but every rungs.csv of its runs was unusable: it has no cost
+    # to project (this once ended in KeyError 'b'); a keeps its row.
+    from types import SimpleNamespace
+
+    from harness.plan.projection import COST_COLUMNS, project
+
+    trials = pd.DataFrame(
+        {"strategy": ["a", "a", "b"], "state": ["COMPLETE", "PRUNED", "COMPLETE"]}
+    )
+    rungs = pd.DataFrame(
+        {"strategy": ["a"] * 3, "seed": [0] * 3, "trial": [0, 0, 1]}
+        | {c: [60.0, 60.0, 30.0] for c in COST_COLUMNS}
+    )
+    a = SimpleNamespace(results=SimpleNamespace(trials=trials, strategies=["a", "b"]))
+    table = project(a, rungs)
+    assert (
+        list(table["strategy"]) == ["a"] and table["minutes per trial"].iloc[0] == 1.25
+    )  # (120 s + 30 s) / 2 trials

@@ -180,3 +180,15 @@ def test_which_incumbents_converge_is_a_seeded_draw_not_name_order():
     assert all(len(d) == 4 for d in draws)
     assert any(d != set(names[:4]) for d in draws)  # not always the first names
     assert len({frozenset(d) for d in draws}) > 1
+
+
+def test_horizon_trust_counts_only_configurations_that_converged():
+    # A configuration that diverged in its first epoch has no converged MAE.
+    nan = float("nan")
+    diverged = pd.DataFrame({"top_rung_mae": [3.9, 4.0, 4.1], "converged_mae": [nan] * 3})
+    assert protocol.horizon_trust(diverged)["n"] == 0
+    mixed = pd.DataFrame(
+        {"top_rung_mae": [3.9, 4.0, 4.1, 4.2], "converged_mae": [3.7, nan, 3.8, 3.6]}
+    )
+    h = protocol.horizon_trust(mixed)
+    assert h["n"] == 3 and h["spearman"] == -0.5 and np.isclose(h["regret"], 0.1)

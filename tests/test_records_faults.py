@@ -194,3 +194,15 @@ def test_anytime_counts_overlapping_workers_once_and_a_resume_gap_not_at_all():
     assert list(curve["elapsed"]) == [10.0, 15.0, 20.0]  # not 10, 20, 25
     without = anytime(pd.DataFrame(rows).drop(columns="finished_at"))
     assert list(without["elapsed"]) == [10.0, 20.0, 25.0]  # older records: the plain sum
+
+
+def test_a_trial_without_a_finish_time_does_not_switch_the_run_to_another_clock():
+    # Trial 1's process died: the trial is recorded failed later, with no wall time and no
+    # finish time. The others still count on the real span (overlap once), not the plain sum.
+    rows = [
+        {**_row(0, wall=10.0), "finished_at": 1010.0},
+        _row(1, state="FAIL", mae=float("nan"), wall=float("nan")),
+        {**_row(2, mae=3.0, wall=10.0), "finished_at": 1015.0},
+    ]
+    curve = anytime(pd.DataFrame(rows))
+    assert list(curve["elapsed"]) == [10.0, 10.0, 15.0]  # the plain sum would end at 20

@@ -106,3 +106,19 @@ def test_a_single_seed_gives_no_test_and_no_crash():
     tests = verdict.paired_tests(scores, [])
     assert (tests["p"] == 1.0).all() and set(tests["verdict"]) == {"not separated"}
     assert verdict.pick(scores, _traits(["tpe_median", "random"]), [])[0] == "tpe_median"
+
+
+def test_a_seed_where_no_run_finished_a_trial_does_not_break_the_pick_stability():
+    # No control ran and on seed 1 every run was pruned or failed: a bootstrap resample that
+    # draws seed 1 alone has no score at all, which once ended in min() of an empty set.
+    scores = pd.DataFrame(
+        {
+            "strategy": ["qmc", "cmaes", "qmc", "cmaes"],
+            "seed": [0, 0, 1, 1],
+            "score": [3.0, 3.5, np.nan, np.nan],
+        }
+    )
+    traits = _traits(["qmc", "cmaes"])
+    chosen, _ = verdict.pick(scores, traits, [])
+    assert chosen == "qmc"
+    assert 0.5 < verdict.pick_stability(scores, traits, [], chosen, resamples=100) < 1.0

@@ -34,7 +34,8 @@ def agreement(results_dir: str | Path, experiment: str) -> dict | None:
     target = protocol.mae_target(real.warm_rungs(), real.n_rungs)  # one target for both sides
     for label, res in (("real", real), ("replay", replay)):
         medians[label], ttts[label] = _medians(res, target)
-    common = sorted(set(medians["real"].index) & set(medians["replay"].index))
+    finite = [set(m[np.isfinite(m)].index) for m in medians.values()]  # no complete trial: out
+    common = sorted(finite[0] & finite[1])
     if len(common) < 3:
         return None
     real_mae, replay_mae = medians["real"][common], medians["replay"][common]
@@ -51,7 +52,7 @@ def agreement(results_dir: str | Path, experiment: str) -> dict | None:
     )
     real_seeds = real.trials.groupby("strategy")["seed"].nunique().median()
     replay_seeds = replay.trials.groupby("strategy")["seed"].nunique().median()
-    winner_real, winner_replay = real_mae.idxmin(), replay_mae.idxmin()
+    winner_real, winner_replay = _winners(real_mae), _winners(replay_mae)
     summary = (
         f"Replayed ({replay_seeds:.0f} seeds) against real ({real_seeds:.0f} seeds) on "
         f"{len(common)} strategies: Kendall's tau of the strategies' median final MAE {tau:.2f}; "
@@ -63,10 +64,16 @@ def agreement(results_dir: str | Path, experiment: str) -> dict | None:
         "summary": summary,
         "kendall_tau": float(tau),
         "ttt_spearman": float(rho_ttt),
-        "same_winner": bool(winner_real == winner_replay),
+        "same_winner": bool(set(winner_real.split(", ")) & set(winner_replay.split(", "))),
         "table": table,
         "surrogate": surrogate_evidence(results_dir, base),
     }
+
+
+def _winners(median: pd.Series) -> str:
+    """The strategies at the lowest median, all of them when tied (names never break a tie)."""
+    at_min = np.isclose(median, median.min(), rtol=0, atol=1e-12)
+    return ", ".join(sorted(median[at_min].index))
 
 
 def _medians(res: Results, target: float) -> tuple[pd.Series, pd.Series]:

@@ -141,7 +141,7 @@ def load_results(results_dir: str | Path, experiment: str, echo: bool = True) ->
     return Results(
         experiment=runs[0].meta["experiment"],
         meta={(r.meta["strategy"], int(r.meta["seed"])): r.meta for r in runs},
-        rungs=pd.concat([r.rungs for r in runs], ignore_index=True),
+        rungs=_pooled([r.rungs for r in runs]),
         trials=pd.concat([r.trials for r in runs], ignore_index=True),
         noise=side["noise"],
         audit=side["audit"],
@@ -149,6 +149,13 @@ def load_results(results_dir: str | Path, experiment: str, echo: bool = True) ->
         reeval=side["reeval"],
         converge=side["converge"],
     )
+
+
+def _pooled(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """One table from the runs' tables; empty ones (header-only files) are left out of the
+    concat, whose float columns would otherwise turn every run's seed and trial into floats."""
+    kept = [f for f in frames if not f.empty] or frames[:1]
+    return pd.concat(kept, ignore_index=True)
 
 
 def _read_run(path: Path) -> _Run:

@@ -24,7 +24,7 @@ def anytime(trials: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (strategy, seed), run in trials.groupby(["strategy", "seed"]):
         spans = _has_finish_times(run)
-        run = run.sort_values(["finished_at", "trial"] if spans else "trial")
+        run = _with_finish_times(run) if spans else run.sort_values("trial")
         # An unknown wall time (a trial finished by a process that died) adds nothing known.
         wall = run["wall_seconds"].fillna(0.0)
         elapsed = _busy_span(run["finished_at"], wall) if spans else wall.cumsum().to_numpy()
@@ -47,8 +47,21 @@ def anytime(trials: pd.DataFrame) -> pd.DataFrame:
 def _has_finish_times(run: pd.DataFrame) -> bool:
     if "finished_at" not in run:
         return False
+    return bool(pd.to_numeric(run["finished_at"], errors="coerce").notna().any())
+
+
+def _with_finish_times(run: pd.DataFrame) -> pd.DataFrame:
+    """The run in finishing order. A row with no finish time (a trial whose process died,
+    recorded later as failed) takes the finish time of the trial numbered before it and no
+    busy time, so one such row does not switch the whole run to another clock."""
+    run = run.sort_values("trial")
     finished = pd.to_numeric(run["finished_at"], errors="coerce")
-    return bool(np.isfinite(finished).all())
+    known = finished.notna()
+    run = run.assign(
+        finished_at=finished.ffill().bfill(),
+        wall_seconds=run["wall_seconds"].where(known, 0.0),
+    )
+    return run.sort_values(["finished_at", "trial"], kind="stable")
 
 
 def _busy_span(finished_at: pd.Series, wall: pd.Series) -> np.ndarray:

@@ -138,13 +138,9 @@ def horizon_trust(converge: pd.DataFrame | None) -> dict:
     Spearman's rho over the converged sample, and the converged regret of the ladder's pick
     (the converged MAE of the configuration the top rung liked best, minus the best converged
     MAE of the sample)."""
-    if converge is None or len(converge) < 3:
-        return {
-            "n": 0 if converge is None else len(converge),
-            "spearman": float("nan"),
-            "regret": float("nan"),
-        }
-    ok = converge.dropna(subset=["top_rung_mae", "converged_mae"])
+    ok = None if converge is None else converge.dropna(subset=["top_rung_mae", "converged_mae"])
+    if ok is None or len(ok) < 3:  # a configuration that diverged at once has no converged MAE
+        return {"n": 0 if ok is None else len(ok), "spearman": np.nan, "regret": np.nan}
     rho = stats.spearmanr(ok["top_rung_mae"], ok["converged_mae"]).statistic
     pick = ok.loc[ok["top_rung_mae"].idxmin(), "converged_mae"]
     return {

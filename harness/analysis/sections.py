@@ -277,9 +277,10 @@ def fidelity_trust(inputs: ReportInputs) -> list:
 
 def _horizon_text(h: dict) -> str:
     if h["n"] < 3:
+        measured = f" ({h['n']} configuration(s) converged, 3 needed)" if h["n"] else ""
         return (
-            "Horizon trust not measured (compare --converge K): the top rung is itself a "
-            "short training."
+            f"Horizon trust not measured{measured} (compare --converge K): the top rung is "
+            "itself a short training."
         )
     return (
         f"Horizon trust: over {h['n']} configurations trained to early-stopped convergence, "
@@ -416,10 +417,11 @@ def _trials_per_hour(plan: dict | None) -> str:
 def _warm_start_text(a: Analysis) -> str:
     if not np.isfinite(a.mae_target):
         return "Warm start: not measured (no run evaluated v4 first)."
-    first = a.curve[(a.curve["trial_index"] == 1) & a.curve["best"].notna()]
-    first = a.results.warm_rows(first)
-    held = a.scores.merge(first[["strategy", "seed", "best"]], on=["strategy", "seed"])
-    improved = float((held["recorded"] < held["best"] - 1e-12).mean()) if len(held) else np.nan
+    trials = a.results.trials  # v4 is trial 0 of a warm run (not the first to finish)
+    v4 = trials[(trials["trial"] == 0) & (trials["state"] == "COMPLETE")]
+    v4 = a.results.warm_rows(v4).rename(columns={"val_mae": "v4"})
+    held = a.scores.merge(v4[["strategy", "seed", "v4"]], on=["strategy", "seed"])
+    improved = float((held["recorded"] < held["v4"] - 1e-12).mean()) if len(held) else np.nan
     head = (
         "Warm start (v4 evaluated first): the warm runs improved on v4 in "
         f"{fmt_share(improved)} of cases."

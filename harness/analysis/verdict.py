@@ -166,7 +166,9 @@ def pick(
 
 
 def _lowest(median: pd.Series, among: set[str]) -> set[str]:
-    values = median[sorted(among)]
+    values = median[sorted(among)].dropna()
+    if values.empty:  # no score at all (every trial pruned or failed): all tied
+        return set(among)
     return set(values[np.isclose(values, values.min(), rtol=0, atol=1e-12)].index)
 
 

@@ -56,6 +56,8 @@ def make_plan(
     else:
         costing = model_costing(a, model, night, device_factor=device_factor)
     table = project(a, costing.rungs)
+    if a.choice not in set(table["strategy"]):
+        raise UserError(f"plan: {a.choice} (the recommendation) has no usable rung to cost")
     row = table.set_index("strategy").loc[a.choice]
     limits = (max_trial_minutes, max_params)
     allowed, ceiling, minutes = _ceiling(a, model, night, costing, row, limits)

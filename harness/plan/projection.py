@@ -106,7 +106,7 @@ def project(a: Analysis, rungs: pd.DataFrame) -> pd.DataFrame:
     cost = per_trial.groupby(["strategy", "seed"]).mean().groupby("strategy").median() / 60
     complete = r.trials.assign(c=r.trials["state"] == "COMPLETE").groupby("strategy")["c"].mean()
     rows = []
-    for strategy in r.strategies:
+    for strategy in [s for s in r.strategies if s in cost.index]:  # no usable rung: no cost
         minutes, low, high = (float(cost.loc[strategy, c]) for c in COST_COLUMNS)
         row = {
             "strategy": strategy,
@@ -121,7 +121,7 @@ def project(a: Analysis, rungs: pd.DataFrame) -> pd.DataFrame:
             row[f"range {hours}h"] = f"{trials_in(hours, high)}-{trials_in(hours, low)}"
             row[f"full fidelity {hours}h"] = int(round(n * complete[strategy]))
         rows.append(row)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=None if rows else ["strategy"])
 
 
 def trials_in(hours: float, minutes: float) -> int:
