@@ -1,6 +1,17 @@
+import signal
+
 import pytest
 
 from harness.datasets import DataSpec, load_data
+
+
+@pytest.fixture(scope="session", autouse=True)
+def ctrl_c_reaches_children():
+    """A suite started in the background (`nohup ... &`) inherits SIGINT ignored, and so would
+    every `python -m harness` the tests start: the Ctrl-C tests would test nothing. Handling it
+    here makes the children start with the default, as from a terminal."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")
