@@ -122,3 +122,16 @@ def test_a_seed_where_no_run_finished_a_trial_does_not_break_the_pick_stability(
     chosen, _ = verdict.pick(scores, traits, [])
     assert chosen == "qmc"
     assert 0.5 < verdict.pick_stability(scores, traits, [], chosen, resamples=100) < 1.0
+
+
+def test_fifty_replayed_seeds_are_tested_by_random_sign_flips_not_all_two_to_the_fifty():
+    # The exact test enumerated 2**50 sign patterns for 50 replayed seeds: the report was killed
+    # for memory. Beyond 16 pairs the p-value comes from seeded random flips.
+    rng = np.random.default_rng(5)
+    null = rng.normal(0, 1, 50)
+    null -= null.mean()  # no effect at all
+    shifted = null + 1.0
+    p_null, p_shift = verdict.sign_flip_p(null), verdict.sign_flip_p(shifted)
+    assert p_null > 0.05 and p_shift <= 2 * verdict.min_attainable_p(50)
+    assert verdict.sign_flip_p(null) == p_null  # seeded: the same report twice
+    assert verdict.min_attainable_p(50) == 1e-4 and verdict.min_attainable_p(5) == 0.0625

@@ -43,25 +43,37 @@ class Traits:
     compute: float  # median compute its runs spent (the cheaper wins a remaining tie)
 
 
+EXACT_PAIRS = 16  # up to 2**16 sign patterns are enumerated; 50 replayed seeds would be 2**50
+RANDOM_FLIPS = 19_999  # beyond: this many random sign patterns, seeded (p resolution 1e-4)
+
+
 def sign_flip_p(diffs: np.ndarray) -> float:
-    """Two-sided p-value of the exact paired permutation (sign-flip) test of mean(diffs) = 0.
+    """Two-sided p-value of the paired permutation (sign-flip) test of mean(diffs) = 0: exact
+    up to ``EXACT_PAIRS`` pairs, else from ``RANDOM_FLIPS`` seeded random sign patterns.
     All-zero differences, or fewer than two pairs, give 1."""
     diffs = np.asarray(diffs, float)
     if len(diffs) < 2 or not np.any(diffs):  # one pair cannot be tested
         return 1.0
+    exact = len(diffs) <= EXACT_PAIRS
     res = stats.permutation_test(
         (diffs,),
         np.mean,
         permutation_type="samples",
-        n_resamples=np.inf,
+        n_resamples=np.inf if exact else RANDOM_FLIPS,
         alternative="two-sided",
+        rng=None if exact else np.random.default_rng(0),
     )
     return float(res.pvalue)
 
 
 def min_attainable_p(n_pairs: int) -> float:
-    """The smallest two-sided p the exact sign-flip test can give with ``n_pairs`` pairs."""
-    return min(1.0, 2.0 / 2**n_pairs) if n_pairs else 1.0
+    """The smallest two-sided p the sign-flip test can give with ``n_pairs`` pairs (exact:
+    both all-same-sign patterns; random flips: the resolution of their count)."""
+    if not n_pairs:
+        return 1.0
+    if n_pairs > EXACT_PAIRS:
+        return 2.0 / (RANDOM_FLIPS + 1)
+    return min(1.0, 2.0 / 2**n_pairs)
 
 
 def holm(pvalues: np.ndarray) -> np.ndarray:
