@@ -271,3 +271,27 @@ def test_the_replay_agreement_names_every_tied_winner_not_the_first_name():
     medians = pd.Series({"tpe": 3.80, "random": 3.80, "cmaes": 3.90})
     assert _winners(medians) == "random, tpe"
     assert _winners(medians.rename({"random": "zz_random"})) == "tpe, zz_random"
+
+
+def test_the_brief_lists_parameters_in_importance_order_not_the_spaces():
+    from types import SimpleNamespace
+
+    from harness.analysis.sections import brief
+
+    good = pd.DataFrame({"param": ["lr", "units", "decay"], "good": ["1e-3 .. 3e-3", "64", "0"]})
+    saved = pd.DataFrame(
+        {
+            ("strategy", ""): ["tpe"],
+            ("pruned_share", "median"): [0.0],
+            ("saved_share", "median"): [0.0],
+        }
+    )
+    a = SimpleNamespace(
+        saved=saved,
+        good_ranges=good,
+        params_to_search=lambda: ["decay", "lr"],  # importance: decay first, units never
+        choice="tpe",
+        mae_target=float("nan"),
+    )
+    text = " ".join(str(part[1]) for part in brief(SimpleNamespace(analysis=a, plan=None)))
+    assert "most important first: decay (0), lr (1e-3 .. 3e-3)" in text and "units" not in text

@@ -56,9 +56,9 @@ def agreement(results_dir: str | Path, experiment: str) -> dict | None:
     summary = (
         f"Replayed ({replay_seeds:.0f} seeds) against real ({real_seeds:.0f} seeds) on "
         f"{len(common)} strategies: Kendall's tau of the strategies' median final MAE {tau:.2f}; "
-        f"Spearman of their compute to the target {rho_ttt:.2f}; winner {winner_real} (real) and "
-        f"{winner_replay} (replay). A tau near 1 means the replay can stand in for real runs "
-        "here; below about 0.5 trust only the real ranking."
+        f"Spearman of their compute to the target {_ttt_text(rho_ttt)}; winner {winner_real} "
+        f"(real) and {winner_replay} (replay). A tau near 1 means the replay can stand in for "
+        "real runs here; below about 0.5 trust only the real ranking."
     )
     return {
         "summary": summary,
@@ -68,6 +68,12 @@ def agreement(results_dir: str | Path, experiment: str) -> dict | None:
         "table": table,
         "surrogate": surrogate_evidence(results_dir, base),
     }
+
+
+def _ttt_text(rho: float) -> str:
+    if np.isfinite(rho):
+        return f"{rho:.2f}"
+    return "not measured (fewer than 3 strategies reached the target on both sides)"
 
 
 def _winners(median: pd.Series) -> str:

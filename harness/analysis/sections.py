@@ -385,7 +385,8 @@ def brief(inputs: ReportInputs) -> list:
         )
         or "nothing was pruned"
     )
-    ranges = a.good_ranges[["param", "good"]].head(MAX_LISTED)
+    good = dict(zip(a.good_ranges["param"], a.good_ranges["good"]))
+    ranges = [(p, good.get(p, "n/a")) for p in a.params_to_search()]  # importance order
     per_hour = _trials_per_hour(inputs.plan)
     return [
         ("h2", "The brief's questions"),
@@ -394,14 +395,11 @@ def brief(inputs: ReportInputs) -> list:
         (
             "li",
             "Parameters worth searching, most important first: "
-            + (", ".join(f"{p} ({g})" for p, g in ranges.itertuples(index=False)) or "n/a"),
+            + (", ".join(f"{p} ({g})" for p, g in ranges) or "n/a"),
         ),
         ("li", per_hour),
         ("li", _warm_start_text(a)),
     ]
-
-
-MAX_LISTED = 6
 
 
 def _trials_per_hour(plan: dict | None) -> str:
