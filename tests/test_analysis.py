@@ -266,11 +266,12 @@ def test_analysis_imports_neither_torch_nor_model(modules, forbidden):
 
 
 def test_the_replay_agreement_names_every_tied_winner_not_the_first_name():
-    from harness.analysis.agreement import _winners
+    from harness.analysis.verdict import lowest
 
     medians = pd.Series({"tpe": 3.80, "random": 3.80, "cmaes": 3.90})
-    assert _winners(medians) == "random, tpe"
-    assert _winners(medians.rename({"random": "zz_random"})) == "tpe, zz_random"
+    assert lowest(medians, set(medians.index)) == {"random", "tpe"}
+    renamed = medians.rename({"random": "zz_random"})
+    assert lowest(renamed, set(renamed.index)) == {"tpe", "zz_random"}
 
 
 def test_the_brief_lists_parameters_in_importance_order_not_the_spaces():

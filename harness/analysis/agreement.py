@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from harness.analysis import metrics, protocol
+from harness.analysis import metrics, protocol, verdict
 from harness.analysis.loading import Results, load_results
 from harness.layout import REPLAY_SUFFIX
 from harness.replay.surrogate import CANDIDATES
@@ -52,19 +52,19 @@ def agreement(results_dir: str | Path, experiment: str) -> dict | None:
     )
     real_seeds = real.trials.groupby("strategy")["seed"].nunique().median()
     replay_seeds = replay.trials.groupby("strategy")["seed"].nunique().median()
-    winner_real, winner_replay = _winners(real_mae), _winners(replay_mae)
+    winner_real, winner_replay = (verdict.lowest(m, set(common)) for m in (real_mae, replay_mae))
     summary = (
         f"Replayed ({replay_seeds:.0f} seeds) against real ({real_seeds:.0f} seeds) on "
         f"{len(common)} strategies: Kendall's tau of the strategies' median final MAE {tau:.2f}; "
-        f"Spearman of their compute to the target {_ttt_text(rho_ttt)}; winner {winner_real} "
-        f"(real) and {winner_replay} (replay). A tau near 1 means the replay can stand in for "
-        "real runs here; below about 0.5 trust only the real ranking."
+        f"Spearman of their compute to the target {_ttt_text(rho_ttt)}; winner "
+        f"{_names(winner_real)} (real) and {_names(winner_replay)} (replay). A tau near 1 means "
+        "the replay can stand in for real runs here; below about 0.5 trust only the real ranking."
     )
     return {
         "summary": summary,
         "kendall_tau": float(tau),
         "ttt_spearman": float(rho_ttt),
-        "same_winner": bool(set(winner_real.split(", ")) & set(winner_replay.split(", "))),
+        "same_winner": bool(winner_real & winner_replay),
         "table": table,
         "surrogate": surrogate_evidence(results_dir, base),
     }
@@ -76,10 +76,8 @@ def _ttt_text(rho: float) -> str:
     return "not measured (fewer than 3 strategies reached the target on both sides)"
 
 
-def _winners(median: pd.Series) -> str:
-    """The strategies at the lowest median, all of them when tied (names never break a tie)."""
-    at_min = np.isclose(median, median.min(), rtol=0, atol=1e-12)
-    return ", ".join(sorted(median[at_min].index))
+def _names(strategies: set[str]) -> str:
+    return ", ".join(sorted(strategies))
 
 
 def _medians(res: Results, target: float) -> tuple[pd.Series, pd.Series]:

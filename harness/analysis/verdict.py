@@ -158,18 +158,18 @@ def pick(
     present = set(median.index)
     reference = next((c for c in CONTROLS if c in present), None)
     if reference is None:
-        best = _cheapest(_lowest(median, present), traits)
+        best = _cheapest(lowest(median, present), traits)
         return best, "no declared control ran: lowest median score, no test possible"
     beats = tests[(tests["control"] == reference) & (tests["verdict"] == BETTER)]
     candidates = set(beats["strategy"])
     if not candidates:
         return reference, f"no strategy separated from {reference} (the declared preference)"
     ready = {s for s in candidates if traits[s].night_ready}
-    chosen = _cheapest(_lowest(median, ready or candidates), traits)
+    chosen = _cheapest(lowest(median, ready or candidates), traits)
     if not traits[chosen].night_ready and not _beats_all_ready(chosen, scores, traits):
         fallback = ready or ({reference} if traits[reference].night_ready else set())
         if fallback:
-            chosen = _cheapest(_lowest(median, fallback), traits)
+            chosen = _cheapest(lowest(median, fallback), traits)
             return chosen, (
                 f"significantly better than {reference}; the strategies ahead of it "
                 "cannot run a night as planned and do not beat it significantly"
@@ -177,7 +177,9 @@ def pick(
     return chosen, f"significantly better than {reference} (Holm-adjusted paired test)"
 
 
-def _lowest(median: pd.Series, among: set[str]) -> set[str]:
+def lowest(median: pd.Series, among: set[str]) -> set[str]:
+    """The names in ``among`` at the lowest median, every one of them when tied (names never
+    break a tie); all of ``among`` when none has a score."""
     values = median[sorted(among)].dropna()
     if values.empty:  # no score at all (every trial pruned or failed): all tied
         return set(among)
