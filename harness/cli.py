@@ -31,6 +31,9 @@ _INT_RULES = {
     "reeval_seeds": (">= 0", lambda v: v >= 0),
     "converge": ("0 (off) or >= 3 (a rank correlation needs three)", lambda v: v == 0 or v >= 3),
     "probe_samples": (">= 1", lambda v: v >= 1),
+    "screen_seeds": ("2..1000", lambda v: 2 <= v <= 1000),
+    "confirm": ("1 or 2 (a family of at most three tests)", lambda v: v in (1, 2)),
+    "max_seeds": ("2..200", lambda v: 2 <= v <= 200),
 }
 _FLOAT_RULES = {
     "timeout_minutes": ("a finite number > 0", lambda v: v > 0),
@@ -221,6 +224,16 @@ def _add_compare(sub) -> None:
         help="train K configurations to early-stopped convergence: does the top rung rank "
         "like convergence? (horizon trust; default 0)",
     )
+    comp.add_argument(
+        "--two-stage",
+        action="store_true",
+        help="a verdict with power: record (if needed), screen every strategy on the replay, "
+        "then confirm the screen's best against tpe_median in real paired runs, the seeds "
+        "sized by a simulated power analysis (--strategies and --seeds are not used)",
+    )
+    _int_option(comp, "--screen-seeds", 50, "--two-stage: replayed seeds per strategy (50)")
+    _int_option(comp, "--confirm", 1, "--two-stage: strategies confirmed, 1 or 2 (default 1)")
+    _int_option(comp, "--max-seeds", 20, "--two-stage: most real seeds the power may ask (20)")
     _common_options(comp, storage=True, device=True, progress=True)
     _mlflow_option(comp)
 
@@ -244,7 +257,12 @@ def _add_record(sub) -> None:
         "learning curves of Sobol configurations (+ v4), every rung, repeated: the replay data",
     )
     _experiment_option(rec, "a name in experiments/ or a path to a .toml file")
-    _int_option(rec, "--configs", 32, "Sobol configurations (default 32, plus v4)")
+    rec.add_argument(
+        "--configs",
+        type=int,
+        help="Sobol configurations, plus v4 (default: 8 per searched parameter, at least 32, "
+        "rounded up to a power of 2)",
+    )
     _int_option(rec, "--repeats", 2, "training seeds per configuration (default 2)")
     _int_option(rec, "--workers", 1, "worker processes (default 1)")
     _common_options(rec, storage=True, device=True, progress=True)
@@ -418,35 +436,37 @@ def _exit_code(summary: dict) -> int:
 
 def _cmd_record(args: argparse.Namespace) -> int:
     from harness.experiment import load_experiment
+    from harness.record import record
     from harness.replay.run import load_surrogate
-    from harness.run import RunOptions, run_strategy
-    from strategies.registry import RecordSetting, record_strategy
 
     experiment = load_experiment(args.experiment)
-    summary = run_strategy(
+    summary = record(
         experiment,
-        RunOptions(
-            record_strategy(RecordSetting(args.configs, args.repeats)),
-            results_dir=args.results,
-            storage=args.storage,
-            n_trials=(args.configs + 1) * args.repeats,
-            timeout_minutes=float("inf"),
-            device=args.device,
-            progress=not args.no_progress,
-            workers=args.workers,
-        ),
+        configs=args.configs,
+        repeats=args.repeats,
+        results_dir=args.results,
+        storage=args.storage,
+        device=args.device,
+        progress=not args.no_progress,
+        workers=args.workers,
     )
     print(f"recorded {summary['trials']} learning curves under {summary['records']}")
-    ev = load_surrogate(experiment, args.results).evidence
-    print(
-        "surrogate, leaving one configuration out (last-rung MAE): "
-        + "; ".join(
-            f"{k}: Spearman {ev[k]['spearman']:.2f}, error {ev[k]['mae']:.3f}"
-            for k in ("knn1", "knn5", "ridge")
-        )
-        + f" -> {ev['chosen']}"
-    )
+    print(surrogate_line(load_surrogate(experiment, args.results).evidence))
     return 0
+
+
+def surrogate_line(ev: dict) -> str:
+    """One line: each candidate's held-out top-rung Spearman and error, and the chosen one."""
+    from harness.replay.learners import CANDIDATES
+
+    chosen = ev[ev["chosen"]]
+    return (
+        "surrogate, folds grouped by configuration (top-rung MAE): "
+        + "; ".join(f"{k} {ev[k]['spearman']:.2f}" for k in CANDIDATES)
+        + f" -> {ev['chosen']} (Spearman {chosen['spearman']:.2f}, 95% interval "
+        f"{chosen['spearman_low']:.2f}..{chosen['spearman_high']:.2f}, error "
+        f"{chosen['mae']:.3f} bikes; {ev['curves']} curves of {ev['configs']} configurations)"
+    )
 
 
 def _cmd_worker(args: argparse.Namespace) -> int:
@@ -477,19 +497,19 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         else tuple(STRATEGIES)
     )
     logger = _logger(args, experiment.name)
-    out = compare(
-        experiment,
-        CompareOptions(
-            strategies=strategies,
-            seeds=tuple(range(args.seeds)) if args.seeds else None,
-            noise_configs=args.noise_configs,
-            noise_seeds=args.noise_seeds,
-            audit=args.audit,
-            reeval_seeds=args.reeval_seeds,
-            converge=args.converge,
-            **_run_settings(args),
-        ),
+    options = CompareOptions(
+        strategies=strategies,
+        seeds=tuple(range(args.seeds)) if args.seeds else None,
+        noise_configs=args.noise_configs,
+        noise_seeds=args.noise_seeds,
+        audit=args.audit,
+        reeval_seeds=args.reeval_seeds,
+        converge=args.converge,
+        **_run_settings(args),
     )
+    if args.two_stage:
+        return _two_stage(experiment, options, args)
+    out = compare(experiment, options)
     if logger:
         logged = sum(
             logger.log_run(p.parent)
@@ -500,6 +520,30 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     print(
         f"{out['runs']} runs recorded under {out['results']}; "
         f"next: python -m harness report --experiment {Path(out['results']).name}"
+    )
+    return 0
+
+
+def _two_stage(experiment, options, args: argparse.Namespace) -> int:
+    """compare --two-stage: screen on the replay, confirm in real runs; one summary line."""
+    from harness.two_stage import TwoStageOptions, two_stage
+
+    if options.backend != "real":
+        raise UserError("--two-stage screens on the replay itself: leave --backend out")
+    if not options.reeval_seeds:
+        raise UserError("--two-stage ranks re-evaluated incumbents: --reeval-seeds must be >= 1")
+    plan = two_stage(
+        experiment,
+        options,
+        TwoStageOptions(
+            screen_seeds=args.screen_seeds, confirm=args.confirm, max_seeds=args.max_seeds
+        ),
+    )
+    took = plan["wall_seconds"]
+    print(
+        f"two-stage done in {took['total'] / 60:.1f} min (record {took['record'] / 60:.1f}, "
+        f"screen {took['screen'] / 60:.1f}, confirmation {took['confirm'] / 60:.1f}); next: "
+        f"python -m harness report --experiment {experiment.name}"
     )
     return 0
 

@@ -17,9 +17,10 @@ from harness.datasets import load_data
 from harness.errors import UserError
 from harness.experiment import Experiment
 from harness.layout import results_folder
-from harness.retrain import audit_pruned, measure_noise, reevaluate_incumbents
+from harness.replay.run import load_surrogate
+from harness.retrain import audit_pruned, measure_noise, reevaluate_incumbents, retrain
 from harness.run import RunOptions, run_strategy
-from harness.tables import has_rows
+from harness.tables import has_rows, read_table
 from model.fidelity import FidelitySampler
 from model.runtime import resolve_device
 from strategies import STRATEGIES
@@ -77,6 +78,10 @@ def compare(experiment: Experiment, opts: CompareOptions) -> dict:
     base = Path(opts.results_dir) / results_folder(experiment, opts.backend)
     if opts.backend == "real":  # the retrains train the real model
         retrain_side_files(experiment, opts, base)
+    elif opts.reeval_seeds:  # replayed runs are scored as real ones: re-evaluated incumbents
+        surrogate = load_surrogate(experiment, opts.results_dir)
+        trials = load_results(opts.results_dir, base.name).trials
+        write_reevaluations(base, trials, surrogate.reevaluate, experiment.space.names, opts)
     return {"runs": len(jobs), "results": str(base)}
 
 
@@ -110,12 +115,11 @@ def retrain_side_files(experiment: Experiment, opts: CompareOptions, base: Path)
     fidelity = FidelitySampler(data, seed=experiment.data.seed)
     common = {"device": device, "progress": opts.progress}
     if opts.reeval_seeds:
-        path = base / "reeval.csv"
-        done = pd.read_csv(path) if has_rows(path) else None
-        table = reevaluate_incumbents(
-            experiment, data, fidelity, trials, n_seeds=opts.reeval_seeds, done=done, **common
-        )
-        _write(path, table, "re-evaluation", "no complete trial to retrain")
+
+        def score(params: dict, seed: int) -> float:
+            return retrain(experiment, data, fidelity, params, seed=seed, device=device)
+
+        write_reevaluations(base, trials, score, experiment.space.names, opts)
     if opts.noise_seeds and not has_rows(base / "noise.csv"):
         table = measure_noise(
             experiment, data, fidelity, trials, opts.noise_configs, opts.noise_seeds, **common
@@ -127,6 +131,22 @@ def retrain_side_files(experiment: Experiment, opts: CompareOptions, base: Path)
     if opts.converge and not has_rows(base / "converge.csv"):
         table = converge(experiment, data, trials, k=opts.converge, **common)
         _write(base / "converge.csv", table, "convergence", "no complete trial to converge")
+
+
+def write_reevaluations(base: Path, trials: pd.DataFrame, score, names, opts) -> None:
+    """reeval.csv: each run's incumbent retrained with ``opts.reeval_seeds`` fresh seeds by
+    ``score`` (kept rows of current incumbents reused; see ``reevaluate_incumbents``)."""
+    path = base / "reeval.csv"
+    columns = ("strategy", "seed", "trial", "train_seed", "val_mae")
+    done = read_table(path, columns).frame if has_rows(path) else pd.DataFrame()
+    if len(done):
+        numeric = ["seed", "trial", "train_seed", "val_mae", "recorded_mae"]
+        done = done.assign(**{c: pd.to_numeric(done[c], errors="coerce") for c in numeric})
+        done = done.dropna(subset=numeric)
+    table = reevaluate_incumbents(
+        trials, score, names, n_seeds=opts.reeval_seeds, done=done, progress=opts.progress
+    )
+    _write(path, table, "re-evaluation", "no complete trial to retrain")
 
 
 def _write(path: Path, table: pd.DataFrame, what: str, why: str) -> None:

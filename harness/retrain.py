@@ -116,49 +116,70 @@ def audit_pruned(
 
 
 def reevaluate_incumbents(
-    experiment,
-    data,
-    fidelity,
     trials: pd.DataFrame,
+    score,
+    space_names,
     *,
     n_seeds: int,
-    device: str,
     done: pd.DataFrame | None = None,
     progress: bool = True,
 ) -> pd.DataFrame:
-    """Retrain each run's incumbent (its best COMPLETE trial) through the whole ladder with
-    ``n_seeds`` fresh training seeds: the MAE a user would get, free of the winner's curse.
+    """Retrain each run's incumbent (its best COMPLETE trial) with ``n_seeds`` fresh training
+    seeds: the MAE a user would get, free of the winner's curse. ``score(params, train_seed)``
+    trains (or replays) one retrain and returns its top-rung MAE.
 
-    Runs already in ``done`` are kept as they are; a configuration shared by several runs is
-    trained once per seed. Returns one row per (run, fresh seed).
+    Rows of ``done`` are kept only while they re-evaluate the run's current incumbent (a run
+    continued since has a new one) and only the seeds missing from them are trained, so more
+    seeds asked add rows; a configuration shared by several runs is trained once per seed.
+    Returns one row per (run, fresh seed).
     """
     complete = trials[trials["state"] == "COMPLETE"]
     incumbents = complete.loc[complete.groupby(["strategy", "seed"])["val_mae"].idxmin()]
-    if done is not None and not done.empty:
-        seen = set(zip(done["strategy"], done["seed"]))
-        incumbents = incumbents[
-            [k not in seen for k in zip(incumbents["strategy"], incumbents["seed"])]
-        ]
+    kept = _still_current(done, incumbents, n_seeds)
+    have = set(zip(kept["strategy"], kept["seed"], kept["train_seed"])) if len(kept) else set()
+    jobs = [
+        (row, fresh_seed(k))
+        for _, row in incumbents.iterrows()
+        for k in range(n_seeds)
+        if (row["strategy"], row["seed"], fresh_seed(k)) not in have
+    ]
     cache: dict[tuple, float] = {}
     rows = []
-    jobs = [(row, k) for _, row in incumbents.iterrows() for k in range(n_seeds)]
-    for row, k in tqdm(jobs, desc="re-evaluate incumbents", unit="retrain", disable=not progress):
-        params = params_of(row, experiment.space.names)
-        key = (tuple(sorted(params.items())), k)
+    for row, seed in tqdm(
+        jobs, desc="re-evaluate incumbents", unit="retrain", disable=not progress
+    ):
+        params = params_of(row, space_names)
+        key = (tuple(sorted(params.items())), seed)
         if key not in cache:
-            cache[key] = retrain(
-                experiment, data, fidelity, params, seed=fresh_seed(k), device=device
-            )
+            cache[key] = score(params, seed)
         rows.append(
             {
                 "strategy": row["strategy"],
                 "seed": row["seed"],
                 "trial": row["trial"],
                 "recorded_mae": row["val_mae"],
-                "train_seed": fresh_seed(k),
+                "train_seed": seed,
                 "val_mae": cache[key],
                 **{f"param_{n}": v for n, v in params.items()},
             }
         )
-    new = pd.DataFrame(rows)
-    return new if done is None or done.empty else pd.concat([done, new], ignore_index=True)
+    return (
+        pd.concat([kept, pd.DataFrame(rows)], ignore_index=True)
+        if len(kept)
+        else pd.DataFrame(rows)
+    )
+
+
+def _still_current(done: pd.DataFrame | None, incumbents: pd.DataFrame, n_seeds: int):
+    """The rows of ``done`` that re-evaluate a run's current incumbent with one of the first
+    ``n_seeds`` fresh seeds (stale rows of an old incumbent are dropped)."""
+    if done is None or done.empty or "trial" not in done:
+        return pd.DataFrame()
+    current = {(s, int(seed)): int(t) for s, seed, t in zip(
+        incumbents["strategy"], incumbents["seed"], incumbents["trial"])}  # fmt: skip
+    seeds = {fresh_seed(k) for k in range(n_seeds)}
+    ok = [
+        current.get((s, int(seed))) == int(t) and int(ts) in seeds
+        for s, seed, t, ts in zip(done["strategy"], done["seed"], done["trial"], done["train_seed"])
+    ]
+    return done.loc[np.array(ok, dtype=bool)]

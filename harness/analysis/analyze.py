@@ -8,7 +8,7 @@ correction; a tie rule stated in advance (``verdict.TIE_RULE``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +34,8 @@ class Analysis:
     ranking: pd.DataFrame  # per strategy, on the scores (descriptive)
     tests: pd.DataFrame  # paired tests against the declared controls
     identical: list  # groups of strategies identical by construction
-    mae_target: float  # v4 at the top rung, averaged over seeds, minus 3% (NaN: no v4 run)
+    mae_target: float  # v4 at the top rung, averaged over seeds, minus the margin (NaN: no v4)
+    target: dict  # protocol.target_info: v4, its seed spread, whether the target was moved
     ttt: pd.DataFrame  # per strategy: runs, reached, Kaplan-Meier medians in FLOPs and seconds
     warm_start: pd.DataFrame  # warm against cold twins: who reached the target first (compute)
     saved: pd.DataFrame
@@ -49,8 +50,11 @@ class Analysis:
     good_ranges: pd.DataFrame
     choice: str
     choice_reason: str
-    stability: float  # share of bootstrap resamples of the seeds that pick the same strategy
+    stability: float  # share of bootstrap resamples picking the same (NaN: the test had no power)
     cannot_tell: list
+    traits: dict = field(default_factory=dict)  # verdict.Traits per strategy
+    apart: list = field(default_factory=list)  # runs left out of the tests, and why
+    two_stage: dict | None = None  # the confirmation plan whose family the tests cover
     results_dir: str = "results"
 
     @property
@@ -65,19 +69,32 @@ class Analysis:
 
 
 def analyze(
-    results_dir: str | Path, experiment: str, margin: float = protocol.TARGET_MARGIN
+    results_dir: str | Path,
+    experiment: str,
+    margin: float = protocol.TARGET_MARGIN,
+    echo: bool = True,
 ) -> Analysis:
     """Loads ``<results_dir>/<experiment>`` and computes its ``Analysis``; the MAE target is v4
-    minus ``margin`` (a share)."""
-    results = load_results(results_dir, experiment)
+    minus ``margin`` (a share), moved lower when v4's own spread reaches it."""
+    from harness.two_stage import family_scores, read_plan
+
+    results = load_results(results_dir, experiment, echo=echo)
     _require_a_complete_trial(results, Path(results_dir) / experiment)
     curve = metrics.anytime(results.trials)
     best = metrics.final_best(results.trials)
-    scores = protocol.incumbent_scores(best, results.reeval)
+    scores, apart = protocol.comparable_scores(
+        protocol.incumbent_scores(best, results.reeval), results.meta
+    )
+    plan = read_plan(results_dir, experiment)
     identical = verdict.identical_groups(results.rungs)
-    target = protocol.mae_target(results.warm_rungs(), results.n_rungs, margin)
-    ttt = _time_to_target(results.trials, target)
+    target = protocol.target_info(results.warm_rungs(), results.n_rungs, margin)
+    warm = results.warm_runs()
+    ttt = _time_to_target(results.trials, target["target"], warm)
     horizon = protocol.horizon_trust(results.converge)
+    judged = _judgement(
+        results, family_scores(scores, plan), identical, ttt=ttt, horizon=horizon,
+        target=target["target"], controls=(verdict.TEAM_DEFAULT,) if plan else verdict.CONTROLS,
+    )  # fmt: skip
     return Analysis(
         results=results,
         curve=curve,
@@ -86,9 +103,10 @@ def analyze(
         scores=scores,
         ranking=metrics.ranking(scores),
         identical=identical,
-        mae_target=target,
+        mae_target=target["target"],
+        target=target,
         ttt=ttt,
-        warm_start=_warm_start(results.trials, target),
+        warm_start=_warm_start(results.trials, target["target"], warm),
         saved=metrics.compute_saved(results),
         trust=metrics.fidelity_trust(results),
         trust_unpruned=metrics.fidelity_trust(_unpruned_only(results)),
@@ -99,7 +117,9 @@ def analyze(
         importance_final=metrics.importance(results),
         importance_rung1=metrics.importance(results, rung=1),
         good_ranges=metrics.good_ranges(results),
-        **_judgement(results, scores, identical, ttt=ttt, horizon=horizon, target=target),
+        **judged,
+        apart=apart,
+        two_stage=plan,
         results_dir=str(results_dir),
     )
 
@@ -123,16 +143,28 @@ def _judgement(
     ttt: pd.DataFrame,
     horizon: dict,
     target: float,
+    controls: tuple[str, ...],
 ) -> dict:
     """The paired tests, the chosen strategy with its reason and stability, and what the
-    evidence cannot tell: the ``Analysis`` fields that judge rather than measure."""
+    evidence cannot tell: the ``Analysis`` fields that judge rather than measure. Stability is
+    computed only where some test could have rejected: otherwise every resample keeps the
+    default by construction, and the reason says so."""
     traits = strategy_traits(results)
-    tests = verdict.paired_tests(scores, identical)
-    choice, reason = verdict.pick(scores, traits, identical)
+    tests = verdict.paired_tests(scores, identical, controls)
+    choice, reason = verdict.pick(scores, traits, identical, controls)
     seeds = scores["seed"].nunique()
+    powered = verdict.can_reject(tests)
     stability = (
-        verdict.pick_stability(scores, traits, identical, choice) if seeds > 1 else float("nan")
+        verdict.pick_stability(scores, traits, identical, choice, controls=controls)
+        if seeds > 1 and powered
+        else float("nan")
     )
+    if not powered and len(tests):
+        reason = (
+            f"the default stands because nothing could be tested: with {seeds} seeds no "
+            f"comparison can reach Holm's level (smallest attainable p "
+            f"{tests['min_p'].min():.3g})"
+        )
     cannot_tell = protocol.cannot_tell(
         seeds=seeds,
         tests=tests,
@@ -148,6 +180,7 @@ def _judgement(
         choice_reason=reason,
         stability=stability,
         cannot_tell=cannot_tell,
+        traits=traits,
     )
 
 
@@ -186,7 +219,7 @@ def _unpruned_only(results: Results) -> Results:
     )
 
 
-def _time_to_target(trials: pd.DataFrame, target: float) -> pd.DataFrame:
+def _time_to_target(trials: pd.DataFrame, target: float, warm: set) -> pd.DataFrame:
     """Kaplan-Meier medians of the compute and the wall-clock each strategy needed to reach
     ``target`` (runs that ended first are censored at their end)."""
     if not np.isfinite(target):
@@ -200,17 +233,17 @@ def _time_to_target(trials: pd.DataFrame, target: float) -> pd.DataFrame:
                 "median_seconds": np.nan,
             }
         )
-    flops = protocol.kaplan_meier(protocol.time_to_target(trials, target, "train_flops"))
-    wall = protocol.kaplan_meier(protocol.time_to_target(trials, target, "wall_seconds"))
+    flops = protocol.kaplan_meier(protocol.time_to_target(trials, target, "train_flops", warm))
+    wall = protocol.kaplan_meier(protocol.time_to_target(trials, target, "wall_seconds", warm))
     return flops.rename(columns={"median": "median_flops"}).merge(
         wall[["strategy", "median"]].rename(columns={"median": "median_seconds"}), on="strategy"
     )
 
 
-def _warm_start(trials: pd.DataFrame, target: float) -> pd.DataFrame:
+def _warm_start(trials: pd.DataFrame, target: float, warm: set) -> pd.DataFrame:
     """Each strategy run warm and cold on the same seeds: which reached ``target`` first (a
     NaN target is never reached: every pair undecided)."""
-    per_run = protocol.time_to_target(trials, target, "train_flops")
+    per_run = protocol.time_to_target(trials, target, "train_flops", warm)
     return protocol.warm_start_effect(per_run, COLD_SUFFIX)
 
 

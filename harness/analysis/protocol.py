@@ -22,20 +22,51 @@ def v4_per_seed(rungs: pd.DataFrame, n_rungs: int) -> pd.Series:
 
 
 def mae_target(rungs: pd.DataFrame, n_rungs: int, margin: float = TARGET_MARGIN) -> float:
-    """The MAE to reach, fixed before the runs: v4 at the top rung, averaged over seeds, minus
-    ``margin``. Adding a strategy cannot move it. NaN when no run evaluated v4 first."""
+    """The MAE to reach, fixed before the runs (``target_info``'s target). NaN when no run
+    evaluated v4 first."""
+    return target_info(rungs, n_rungs, margin)["target"]
+
+
+SPREAD_GUARD = 2.0  # a target must sit this many of v4's seed standard deviations below v4
+
+
+def target_info(rungs: pd.DataFrame, n_rungs: int, margin: float = TARGET_MARGIN) -> dict:
+    """v4 at the top rung averaged over seeds, minus ``margin``; when that lies within
+    ``SPREAD_GUARD`` of v4's own seed standard deviations of its mean (v4 alone would reach it
+    on a lucky seed), the target is moved below them and flagged. Adding a strategy cannot move
+    it. Keys: target, v4, v4_sd, seeds, margin_target, moved."""
     per_seed = v4_per_seed(rungs, n_rungs)
-    return float(per_seed.mean() * (1 - margin)) if len(per_seed) else float("nan")
+    if not len(per_seed):
+        nan = float("nan")
+        return {"target": nan, "v4": nan, "v4_sd": nan, "seeds": 0, "margin_target": nan,
+                "moved": False}  # fmt: skip
+    v4 = float(per_seed.mean())
+    sd = float(per_seed.std(ddof=1)) if len(per_seed) > 1 else float("nan")
+    by_margin = v4 * (1 - margin)
+    guard = v4 - SPREAD_GUARD * sd if np.isfinite(sd) else by_margin
+    return {
+        "target": float(min(by_margin, guard)),
+        "v4": v4,
+        "v4_sd": sd,
+        "seeds": int(len(per_seed)),
+        "margin_target": float(by_margin),
+        "moved": bool(guard < by_margin),
+    }
 
 
-def time_to_target(trials: pd.DataFrame, target: float, clock: str) -> pd.DataFrame:
+def time_to_target(
+    trials: pd.DataFrame, target: float, clock: str, warm: set | None = None
+) -> pd.DataFrame:
     """Per run: the ``clock`` spent (cumulative ``train_flops`` or ``wall_seconds``, in trial
     order) when a COMPLETE trial first reached ``target``, or, censored, what the run spent in
-    all. Columns strategy, seed, spent, reached."""
+    all. v4's own trial (trial 0 of the ``warm`` (strategy, seed) runs) is paid for but never
+    counts as the strategy reaching it. Columns strategy, seed, spent, reached."""
     rows = []
     for (strategy, seed), run in trials.sort_values("trial").groupby(["strategy", "seed"]):
         spent = run[clock].fillna(0).cumsum().to_numpy()
         hit = ((run["state"] == "COMPLETE") & (run["val_mae"] <= target)).to_numpy()
+        if warm and (strategy, int(seed)) in warm:
+            hit = hit & (run["trial"] != 0).to_numpy()
         reached = bool(hit.any())
         at = spent[np.argmax(hit)] if reached else (spent[-1] if len(spent) else 0.0)
         rows.append({"strategy": strategy, "seed": seed, "spent": float(at), "reached": reached})
@@ -44,12 +75,13 @@ def time_to_target(trials: pd.DataFrame, target: float, clock: str) -> pd.DataFr
 
 def kaplan_meier(per_run: pd.DataFrame) -> pd.DataFrame:
     """Per strategy: runs, runs that reached the target, and the Kaplan-Meier median of the time
-    to target with runs that ended first censored at their end (NaN: not reached by half)."""
+    to target with runs that ended first censored at their end, given only where more than half
+    of the runs reached it (NaN otherwise: a median read off fewer is biased low)."""
     rows = []
     for strategy, runs in per_run.groupby("strategy"):
         reached = runs["reached"].to_numpy()
         median = float("nan")
-        if reached.any():
+        if reached.sum() * 2 > len(reached):
             data = stats.CensoredData(
                 uncensored=runs.loc[reached, "spent"].to_numpy(),
                 right=runs.loc[~reached, "spent"].to_numpy(),
@@ -82,6 +114,43 @@ def incumbent_scores(best: pd.DataFrame, reeval: pd.DataFrame | None) -> pd.Data
     out["score"] = out["reeval"].where(out["reevaluated"], out["recorded"])
     out["curse"] = out["reeval"] - out["recorded"]
     return out.drop(columns="reeval")
+
+
+def comparable_scores(scores: pd.DataFrame, meta: dict) -> tuple[pd.DataFrame, list[str]]:
+    """The runs the tests may pool: those with the comparison's budget (the most common one
+    among the runs) and, when any run was re-evaluated, re-evaluated ones only. The others are
+    left out and each group named in one sentence: never pooled silently."""
+    budget = {k: _budget_key(m) for k, m in meta.items()}
+    keys = [budget.get((s, int(seed))) for s, seed in zip(scores["strategy"], scores["seed"])]
+    common = pd.Series(keys, dtype=object).value_counts()
+    chosen = common.index[0] if len(common) else None
+    same = np.array([k == chosen for k in keys], dtype=bool)
+    apart = []
+    if (~same).any():
+        odd = scores.loc[~same]
+        apart.append(
+            f"{len(odd)} run(s) with another budget than the comparison's ({_runs(odd)}) are "
+            "reported apart: not in the tests or the verdict."
+        )
+    kept = scores.loc[same]
+    if kept["reevaluated"].any() and not kept["reevaluated"].all():
+        odd = kept.loc[~kept["reevaluated"]]
+        apart.append(
+            f"{len(odd)} run(s) without a re-evaluated incumbent ({_runs(odd)}) are reported "
+            "apart: their recorded bests would be flattered by the winner's curse."
+        )
+        kept = kept.loc[kept["reevaluated"]]
+    return kept.reset_index(drop=True), apart
+
+
+def _budget_key(meta: dict) -> tuple:
+    b = meta.get("budget", {}) or {}
+    return (b.get("n_trials"), b.get("unit"), b.get("timeout_minutes"))
+
+
+def _runs(frame: pd.DataFrame) -> str:
+    names = [f"{s} seed {int(k)}" for s, k in zip(frame["strategy"], frame["seed"])]
+    return ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
 
 
 def timing_noise(rungs: pd.DataFrame) -> dict:

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 TEAM_DEFAULT = "tpe_median"  # the team's current choice: kept unless the evidence beats it
 CONTROLS = (TEAM_DEFAULT, "random")  # every strategy is tested against these two
@@ -22,16 +21,19 @@ POWER = 0.8  # for the smallest detectable difference
 
 BETTER, WORSE, NOT_SEPARATED, IDENTICAL = "better", "worse", "not separated", "identical"
 
+NIGHT_READY = "one objective and no fixed grid"  # Traits.night_ready, in words
+
 TIE_RULE = (
     f"Each strategy is compared with the declared controls ({', '.join(CONTROLS)}) on the "
     "runs' re-evaluated incumbents, paired by seed (exact sign-flip permutation test of the "
     f"mean difference, two-sided), with Holm's correction over all comparisons (family-wise "
     f"error {ALPHA:.0%}). The recommendation is the team's default ({TEAM_DEFAULT}) unless "
-    "strategies are significantly better than it; among those, the lowest median score; a "
-    "strategy that cannot prune or whose plan is a fixed grid is recommended only if it is "
-    "also significantly better than every strategy that can. Remaining ties go to the "
-    "strategy that spent the least compute; strategies identical by construction are named "
-    "together. Names and run order never decide."
+    "strategies are significantly better than it; among those, the lowest median score. A "
+    f"strategy that cannot run a night as planned (night-ready means {NIGHT_READY}: a "
+    "multi-objective search or a fixed grid is not) is recommended only if it is also "
+    "significantly better than every night-ready strategy; whether a strategy prunes plays no "
+    "part. Remaining ties go to the strategy that spent the least compute; strategies "
+    "identical by construction are named together. Names and run order never decide."
 )
 
 
@@ -39,37 +41,62 @@ TIE_RULE = (
 class Traits:
     """What the tie rule may use about a strategy besides its scores."""
 
-    night_ready: bool  # single objective and not a fixed grid: it can run a night as planned
+    night_ready: bool  # NIGHT_READY: it can run a night as planned
     compute: float  # median compute its runs spent (the cheaper wins a remaining tie)
 
 
 EXACT_PAIRS = 16  # up to 2**16 sign patterns are enumerated; 50 replayed seeds would be 2**50
 RANDOM_FLIPS = 19_999  # beyond: this many random sign patterns, seeded (p resolution 1e-4)
+POWER_SIMULATIONS = 2000  # simulated experiments behind each power figure
+
+
+def _sign_patterns(n: int) -> np.ndarray:
+    """The test's sign patterns for ``n`` pairs, (K, n): all 2**n up to EXACT_PAIRS, else
+    RANDOM_FLIPS seeded random ones."""
+    if n <= EXACT_PAIRS:
+        bits = (np.arange(2**n)[:, None] >> np.arange(n)) & 1
+        return 1.0 - 2.0 * bits
+    return np.random.default_rng(0).choice([-1.0, 1.0], size=(RANDOM_FLIPS, n))
+
+
+def sign_flip_pvalues(diffs: np.ndarray) -> np.ndarray:
+    """Two-sided p-values of the paired sign-flip test of mean = 0, one per row of ``diffs``
+    (S, n): exact up to ``EXACT_PAIRS`` pairs (as scipy.stats.permutation_test computes it),
+    else from ``RANDOM_FLIPS`` seeded random sign patterns (observed pattern counted once).
+    Rows that are all zero, or fewer than two pairs, give 1."""
+    diffs = np.atleast_2d(np.asarray(diffs, float))
+    n = diffs.shape[1]
+    if n < 2:
+        return np.ones(len(diffs))
+    patterns = _sign_patterns(n)
+    observed = diffs.mean(axis=1)
+    tol = 1e-12 * np.maximum(1.0, np.abs(observed))
+    out = np.empty(len(diffs))
+    for lo in range(0, len(diffs), 256):  # bounded memory: (K, 256) null means at a time
+        block = diffs[lo : lo + 256]
+        null = patterns @ block.T / n
+        t, eps = observed[lo : lo + 256], tol[lo : lo + 256]
+        greater = (null >= t - eps).sum(axis=0)
+        less = (null <= t + eps).sum(axis=0)
+        if n <= EXACT_PAIRS:
+            p = 2 * np.minimum(greater, less) / len(patterns)
+        else:
+            p = 2 * (np.minimum(greater, less) + 1) / (len(patterns) + 1)
+        out[lo : lo + 256] = np.minimum(p, 1.0)
+    out[~np.any(diffs, axis=1)] = 1.0
+    return out
 
 
 def sign_flip_p(diffs: np.ndarray) -> float:
-    """Two-sided p-value of the paired permutation (sign-flip) test of mean(diffs) = 0: exact
-    up to ``EXACT_PAIRS`` pairs, else from ``RANDOM_FLIPS`` seeded random sign patterns.
-    All-zero differences, or fewer than two pairs, give 1."""
-    diffs = np.asarray(diffs, float)
-    if len(diffs) < 2 or not np.any(diffs):  # one pair cannot be tested
-        return 1.0
-    exact = len(diffs) <= EXACT_PAIRS
-    res = stats.permutation_test(
-        (diffs,),
-        np.mean,
-        permutation_type="samples",
-        n_resamples=np.inf if exact else RANDOM_FLIPS,
-        alternative="two-sided",
-        rng=None if exact else np.random.default_rng(0),
-    )
-    return float(res.pvalue)
+    """Two-sided p-value of the paired sign-flip test of mean(diffs) = 0 (see
+    ``sign_flip_pvalues``)."""
+    return float(sign_flip_pvalues(np.asarray(diffs, float)[None, :])[0])
 
 
 def min_attainable_p(n_pairs: int) -> float:
     """The smallest two-sided p the sign-flip test can give with ``n_pairs`` pairs (exact:
     both all-same-sign patterns; random flips: the resolution of their count)."""
-    if not n_pairs:
+    if n_pairs < 2:
         return 1.0
     if n_pairs > EXACT_PAIRS:
         return 2.0 / (RANDOM_FLIPS + 1)
@@ -89,26 +116,73 @@ def holm(pvalues: np.ndarray) -> np.ndarray:
     return adjusted
 
 
+def simulated_power(
+    effect: float, sd: float, n_pairs: int, level: float, sims: int = POWER_SIMULATIONS, seed=0
+) -> float:
+    """The share of simulated experiments in which the sign-flip test actually used rejects at
+    ``level`` in the right direction, when the paired differences are normal with mean
+    ``-effect`` (the strategy better by ``effect``) and standard deviation ``sd``."""
+    if n_pairs < 2 or min_attainable_p(n_pairs) > level:
+        return 0.0
+    if not sd > 0:
+        return 1.0 if effect > 0 else 0.0
+    z = np.random.default_rng(seed).standard_normal((sims, n_pairs))
+    diffs = -effect + sd * z
+    p = sign_flip_pvalues(diffs)
+    return float(np.mean((p <= level) & (diffs.mean(axis=1) < 0)))
+
+
+_STANDARD_DETECTABLE: dict[tuple[int, float], float] = {}
+
+
 def detectable_difference(sd: float, n_pairs: int, m: int) -> float:
-    """Smallest true mean difference the paired comparison would detect with power POWER at
-    Holm's strictest level (ALPHA / m); paired t approximation. inf when the exact test cannot
-    reach that level at all with ``n_pairs`` pairs."""
+    """Smallest true mean difference the paired sign-flip test detects with power POWER at
+    Holm's strictest level (ALPHA / m), found by simulating the test (power depends only on
+    difference / sd, so one search per pair count and level). inf when the test cannot reach
+    that level at all with ``n_pairs`` pairs."""
     level = ALPHA / max(m, 1)
     if n_pairs < 2 or min_attainable_p(n_pairs) > level or not np.isfinite(sd):
         return float("inf")
-    t = stats.t.ppf(1 - level / 2, n_pairs - 1) + stats.t.ppf(POWER, n_pairs - 1)
-    return float(t * sd / np.sqrt(n_pairs))
+    if sd == 0:
+        return 0.0
+    key = (n_pairs, level)
+    if key not in _STANDARD_DETECTABLE:
+        lo, hi = 0.0, 8.0
+        while simulated_power(hi, 1.0, n_pairs, level) < POWER and hi < 1e3:
+            lo, hi = hi, hi * 2
+        for _ in range(10):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if simulated_power(mid, 1.0, n_pairs, level) < POWER else (lo, mid)
+        _STANDARD_DETECTABLE[key] = hi
+    return float(_STANDARD_DETECTABLE[key] * sd)
 
 
-def paired_tests(scores: pd.DataFrame, identical: list[frozenset[str]]) -> pd.DataFrame:
-    """Every strategy against every declared control present, paired by seed.
+def seeds_for_power(effect: float, sd: float, m: int, most: int = 100) -> tuple[int, float]:
+    """The fewest paired seeds at which the sign-flip test, at Holm's strictest level over a
+    family of ``m`` tests, detects a true ``effect`` with power POWER (simulated), and that
+    power; (``most``, its power) when even ``most`` seeds fall short."""
+    level = ALPHA / max(m, 1)
+    n = 2
+    while min_attainable_p(n) > level:
+        n += 1
+    power = simulated_power(effect, sd, n, level)
+    while power < POWER and n < most:
+        n += 1
+        power = simulated_power(effect, sd, n, level)
+    return n, power
+
+
+def paired_tests(
+    scores: pd.DataFrame, identical: list[frozenset[str]], controls: tuple[str, ...] = CONTROLS
+) -> pd.DataFrame:
+    """Every strategy against every one of ``controls`` present, paired by seed.
 
     ``scores``: columns strategy, seed, score. Returns one row per comparison: strategy,
     control, pairs, mean_diff (strategy - control; negative is better), p, p_holm,
     min_p, detectable, verdict.
     """
     wide = scores.pivot_table(index="seed", columns="strategy", values="score")
-    controls = [c for c in CONTROLS if c in wide.columns]
+    controls = [c for c in controls if c in wide.columns]
     rows = []
     for control in controls:
         for strategy in sorted(wide.columns):
@@ -150,13 +224,16 @@ def _verdict(row) -> str:
 
 
 def pick(
-    scores: pd.DataFrame, traits: dict[str, Traits], identical: list[frozenset[str]]
+    scores: pd.DataFrame,
+    traits: dict[str, Traits],
+    identical: list[frozenset[str]],
+    controls: tuple[str, ...] = CONTROLS,
 ) -> tuple[str, str]:
     """The recommended strategy and the reason, by the rule in TIE_RULE."""
-    tests = paired_tests(scores, identical)
+    tests = paired_tests(scores, identical, controls)
     median = scores.groupby("strategy")["score"].median()
     present = set(median.index)
-    reference = next((c for c in CONTROLS if c in present), None)
+    reference = next((c for c in controls if c in present), None)
     if reference is None:
         best = _cheapest(lowest(median, present), traits)
         return best, "no declared control ran: lowest median score, no test possible"
@@ -209,6 +286,7 @@ def pick_stability(
     identical: list[frozenset[str]],
     chosen: str,
     *,
+    controls: tuple[str, ...] = CONTROLS,
     resamples: int = 200,
     seed: int = 0,
 ) -> float:
@@ -221,8 +299,23 @@ def pick_stability(
     for _ in range(resamples):
         draw = rng.choice(seeds, size=len(seeds), replace=True)
         parts = [scores[scores["seed"] == s].assign(seed=k) for k, s in enumerate(draw)]
-        hits += pick(pd.concat(parts), traits, identical)[0] in same
+        hits += pick(pd.concat(parts), traits, identical, controls)[0] in same
     return hits / resamples
+
+
+def named_with_twins(chosen: str, identical: list[frozenset[str]]) -> str:
+    """``chosen``, or its whole group when strategies identical to it by construction exist
+    ("random = tpe"): no name in the group is more the winner than another."""
+    group = next((g for g in identical if chosen in g), frozenset({chosen}))
+    return " = ".join(sorted(group))
+
+
+def can_reject(tests: pd.DataFrame) -> bool:
+    """Whether any comparison could have been significant at Holm's strictest level with the
+    pairs it had: without it, a verdict is the declared default by construction."""
+    if not len(tests):
+        return False
+    return bool((tests["min_p"] <= ALPHA / len(tests)).any())
 
 
 def identical_groups(rungs: pd.DataFrame) -> list[frozenset[str]]:

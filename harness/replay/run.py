@@ -7,43 +7,82 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from harness.errors import UserError
 from harness.layout import results_folder
+from harness.records import read_rungs
 from harness.replay.surrogate import Surrogate
 from harness.replay.trainer import ReplayFidelity, replay_factory
+from harness.tables import has_rows
 from strategies.registry import RECORD_PREFIX
 
 _CACHE: dict[tuple[str, str], Surrogate] = {}
 
 
-def record_curves(results_dir: str | Path, experiment: str) -> pd.DataFrame:
-    """Every rungs.csv row recorded by ``record`` for ``experiment`` under ``results_dir``,
-    pooled; none is a UserError saying how to record them."""
-    runs = sorted((Path(results_dir) / experiment).glob(f"{RECORD_PREFIX}*/seed-*/rungs.csv"))
-    if not runs:
+def learning_curves(results_dir: str | Path, experiment: str) -> pd.DataFrame:
+    """Every rung trained for ``experiment`` under ``results_dir`` (record, compare and run
+    folders alike, pruned trials' partial curves included), pooled with a ``source`` column
+    naming each run folder, plus compare's re-evaluated incumbents as top-rung rows; none
+    recorded is a UserError saying how to record them."""
+    base = Path(results_dir) / experiment
+    parts = []
+    for path in sorted(base.glob("*/seed-*/rungs.csv")):
+        frame = read_rungs(path).frame
+        if len(frame):
+            parts.append(frame.assign(source=f"{path.parent.parent.name}/{path.parent.name}"))
+    if not any(str(p["source"].iloc[0]).startswith(RECORD_PREFIX) for p in parts):
         raise UserError(
-            f"{Path(results_dir) / experiment}: no recorded learning curves; "
+            f"{base}: no recorded learning curves; "
             f"run 'python -m harness record --experiment {experiment}' first"
         )
-    return pd.concat([pd.read_csv(p) for p in runs], ignore_index=True)
+    curves = pd.concat(parts, ignore_index=True)
+    numeric = ["seed", "trial", "rung", "val_mae", "samples", "train_seconds", "eval_seconds"]
+    curves[numeric] = curves[numeric].apply(pd.to_numeric, errors="coerce")
+    return pd.concat([curves, _reevaluated_rows(base, curves)], ignore_index=True)
+
+
+def _reevaluated_rows(base: Path, curves: pd.DataFrame) -> pd.DataFrame:
+    """reeval.csv's retrains as top-rung observations (one curve per configuration and fresh
+    training seed; no timing, so they never price a cost)."""
+    path = base / "reeval.csv"
+    if not has_rows(path):
+        return pd.DataFrame()
+    table = pd.read_csv(path, on_bad_lines="skip")
+    table = table[pd.to_numeric(table["val_mae"], errors="coerce").notna()]
+    top = int(curves["rung"].max())
+    out = table.assign(
+        source="reeval",
+        strategy="reeval",
+        seed=-1,
+        trial=table["train_seed"],
+        rung=top,
+        val_mae=pd.to_numeric(table["val_mae"]),
+        samples=curves.loc[curves["rung"] == top, "samples"].max(),
+        train_seconds=np.nan,
+        eval_seconds=np.nan,
+    )
+    return out[[c for c in curves.columns if c in out.columns]]
 
 
 def load_surrogate(experiment, results_dir: str | Path) -> Surrogate:
-    """The surrogate fitted to ``experiment``'s recorded curves (cached per results folder),
-    its evidence written to surrogate.json; a fit that cannot be made is a UserError."""
+    """The surrogate fitted to every curve trained for ``experiment`` (cached per results
+    folder), its evidence and the runs it saw written to surrogate.json; a fit that cannot be
+    made is a UserError."""
     key = (str(Path(results_dir).resolve()), experiment.name)
     if key not in _CACHE:
+        curves = learning_curves(results_dir, experiment.name)
         try:
-            surrogate = Surrogate.fit(
-                list(experiment.space.params), record_curves(results_dir, experiment.name)
-            )
+            surrogate = Surrogate.fit(list(experiment.space.params), curves)
         except ValueError as exc:
             raise UserError(f"replay: {exc}") from None
+        surrogate.evidence["fitted_on"] = sorted(curves["source"].unique().tolist())
         out = Path(results_dir) / results_folder(experiment, "replay")
         out.mkdir(parents=True, exist_ok=True)
-        (out / "surrogate.json").write_text(json.dumps(surrogate.evidence, indent=1))
+        tmp = out / "surrogate.json.tmp"
+        tmp.write_text(json.dumps(surrogate.evidence, indent=1))
+        tmp.replace(out / "surrogate.json")
         _CACHE[key] = surrogate
     return _CACHE[key]
 

@@ -1,26 +1,36 @@
 """A surrogate of the objective: for any configuration and rung, a validation MAE (with noise
-matching the spread between repeats) and a cost, fitted to a recorded learning-curve table.
+matching the spread between repeats) and a cost, fitted to every learning curve recorded for
+the experiment.
 
-The model is chosen on evidence: each candidate is scored by leaving one recorded
-configuration out at a time (rank correlation and error of its last-rung MAE against the
-real curve), and the scores are kept with the surrogate so that reports can show them.
-No torch here.
+One model predicts a whole learning curve: the rung is an input beside the parameters, so
+pruned trials' partial curves teach it too. The model is chosen on held-out evidence: each
+candidate (nearest neighbours, ridge on quadratic features with interactions, extra trees,
+gradient-boosted trees, a Gaussian process with one length scale per input) is scored on folds
+grouped by configuration (no configuration is ever on both sides), by the rank correlation of
+its top-rung predictions with the configurations' measured top-rung MAE, with a bootstrap
+interval over configurations. The scores are kept with the surrogate so that reports can show
+them. No torch here.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from harness.replay.learners import CANDIDATES, make_learner
 from strategies.space import Param
 
-CANDIDATES = ("knn1", "knn5", "ridge")
+FOLDS = 5  # grouped by configuration
+BOOTSTRAP = 1000  # resamples of the held-out configurations for the Spearman interval
+MIN_REPEATED = 3  # configurations with repeats needed before noise is estimated from them
+TRUSTED_SPEARMAN = 0.9  # below this held-out rank correlation the screen informs, not decides
 
 
-def featurize(space: list[Param], frame: pd.DataFrame) -> np.ndarray:
+def param_features(space: list[Param], frame: pd.DataFrame) -> np.ndarray:
     """Numeric parameters as their position in [0, 1]; categorical ones one-hot."""
     cols = []
     for p in space:
@@ -37,134 +47,129 @@ def _small_sample_correction(n: float) -> float:
     return np.sqrt(n / max(n - 1, 1))
 
 
-def _quadratic(x: np.ndarray) -> np.ndarray:
-    return np.column_stack([np.ones(len(x)), x, x**2])
+def observations(curves: pd.DataFrame, space: list[Param]) -> pd.DataFrame:
+    """``curves`` (rungs.csv rows, any runs) with one row per distinct trained rung: copies of
+    one trial in several strategies' runs (shared start-up draws) count once. Adds ``config``
+    (one id per distinct configuration) and ``obs`` (one id per trained curve)."""
+    params = [f"param_{p.name}" for p in space]
+    curves = curves.dropna(subset=["val_mae", *params])
+    curves = curves[np.isfinite(curves["val_mae"].to_numpy(float))]
+    keys = ["seed", "trial", "rung", "val_mae", *params]
+    curves = curves.drop_duplicates(subset=keys).copy()
+    curves["config"] = curves.groupby(params, sort=False).ngroup()
+    curves["obs"] = curves.groupby(["source", "strategy", "seed", "trial"], sort=False).ngroup()
+    return curves
 
 
-def _repeat_noise(curves: pd.DataFrame, rungs: pd.Index) -> tuple[float, float, np.ndarray]:
-    """Noise from the repeats in ``curves``: the mean repeats per configuration, the std of a
-    repeat's offset shared by all its rungs, and the remaining std at each of ``rungs``."""
-    # A trial offset (the repeat's mean deviation) plus a per-rung remainder.
-    dev = curves["val_mae"] - curves.groupby(["config", "rung"])["val_mae"].transform("mean")
-    offset = dev.groupby(curves["trial"]).transform("mean")
-    repeated = curves.groupby("config")["trial"].transform("nunique") > 1
-    n_rep = (
-        curves.loc[repeated].groupby("config")["trial"].nunique().mean() if repeated.any() else 1
-    )
-    noise_trial = (
-        float(offset[repeated].std() * _small_sample_correction(n_rep)) if repeated.any() else 0.0
-    )
-    noise_rung = (
-        (
-            (dev - offset)[repeated].groupby(curves.loc[repeated, "rung"]).std()
-            * _small_sample_correction(n_rep)
-        )
-        .reindex(rungs)
-        .fillna(0)
-        .to_numpy()
-        if repeated.any()
-        else np.zeros(len(rungs))
-    )
-    return n_rep, noise_trial, noise_rung
+def repeat_noise(obs: pd.DataFrame, rungs: list[int]) -> dict:
+    """Noise from configurations trained more than once at a rung: the std of a curve's offset
+    shared by all its rungs, and the remaining std at each rung; zero (and ``supported`` False)
+    when fewer than ``MIN_REPEATED`` configurations were repeated."""
+    counts = obs.groupby(["config", "rung"])["obs"].transform("nunique")
+    rep = obs[counts > 1]
+    n_configs = int(rep["config"].nunique())
+    if n_configs < MIN_REPEATED:
+        return {"supported": False, "repeated_configs": n_configs, "trial": 0.0,
+                "rung": [0.0] * len(rungs), "repeats": 1.0}  # fmt: skip
+    dev = rep["val_mae"] - rep.groupby(["config", "rung"])["val_mae"].transform("mean")
+    offset = dev.groupby(rep["obs"]).transform("mean")
+    n_rep = float(rep.groupby(["config", "rung"])["obs"].nunique().mean())
+    corr = _small_sample_correction(n_rep)
+    per_rung = ((dev - offset).groupby(rep["rung"]).std() * corr).reindex(rungs).fillna(0)
+    return {
+        "supported": True,
+        "repeated_configs": n_configs,
+        "trial": float(offset.std() * corr),
+        "rung": per_rung.tolist(),
+        "repeats": n_rep,
+    }
 
 
 @dataclass
 class Surrogate:
-    """Learning curves and costs of unseen configurations, predicted from recorded ones by
-    nearest neighbours or ridge regression (``kind``), with the repeats' noise."""
+    """Learning curves and costs of unseen configurations, predicted from recorded ones by the
+    learner chosen on held-out evidence (``kind``), with the repeats' noise."""
 
     space: list[Param]
-    x: np.ndarray  # (C, F) one row per recorded configuration
-    mae: np.ndarray  # (C, R) mean validation MAE per rung over repeats
-    train_seconds: np.ndarray  # (C, R) mean training seconds per rung
+    rungs: list[int]
+    model: object  # a fitted scikit-learn regressor on (parameters, rung position)
+    low: np.ndarray  # (R,) lowest mean MAE measured at each rung (predictions are clamped)
+    high: np.ndarray  # (R,) highest
+    x_cost: np.ndarray  # (C, F) configurations that climbed every rung, for costs
+    train_seconds: np.ndarray  # (C, R) their mean training seconds per rung
     eval_seconds: np.ndarray  # (C, R)
     samples: np.ndarray  # (R,) training samples per rung
-    noise_trial: float  # std of a repeat's offset shared by all its rungs
+    noise_trial: float  # std of a curve's offset shared by all its rungs
     noise_rung: np.ndarray  # (R,) remaining std per rung
-    kind: str = "knn5"
+    kind: str = "forest"
     evidence: dict = field(default_factory=dict)
-    _ridge: np.ndarray | None = None
+    _memo: dict = field(default_factory=dict, repr=False)
 
     @classmethod
     def fit(cls, space: list[Param], curves: pd.DataFrame, kind: str | None = None) -> Surrogate:
-        """``curves``: rungs.csv rows of a record run (every configuration through every rung,
-        repeated)."""
-        params = [f"param_{p.name}" for p in space]
-        curves = curves.assign(config=curves.groupby(params, sort=False).ngroup())
-        full = curves.groupby("trial")["rung"].transform("max") == curves["rung"].max()
-        curves = curves[full]  # only trials that climbed the whole ladder
-        if curves["config"].nunique() < 4:
+        """``curves``: rungs.csv rows of any runs (a ``source`` column names the run folder),
+        pruned trials included. Raises ValueError when fewer than 4 configurations reached the
+        last rung."""
+        curves = curves.assign(source=curves["source"] if "source" in curves else "record")
+        obs = observations(curves, space)
+        rungs = sorted(int(r) for r in obs["rung"].unique())
+        top = max(rungs)
+        if obs.loc[obs["rung"] == top, "config"].nunique() < 4:
             raise ValueError(
                 "a surrogate needs at least 4 recorded configurations that reached the last rung"
             )
-
-        def mean(col: str) -> pd.DataFrame:
-            return curves.pivot_table(index="config", columns="rung", values=col, aggfunc="mean")
-
-        mae, train, ev = mean("val_mae"), mean("train_seconds"), mean("eval_seconds")
-        firsts = curves.groupby("config")[params].first().loc[mae.index]
-        n_rep, noise_trial, noise_rung = _repeat_noise(curves, mae.columns)
-        base = cls(
+        table = _config_means(obs, space, rungs)
+        noise = repeat_noise(obs, rungs)
+        evidence = {k: _held_out(table, k) for k in CANDIDATES}
+        chosen = kind or max(
+            CANDIDATES, key=lambda k: (evidence[k]["spearman"], -evidence[k]["mae"])
+        )
+        model = make_learner(chosen, len(table)).fit(table["x"], table["y"])
+        x_cost, train, ev = _costs(obs, space, top)
+        means = obs.groupby(["config", "rung"])["val_mae"].mean().unstack()
+        surrogate = cls(
             space=space,
-            x=featurize(space, firsts),
-            mae=mae.to_numpy(),
-            train_seconds=train.to_numpy(),
-            eval_seconds=ev.to_numpy(),
-            samples=curves.groupby("rung")["samples"].max().to_numpy(float),
-            noise_trial=noise_trial,
-            noise_rung=noise_rung,
+            rungs=rungs,
+            model=model,
+            low=means.min().reindex(rungs).to_numpy(),
+            high=means.max().reindex(rungs).to_numpy(),
+            x_cost=x_cost,
+            train_seconds=train,
+            eval_seconds=ev,
+            samples=obs.groupby("rung")["samples"].max().reindex(rungs).to_numpy(float),
+            noise_trial=noise["trial"],
+            noise_rung=np.array(noise["rung"]),
+            kind=chosen,
         )
-        base.evidence = {k: base._leave_one_out(k) for k in CANDIDATES}
-        base.evidence["repeats_per_config"] = float(n_rep)
-        base.evidence["configs"] = int(len(firsts))
-        base.evidence["noise_trial"], base.evidence["noise_rung"] = noise_trial, noise_rung.tolist()
-        base.kind = kind or max(
-            CANDIDATES, key=lambda k: (base.evidence[k]["spearman"], -base.evidence[k]["mae"])
+        surrogate.evidence = _evidence(evidence, chosen, obs, noise, table, top)
+        surrogate.evidence["calibration"] = _calibration(
+            table, obs, evidence[chosen]["predictions"], noise
         )
-        base.evidence["chosen"] = base.kind
-        return base
+        for k in CANDIDATES:
+            evidence[k].pop("predictions")
+        return surrogate
 
-    def _predict_rows(self, x: np.ndarray, kind: str, keep: np.ndarray | None = None) -> np.ndarray:
-        # Never outside what was measured at each rung: samplers otherwise exploit the model's
-        # extrapolation (a quadratic's valley below every recorded configuration).
-        xs, ys = (self.x, self.mae) if keep is None else (self.x[keep], self.mae[keep])
-        return np.clip(self._raw_predict(x, kind, xs, ys, keep is None), ys.min(0), ys.max(0))
-
-    def _raw_predict(
-        self, x: np.ndarray, kind: str, xs: np.ndarray, ys: np.ndarray, full: bool
-    ) -> np.ndarray:
-        if kind == "ridge":
-            if full and self._ridge is not None:
-                return _quadratic(x) @ self._ridge  # fitted once on every configuration
-            q = _quadratic(xs)
-            w = np.linalg.solve(q.T @ q + 1e-2 * np.eye(q.shape[1]), q.T @ ys)
-            if full:
-                self._ridge = w
-            return _quadratic(x) @ w
-        k = 1 if kind == "knn1" else min(5, len(xs))
-        d = np.linalg.norm(x[:, None, :] - xs[None, :, :], axis=-1)  # (N, C)
-        idx = np.argsort(d, axis=1)[:, :k]
-        w = 1 / (np.take_along_axis(d, idx, axis=1) + 1e-6)
-        return np.einsum("nk,nkr->nr", w / w.sum(1, keepdims=True), ys[idx])
-
-    def _leave_one_out(self, kind: str) -> dict:
-        n = len(self.x)
-        pred = np.array(
-            [
-                self._predict_rows(self.x[i : i + 1], kind, np.arange(n) != i)[0, -1]
-                for i in range(n)
-            ]
+    def _features(self, params: dict) -> np.ndarray:
+        """One row per rung: the configuration's features and the rung's position in [0, 1]."""
+        row = []
+        for p in self.space:
+            v = params[p.name]
+            if p.type == "categorical":
+                row += [float(str(v) == str(c)) for c in p.choices]
+            else:
+                row.append(p.to_unit(float(v)))
+        return np.column_stack(
+            [np.tile(row, (len(self.rungs), 1)), _rung_position(np.array(self.rungs))]
         )
-        real = self.mae[:, -1]
-        return {
-            "spearman": float(stats.spearmanr(pred, real).statistic),
-            "mae": float(np.abs(pred - real).mean()),
-            "real_spread": float(real.std()),
-        }
 
     def predict(self, params: dict) -> np.ndarray:
-        """Mean validation MAE at every rung, (R,)."""
-        return self._predict_rows(self._x(params), self.kind)[0]
+        """Mean validation MAE at every rung, (R,), never outside what was measured at each
+        rung: samplers otherwise exploit a model's extrapolation."""
+        key = tuple(sorted((k, str(v)) for k, v in params.items()))
+        if key not in self._memo:
+            raw = self.model.predict(self._features(params))
+            self._memo[key] = np.clip(raw, self.low, self.high)
+        return self._memo[key]
 
     def sample(self, params: dict, rng: np.random.Generator) -> np.ndarray:
         """One noisy learning curve for ``params``: the prediction plus a trial offset and per-rung
@@ -175,23 +180,142 @@ class Surrogate:
             + rng.normal(0, 1, len(self.noise_rung)) * self.noise_rung
         )
 
+    def reevaluate(self, params: dict, fresh_seed: int) -> float:
+        """The top-rung MAE a retrain of ``params`` with training seed ``fresh_seed`` gives: the
+        same configuration and seed give the same value in every run (common random numbers,
+        as a real re-evaluation trains a configuration once per seed)."""
+        text = repr(sorted((k, str(v)) for k, v in params.items())) + f"|{fresh_seed}"
+        digest = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
+        return float(self.sample(params, np.random.default_rng(digest))[-1])
+
     def cost(self, params: dict) -> tuple[np.ndarray, np.ndarray]:
         """Training and evaluation seconds at every rung: inverse-distance mean of the nearest
-        recorded configurations."""
-        x = self._x(params)
-        d = np.linalg.norm(self.x - x, axis=1)
+        configurations that climbed every rung."""
+        x = self._features(params)[0, :-1]
+        d = np.linalg.norm(self.x_cost - x, axis=1)
         idx = np.argsort(d)[:3]
         w = 1 / (d[idx] + 1e-6)
         w /= w.sum()
         return w @ self.train_seconds[idx], w @ self.eval_seconds[idx]
 
-    def _x(self, params: dict) -> np.ndarray:
-        """The features of one configuration (the hot path of replay: no DataFrame)."""
-        row = []
-        for p in self.space:
-            v = params[p.name]
-            if p.type == "categorical":
-                row += [float(str(v) == str(c)) for c in p.choices]
-            else:
-                row.append(p.to_unit(float(v)))
-        return np.array([row])
+
+def _rung_position(rungs: np.ndarray) -> np.ndarray:
+    """Rungs 1..R as positions 0..1 (a single-rung ladder sits at 1)."""
+    top = rungs.max()
+    return (rungs - 1) / (top - 1) if top > 1 else np.ones(len(rungs))
+
+
+def _config_means(obs: pd.DataFrame, space: list[Param], rungs: list[int]) -> dict:
+    """The learners' table: one row per (configuration, rung) with the mean MAE over its curves."""
+    params = [f"param_{p.name}" for p in space]
+    grouped = obs.groupby(["config", "rung"], as_index=False).agg(
+        y=("val_mae", "mean"), n=("obs", "nunique"), **{c: (c, "first") for c in params}
+    )
+    x = np.column_stack(
+        [param_features(space, grouped), _rung_position(grouped["rung"].to_numpy(float))]
+    )
+    return {
+        "x": x,
+        "y": grouped["y"].to_numpy(float),
+        "config": grouped["config"].to_numpy(),
+        "rung": grouped["rung"].to_numpy(),
+        "n": grouped["n"].to_numpy(),
+        "top": max(rungs),
+    }
+
+
+def _folds(configs: np.ndarray, k: int) -> np.ndarray:
+    """A fold number per row, every row of one configuration in the same fold (seeded)."""
+    unique = np.unique(configs)
+    order = np.random.default_rng(0).permutation(len(unique))
+    fold_of = dict(zip(unique[order], np.arange(len(unique)) % k))
+    return np.array([fold_of[c] for c in configs])
+
+
+def _held_out(table: dict, kind: str) -> dict:
+    """One candidate's held-out evidence: each fold's configurations predicted by a learner fitted
+    on the others; the top rung's Spearman (with a bootstrap 95% interval over configurations)
+    and mean absolute error against the configurations' measured mean."""
+    folds = _folds(table["config"], min(FOLDS, len(np.unique(table["config"]))))
+    pred = np.empty(len(table["y"]))
+    for f in np.unique(folds):
+        train = folds != f
+        learner = make_learner(kind, int(train.sum())).fit(table["x"][train], table["y"][train])
+        pred[~train] = learner.predict(table["x"][~train])
+    top = table["rung"] == table["top"]
+    real, guess = table["y"][top], pred[top]
+    low, high = _bootstrap_spearman(guess, real)
+    return {
+        "spearman": float(stats.spearmanr(guess, real).statistic),
+        "spearman_low": low,
+        "spearman_high": high,
+        "mae": float(np.abs(guess - real).mean()),
+        "real_spread": float(real.std()),
+        "predictions": pred,
+    }
+
+
+def _bootstrap_spearman(guess: np.ndarray, real: np.ndarray) -> tuple[float, float]:
+    """A percentile 95% interval of Spearman's rho, resampling configurations."""
+    rng = np.random.default_rng(0)
+    draws = []
+    for _ in range(BOOTSTRAP):
+        i = rng.integers(0, len(real), len(real))
+        if np.ptp(real[i]) > 0 and np.ptp(guess[i]) > 0:
+            draws.append(stats.spearmanr(guess[i], real[i]).statistic)
+    if not draws:
+        return float("nan"), float("nan")
+    return float(np.percentile(draws, 2.5)), float(np.percentile(draws, 97.5))
+
+
+def _calibration(table: dict, obs: pd.DataFrame, pred: np.ndarray, noise: dict) -> dict:
+    """How well the replay's noise matches held-out curves: the share of held-out top-rung
+    observations inside the surrogate's 90% band (held-out prediction +- 1.645 x the modelled
+    seed noise), against the nominal 90%."""
+    top = table["top"]
+    at_top = pd.Series(pred[table["rung"] == top], index=table["config"][table["rung"] == top])
+    rows = obs[obs["rung"] == top]
+    sd = float(np.hypot(noise["trial"], noise["rung"][-1]))
+    if not noise["supported"] or sd == 0 or rows.empty:
+        return {"supported": False, "nominal": 0.9, "coverage": float("nan"), "n": 0}
+    inside = (rows["val_mae"] - at_top.reindex(rows["config"]).to_numpy()).abs() <= 1.645 * sd
+    return {"supported": True, "nominal": 0.9, "coverage": float(inside.mean()), "n": len(rows)}
+
+
+def _costs(obs: pd.DataFrame, space: list[Param], top: int) -> tuple:
+    """Per configuration that climbed every rung: features, mean train and eval seconds per
+    rung."""
+    params = [f"param_{p.name}" for p in space]
+    full = obs[obs.groupby("obs")["rung"].transform("max") == top]
+
+    def mean(col: str) -> pd.DataFrame:
+        return full.pivot_table(index="config", columns="rung", values=col, aggfunc="mean")
+
+    train, ev = mean("train_seconds"), mean("eval_seconds")
+    firsts = full.groupby("config")[params].first().loc[train.index]
+    return param_features(space, firsts), train.to_numpy(), ev.to_numpy()
+
+
+def _evidence(
+    candidates: dict, chosen: str, obs: pd.DataFrame, noise: dict, table: dict, top: int
+) -> dict:
+    """What the report shows about the fit: each candidate's held-out scores, the chosen one,
+    what it was fitted to, and the noise model."""
+    reached = obs[obs["rung"] == top]
+    return {
+        **candidates,
+        "chosen": chosen,
+        "trusted": candidates[chosen]["spearman"] >= TRUSTED_SPEARMAN,
+        "trusted_at": TRUSTED_SPEARMAN,
+        "folds": f"{min(FOLDS, len(np.unique(table['config'])))}, grouped by configuration",
+        "configs": int(obs["config"].nunique()),
+        "configs_at_top": int(reached["config"].nunique()),
+        "curves": int(obs["obs"].nunique()),
+        "rungs_fitted": int(len(obs)),
+        "sources": sorted(obs["source"].unique().tolist()),
+        "repeats_per_config": noise["repeats"],
+        "noise_supported": noise["supported"],
+        "repeated_configs": noise["repeated_configs"],
+        "noise_trial": noise["trial"],
+        "noise_rung": noise["rung"],
+    }

@@ -1,0 +1,202 @@
+"""``compare --two-stage``: a verdict with power at an affordable price.
+
+1. **Screen** every strategy on the replay (many seeds, seconds each), scored on re-evaluated
+   incumbents as the real protocol scores them.
+2. **Size** the confirmation before it runs: the paired spread of the screen's best one or two
+   against the team's default gives, by simulating the exact sign-flip test, the fewest real
+   seeds that detect the team's margin (3% of v4) with 80% power in a family of at most three
+   tests; its cost in minutes is stated.
+3. **Confirm** those strategies against the default in real paired runs; the real report then
+   tests only that family (``two_stage.json`` names it), so the confirmation decides.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from harness.analysis import protocol, verdict
+from harness.analysis.analyze import analyze
+from harness.compare import CompareOptions, compare
+from harness.layout import results_folder
+from harness.record import record
+from harness.replay.run import learning_curves
+from strategies.registry import COLD_SUFFIX
+
+PLAN_FILE = "two_stage.json"  # in the real experiment's folder
+
+
+@dataclass(frozen=True)
+class TwoStageOptions:
+    """How many replayed seeds screen, how many strategies are confirmed, the most real seeds
+    the confirmation may take, and the margin it must detect."""
+
+    screen_seeds: int = 50
+    confirm: int = 1  # strategies confirmed against the default (a family of at most 3 tests)
+    max_seeds: int = 20
+    margin: float = protocol.TARGET_MARGIN
+
+
+def two_stage(experiment, compare_opts: CompareOptions, opts: TwoStageOptions) -> dict:
+    """Record (if nothing is recorded), screen on the replay, size and run the real
+    confirmation; returns and writes ``two_stage.json`` with each stage's wall-clock."""
+    base = Path(compare_opts.results_dir)
+    clock: dict[str, float] = {}
+    start = time.monotonic()
+    _ensure_recorded(experiment, compare_opts)
+    clock["record"] = time.monotonic() - start
+    screen_opts = replace(
+        compare_opts, backend="replay", seeds=tuple(range(opts.screen_seeds)), workers=1
+    )
+    compare(experiment, screen_opts)
+    screen = analyze(base, results_folder(experiment, "replay"), echo=False)
+    clock["screen"] = time.monotonic() - start - clock["record"]
+    plan = confirmation_plan(screen, opts, compare_opts.reeval_seeds)
+    plan["options"] = asdict(opts)
+    _write(base / experiment.name / PLAN_FILE, plan)
+    print(plan_line(plan), flush=True)
+    confirm_opts = replace(
+        compare_opts, strategies=tuple(plan["family"]), seeds=tuple(range(plan["seeds"]))
+    )
+    compare(experiment, confirm_opts)
+    clock["confirm"] = time.monotonic() - start - clock["record"] - clock["screen"]
+    plan["wall_seconds"] = {**clock, "total": time.monotonic() - start}
+    _write(base / experiment.name / PLAN_FILE, plan)
+    return plan
+
+
+def _ensure_recorded(experiment, opts: CompareOptions) -> None:
+    """``record``'s default design, unless learning curves of a record run already exist."""
+    try:
+        learning_curves(opts.results_dir, experiment.name)
+    except Exception:  # noqa: BLE001 - no record yet (a UserError saying so): make one
+        record(experiment, results_dir=opts.results_dir, device=opts.device,
+               progress=opts.progress)  # fmt: skip
+
+
+def confirmation_plan(screen, opts: TwoStageOptions, reeval_seeds: int) -> dict:
+    """From a replayed ``screen`` (an Analysis): the strategies to confirm, the paired spread
+    and effect the power analysis used, the seeds it asks for and their simulated power, and
+    the estimated minutes of the real confirmation."""
+    default = verdict.TEAM_DEFAULT
+    candidates = screen_candidates(screen, opts.confirm)
+    family = [default, *candidates]
+    scores = screen.scores.pivot_table(index="seed", columns="strategy", values="score")
+    spreads = {c: float((scores[c] - scores[default]).std(ddof=1)) for c in candidates}
+    v4 = protocol.v4_per_seed(screen.results.warm_rungs(), screen.results.n_rungs).mean()
+    effect = float(opts.margin * v4)
+    sd = max(spreads.values()) if spreads else float("nan")
+    seeds, power = verdict.seeds_for_power(effect, sd, len(candidates), most=opts.max_seeds)
+    minutes = _minutes_per_run(screen, family, reeval_seeds)
+    return {
+        "default": default,
+        "candidates": candidates,
+        "family": family,
+        "screen": _screen_table(screen, family),
+        "surrogate_trusted": bool(_surrogate_trusted(screen)),
+        "effect": effect,
+        "effect_share": opts.margin,
+        "v4_mae": float(v4),
+        "paired_sd": spreads,
+        "sd_used": sd,
+        "level": verdict.ALPHA / max(len(candidates), 1),
+        "seeds": int(seeds),
+        "power": float(power),
+        "power_target": verdict.POWER,
+        "estimated_minutes": float(sum(minutes.values()) * seeds / 60),
+    }
+
+
+def screen_candidates(screen, k: int) -> list[str]:
+    """The screen's ``k`` best night-ready strategies by median re-evaluated score, never the
+    default, a strategy identical to it by construction, or a cold twin."""
+    default = verdict.TEAM_DEFAULT
+    twins = next((g for g in screen.identical if default in g), frozenset({default}))
+    traits = screen.traits
+    median = screen.scores.groupby("strategy")["score"].median().dropna()
+    eligible = [
+        s
+        for s in median.sort_values(kind="stable").index
+        if s not in twins and not s.endswith(COLD_SUFFIX) and traits[s].night_ready
+    ]
+    return eligible[: max(0, min(k, 2))]
+
+
+def _surrogate_trusted(screen) -> bool:
+    from harness.analysis.agreement import surrogate_evidence
+
+    ev = surrogate_evidence(screen.results_dir, screen.results.experiment["name"]) or {}
+    return bool(ev.get("trusted", False))
+
+
+def _screen_table(screen, family: list[str]) -> list[dict]:
+    """Per strategy of the screen: median re-evaluated score, and its test against the
+    default (Holm over the screen's comparisons)."""
+    median = screen.scores.groupby("strategy")["score"].median()
+    tests = screen.tests[screen.tests["control"] == verdict.TEAM_DEFAULT].set_index("strategy")
+    rows = []
+    for s in median.sort_values().index:
+        t = tests.loc[s] if s in tests.index else None
+        rows.append(
+            {
+                "strategy": s,
+                "median_score": float(median[s]),
+                "diff_vs_default": None if t is None else float(t["mean_diff"]),
+                "p_holm": None if t is None else float(t["p_holm"]),
+                "verdict": None if t is None else str(t["verdict"]),
+                "confirmed": s in family,
+            }
+        )
+    return rows
+
+
+def _minutes_per_run(screen, family: list[str], reeval_seeds: int) -> dict[str, float]:
+    """Seconds one real run of each family strategy should take, from the replay's simulated
+    clock (the surrogate prices rungs at the cost recorded on this machine) plus its incumbent's
+    re-evaluations (each a full unpruned climb)."""
+    trials = screen.results.trials
+    per_run = trials.groupby(["strategy", "seed"])["wall_seconds"].sum().groupby("strategy")
+    complete = trials[trials["state"] == "COMPLETE"]
+    full_trial = float(complete["train_seconds"].median() + complete["eval_seconds"].median())
+    return {s: float(per_run.median().get(s, np.nan)) + reeval_seeds * full_trial for s in family}
+
+
+def plan_line(plan: dict) -> str:
+    """The confirmation's size and cost, said before it runs."""
+    family = ", ".join(plan["candidates"]) or "nothing"
+    return (
+        f"two-stage: the screen confirms {family} against {plan['default']}: "
+        f"{plan['seeds']} real seeds detect {plan['effect_share']:.0%} of v4 "
+        f"({plan['effect']:.3f} bikes) with {plan['power']:.0%} power at level "
+        f"{plan['level']:.3g} (paired sd {plan['sd_used']:.3f}, simulated sign-flip test); "
+        f"about {plan['estimated_minutes']:.0f} min of real training on this machine"
+    )
+
+
+def _write(path: Path, plan: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(plan, indent=1, default=float))
+    tmp.replace(path)
+
+
+def read_plan(results_dir: str | Path, experiment: str) -> dict | None:
+    """The two-stage plan of ``experiment`` (real folder name), or None (absent or unreadable)."""
+    path = Path(results_dir) / experiment / PLAN_FILE
+    try:
+        plan = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return plan if isinstance(plan, dict) and "family" in plan else None
+
+
+def family_scores(scores: pd.DataFrame, plan: dict | None) -> pd.DataFrame:
+    """The scores the verdict tests: the confirmation family's when a two-stage plan exists."""
+    if not plan:
+        return scores
+    return scores[scores["strategy"].isin(plan["family"])]
