@@ -296,3 +296,52 @@ def test_the_brief_lists_parameters_in_importance_order_not_the_spaces():
     )
     text = " ".join(str(part[1]) for part in brief(SimpleNamespace(analysis=a, plan=None)))
     assert "most important first: decay (0), lr (1e-3 .. 3e-3)" in text and "units" not in text
+
+
+def _copied_to(rows: pd.DataFrame, strategy: str, trials=None) -> pd.DataFrame:
+    """``rows`` (of strategy "s") as another strategy's run recorded them: the same trained
+    trials (same seed, trial, parameters and MAEs), as when two strategies share a start-up."""
+    out = rows if trials is None else rows[rows["trial"].isin(trials)]
+    return out.assign(strategy=strategy)
+
+
+def test_fidelity_trust_counts_a_trial_shared_by_several_runs_once():
+    from scipy import stats
+
+    final, low = [1.0, 2.0, 3.0, 4.0, 5.0], [1.0, 3.0, 2.0, 5.0, 4.0]
+    lrs = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2]
+    rungs = _ladder_rungs(final, low, lrs)
+    # Trials 3 and 4 (rung 1 ranks them backwards) recorded again by two other runs, and
+    # trial 0 by a run that pruned it after rung 1: with copies, rung 1 looked worse than it is.
+    pruned_copy = _copied_to(rungs[rungs["rung"] == 1], "m", [0])
+    copies = [_copied_to(rungs, s, [3, 4]) for s in ("t", "u")]
+    pooled = pd.concat([rungs, *copies, pruned_copy], ignore_index=True)
+    trust = metrics.fidelity_trust(_results(_trials([]), pooled)).set_index("rung")
+    distinct_rho = stats.spearmanr(low, final).statistic
+    assert trust.loc[1, "trials_with_final"] == 5 and trust.loc[1, "trials_at_rung"] == 5
+    assert trust.loc[1, "spearman_with_final"] == pytest.approx(distinct_rho)
+    copied_rho = stats.spearmanr(low + low[3:] * 2, final + final[3:] * 2).statistic
+    assert copied_rho != pytest.approx(distinct_rho)  # what counting copies reported
+    # the same trial number and parameters with another seed is another training: kept
+    other_seed = rungs.assign(seed=1, val_mae=rungs["val_mae"] + 0.5)
+    trust = metrics.fidelity_trust(_results(_trials([]), pd.concat([rungs, other_seed])))
+    assert trust.set_index("rung").loc[1, "trials_with_final"] == 10
+
+
+def test_good_ranges_come_from_distinct_trials_not_copies_of_the_best():
+    lrs = [1e-4, 2e-4, 4e-4, 8e-4, 1e-3, 2e-3, 3e-3, 5e-3, 7e-3, 1e-2]
+    t = pd.DataFrame(
+        {
+            "strategy": "s",
+            "seed": 0,
+            "trial": range(10),
+            "state": "COMPLETE",
+            "val_mae": np.arange(1.0, 11.0),
+            "param_learning_rate": lrs,
+            "param_hidden_1": 64,
+        }
+    )
+    # the best trial recorded by three more runs (shared start-up): one point, not a range
+    pooled = pd.concat([t, *(t.head(1).assign(strategy=s) for s in "abc")], ignore_index=True)
+    good = metrics.good_ranges(_results(pooled)).set_index("param")
+    assert (good.loc["learning_rate", "low"], good.loc["learning_rate", "high"]) == (1e-4, 4e-4)

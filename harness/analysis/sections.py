@@ -252,11 +252,12 @@ def fidelity_trust(inputs: ReportInputs) -> list:
     top rung against convergence, learning curves, audited false prunes, timing noise."""
     a, plots = inputs.analysis, inputs.plots
     text = (
-        "Spearman rank correlation of MAE at each rung with MAE at the last rung, over trials "
-        "that reached both; the rho_ columns show which parameters each rung's ranking favours "
-        "(negative: a larger value gives a lower MAE at that rung). Over every trial the "
-        "survivors of pruning are a selected sample; the second table uses only strategies "
-        "that never prune, so every trial reached the last rung."
+        "Spearman rank correlation of MAE at each rung with MAE at the last rung, over distinct "
+        "trials that reached both (a trial recorded by several runs, as a start-up shared by "
+        "two strategies, counts once); the rho_ columns show which parameters each rung's "
+        "ranking favours (negative: a larger value gives a lower MAE at that rung). Over every "
+        "trial the survivors of pruning are a selected sample; the second table uses only "
+        "strategies that never prune, so every trial reached the last rung."
     )
     blocks = [
         ("h2", "Can the low rungs be trusted?"),
@@ -326,7 +327,7 @@ def hyperparameters(inputs: ReportInputs) -> list:
     return [
         ("h2", "Hyperparameters worth searching"),
         ("table", imp.reset_index(names="param").round(3)),
-        ("p", "Where the best 20% of complete trials lie:"),
+        ("p", "Where the best 20% of distinct complete trials lie:"),
         ("table", a.good_ranges[["param", "good", "searched"]]),
         ("img", inputs.plots["importance"], "Parameter importance (optuna.importance)."),
         ("p", f"Search tonight: {search} (the most important, at most 6)."),
