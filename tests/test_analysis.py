@@ -345,3 +345,65 @@ def test_good_ranges_come_from_distinct_trials_not_copies_of_the_best():
     pooled = pd.concat([t, *(t.head(1).assign(strategy=s) for s in "abc")], ignore_index=True)
     good = metrics.good_ranges(_results(pooled)).set_index("param")
     assert (good.loc["learning_rate", "low"], good.loc["learning_rate", "high"]) == (1e-4, 4e-4)
+
+
+def _caveat_inputs(pruned: dict, *, lr_rhos=(float("nan"), float("nan")), meta=None):
+    """A stand-in Analysis with what ``sections.caveats`` reads: per-strategy pruned shares
+    (median over seeds), 12 trials per run, and learning rate's Spearman at rungs 1 and 3."""
+    from types import SimpleNamespace
+
+    saved = pd.DataFrame(
+        {("strategy", ""): list(pruned), ("pruned_share", "median"): list(pruned.values())}
+    )
+    trust = pd.DataFrame(
+        {
+            "rung": [1, 2, 3],
+            "trials_with_final": [20, 20, 20],
+            "spearman_with_final": [0.7, 0.8, 1.0],
+            "rho_learning_rate": [lr_rhos[0], 0.0, lr_rhos[1]],
+        }
+    )
+    return SimpleNamespace(
+        saved=saved,
+        best=pd.DataFrame({"trials": [12, 12]}),
+        results=SimpleNamespace(meta=meta or {}),
+        trust=trust,
+        false_prunes={"audited": 0},
+        floor={"sd": float("nan")},
+    )
+
+
+def test_caveats_say_much_like_no_pruning_only_for_pruners_that_pruned_little():
+    from harness.analysis.sections import caveats
+    from strategies.registry import MEDIAN_STARTUP_TRIALS
+
+    # the recorded quick runs: the pruners pruned 74-85% of trials at 12 trials a run
+    heavy = " ".join(caveats(_caveat_inputs({"tpe_median": 0.74, "tpe_hyperband": 0.85})))
+    assert "tpe_median 74%, tpe_hyperband 85%" in heavy
+    assert "much like no pruning" not in heavy
+    light = " ".join(caveats(_caveat_inputs({"tpe_median": 0.05, "tpe_hyperband": 0.5})))
+    assert "tpe_hyperband 50%" in light
+    assert "under 20% of their trials: tpe_median 5%; at this budget much like no pruning" in light
+    assert f"before {MEDIAN_STARTUP_TRIALS} trials complete" in light
+    # a pruner that pruned nothing is named; a strategy without a pruner is not
+    meta = {("random_median", 0): {"strategy_traits": {"prunes": True}}}
+    none = " ".join(caveats(_caveat_inputs({"random_median": 0.0, "tpe": 0.0}, meta=meta)))
+    assert "random_median 0%" in none and "tpe 0%" not in none
+    assert "No strategy here prunes" in " ".join(caveats(_caveat_inputs({"random": 0.0})))
+
+
+@pytest.mark.parametrize(
+    "rung1, last, biased",
+    [
+        (-0.6, 0.1, True),  # rung 1 favours a high learning rate, the last rung does not
+        (-0.5, -0.45, False),  # the same preference at both: no short-horizon bias
+        (0.3, -0.2, False),  # the last rung favours a high learning rate more
+    ],
+)
+def test_short_horizon_bias_is_claimed_only_where_the_rhos_show_it(rung1, last, biased):
+    from harness.analysis.sections import caveats
+
+    text = " ".join(caveats(_caveat_inputs({}, lr_rhos=(rung1, last))))
+    assert f"{rung1:.2f} at rung 1 and {last:.2f} at the last rung" in text
+    assert ("low rungs reward fast convergence" in text) == biased
+    assert ("no short-horizon bias visible" in text) == (not biased)
