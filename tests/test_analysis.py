@@ -296,3 +296,114 @@ def test_the_brief_lists_parameters_in_importance_order_not_the_spaces():
     )
     text = " ".join(str(part[1]) for part in brief(SimpleNamespace(analysis=a, plan=None)))
     assert "most important first: decay (0), lr (1e-3 .. 3e-3)" in text and "units" not in text
+
+
+def _copied_to(rows: pd.DataFrame, strategy: str, trials=None) -> pd.DataFrame:
+    """``rows`` (of strategy "s") as another strategy's run recorded them: the same trained
+    trials (same seed, trial, parameters and MAEs), as when two strategies share a start-up."""
+    out = rows if trials is None else rows[rows["trial"].isin(trials)]
+    return out.assign(strategy=strategy)
+
+
+def test_fidelity_trust_counts_a_trial_shared_by_several_runs_once():
+    from scipy import stats
+
+    final, low = [1.0, 2.0, 3.0, 4.0, 5.0], [1.0, 3.0, 2.0, 5.0, 4.0]
+    lrs = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2]
+    rungs = _ladder_rungs(final, low, lrs)
+    # Trials 3 and 4 (rung 1 ranks them backwards) recorded again by two other runs, and
+    # trial 0 by a run that pruned it after rung 1: with copies, rung 1 looked worse than it is.
+    pruned_copy = _copied_to(rungs[rungs["rung"] == 1], "m", [0])
+    copies = [_copied_to(rungs, s, [3, 4]) for s in ("t", "u")]
+    pooled = pd.concat([rungs, *copies, pruned_copy], ignore_index=True)
+    trust = metrics.fidelity_trust(_results(_trials([]), pooled)).set_index("rung")
+    distinct_rho = stats.spearmanr(low, final).statistic
+    assert trust.loc[1, "trials_with_final"] == 5 and trust.loc[1, "trials_at_rung"] == 5
+    assert trust.loc[1, "spearman_with_final"] == pytest.approx(distinct_rho)
+    copied_rho = stats.spearmanr(low + low[3:] * 2, final + final[3:] * 2).statistic
+    assert copied_rho != pytest.approx(distinct_rho)  # what counting copies reported
+    # the same trial number and parameters with another seed is another training: kept
+    other_seed = rungs.assign(seed=1, val_mae=rungs["val_mae"] + 0.5)
+    trust = metrics.fidelity_trust(_results(_trials([]), pd.concat([rungs, other_seed])))
+    assert trust.set_index("rung").loc[1, "trials_with_final"] == 10
+
+
+def test_good_ranges_come_from_distinct_trials_not_copies_of_the_best():
+    lrs = [1e-4, 2e-4, 4e-4, 8e-4, 1e-3, 2e-3, 3e-3, 5e-3, 7e-3, 1e-2]
+    t = pd.DataFrame(
+        {
+            "strategy": "s",
+            "seed": 0,
+            "trial": range(10),
+            "state": "COMPLETE",
+            "val_mae": np.arange(1.0, 11.0),
+            "param_learning_rate": lrs,
+            "param_hidden_1": 64,
+        }
+    )
+    # the best trial recorded by three more runs (shared start-up): one point, not a range
+    pooled = pd.concat([t, *(t.head(1).assign(strategy=s) for s in "abc")], ignore_index=True)
+    good = metrics.good_ranges(_results(pooled)).set_index("param")
+    assert (good.loc["learning_rate", "low"], good.loc["learning_rate", "high"]) == (1e-4, 4e-4)
+
+
+def _caveat_inputs(pruned: dict, *, lr_rhos=(float("nan"), float("nan")), meta=None):
+    """A stand-in Analysis with what ``sections.caveats`` reads: per-strategy pruned shares
+    (median over seeds), 12 trials per run, and learning rate's Spearman at rungs 1 and 3."""
+    from types import SimpleNamespace
+
+    saved = pd.DataFrame(
+        {("strategy", ""): list(pruned), ("pruned_share", "median"): list(pruned.values())}
+    )
+    trust = pd.DataFrame(
+        {
+            "rung": [1, 2, 3],
+            "trials_with_final": [20, 20, 20],
+            "spearman_with_final": [0.7, 0.8, 1.0],
+            "rho_learning_rate": [lr_rhos[0], 0.0, lr_rhos[1]],
+        }
+    )
+    return SimpleNamespace(
+        saved=saved,
+        best=pd.DataFrame({"trials": [12, 12]}),
+        results=SimpleNamespace(meta=meta or {}),
+        trust=trust,
+        false_prunes={"audited": 0},
+        floor={"sd": float("nan")},
+    )
+
+
+def test_caveats_say_much_like_no_pruning_only_for_pruners_that_pruned_little():
+    from harness.analysis.sections import caveats
+    from strategies.registry import MEDIAN_STARTUP_TRIALS
+
+    # the recorded quick runs: the pruners pruned 74-85% of trials at 12 trials a run
+    heavy = " ".join(caveats(_caveat_inputs({"tpe_median": 0.74, "tpe_hyperband": 0.85})))
+    assert "tpe_median 74%, tpe_hyperband 85%" in heavy
+    assert "much like no pruning" not in heavy
+    light = " ".join(caveats(_caveat_inputs({"tpe_median": 0.05, "tpe_hyperband": 0.5})))
+    assert "tpe_hyperband 50%" in light
+    assert "under 20% of their trials: tpe_median 5%; at this budget much like no pruning" in light
+    assert f"before {MEDIAN_STARTUP_TRIALS} trials complete" in light
+    # a pruner that pruned nothing is named; a strategy without a pruner is not
+    meta = {("random_median", 0): {"strategy_traits": {"prunes": True}}}
+    none = " ".join(caveats(_caveat_inputs({"random_median": 0.0, "tpe": 0.0}, meta=meta)))
+    assert "random_median 0%" in none and "tpe 0%" not in none
+    assert "No strategy here prunes" in " ".join(caveats(_caveat_inputs({"random": 0.0})))
+
+
+@pytest.mark.parametrize(
+    "rung1, last, biased",
+    [
+        (-0.6, 0.1, True),  # rung 1 favours a high learning rate, the last rung does not
+        (-0.5, -0.45, False),  # the same preference at both: no short-horizon bias
+        (0.3, -0.2, False),  # the last rung favours a high learning rate more
+    ],
+)
+def test_short_horizon_bias_is_claimed_only_where_the_rhos_show_it(rung1, last, biased):
+    from harness.analysis.sections import caveats
+
+    text = " ".join(caveats(_caveat_inputs({}, lr_rhos=(rung1, last))))
+    assert f"{rung1:.2f} at rung 1 and {last:.2f} at the last rung" in text
+    assert ("low rungs reward fast convergence" in text) == biased
+    assert ("no short-horizon bias visible" in text) == (not biased)

@@ -174,6 +174,10 @@ def test_cost_model_plan_says_it_extrapolates(smoke_records, capsys):
     assert low <= plan["n_trials"] <= high and low < high  # an interval, not a point
     assert not any("MAE" in column for column in plan["projections"][0])
     assert "No MAE is projected to the night's scale" in plan["summary"]
+    # each searched range with its evidence: against the night's range, and without each seed
+    assert set(plan["ranges"]) == set(plan["space"])
+    assert all(r["leave_one_seed_out"]["seeds"] == 2 for r in plan["ranges"].values())
+    assert "Leave-one-seed-out stability of the ranges" in plan["summary"]
 
     same = _plan(smoke_records, "--target", "smoke")
     assert same["warnings"] == [] and same["extrapolation"]["factor"] == pytest.approx(1)
@@ -231,3 +235,76 @@ def test_a_strategy_whose_runs_kept_no_usable_rung_is_left_out_of_the_projection
     assert (
         list(table["strategy"]) == ["a"] and table["minutes per trial"].iloc[0] == 1.25
     )  # (120 s + 30 s) / 2 trials
+
+
+def _ranges_case(rows, night_params, search):
+    """A stand-in Analysis of complete trials ``rows`` (seed, learning_rate, hidden_1, MAE) on
+    tests.test_analysis's space, the night's space ``night_params`` and the parameters to
+    search; returns (a, night)."""
+    from types import SimpleNamespace
+
+    from tests.test_analysis import _results
+
+    t = pd.DataFrame(rows, columns=["seed", "param_learning_rate", "param_hidden_1", "val_mae"])
+    t = t.assign(strategy="s", trial=range(len(t)), state="COMPLETE")
+    a = SimpleNamespace(results=_results(t), params_to_search=lambda: search)
+    return a, SimpleNamespace(space=SimpleNamespace(params=night_params))
+
+
+def test_a_good_region_outside_the_nights_range_is_said_with_the_widening_that_contains_it():
+    from harness.plan.ranges import range_checks
+    from harness.plan.space import reduced_space
+    from strategies.space import Param
+
+    rows = [(0, 2e-4, 16, 1.0), (1, 3e-4, 32, 1.1), (2, 4e-4, 32, 1.2)]
+    rows += [(s, 5e-3, 96, 5.0 + s + i) for s in range(3) for i in range(4)]
+    night = [
+        Param("learning_rate", "float", 2e-3, low=1e-3, high=1e-2, log=True),
+        Param("hidden_1", "int", 64, low=64, high=128, step=16),
+    ]
+    a, night = _ranges_case(rows, night, ["learning_rate", "hidden_1"])
+    space, _ = reduced_space(a, night)
+    # what the plan searches: the night's whole range (the old, silent fall-back)
+    assert (space["learning_rate"]["low"], space["learning_rate"]["high"]) == (1e-3, 1e-2)
+    checks = range_checks(a, night, space)
+    lr, hidden = checks["ranges"]["learning_rate"], checks["ranges"]["hidden_1"]
+    assert lr["outside"] and lr["good"] == [2e-4, 4e-4] and lr["proposed_widening"] == [2e-4, 1e-2]
+    assert hidden["outside"] and hidden["proposed_widening"] == [16, 128]
+    json.dumps(checks["ranges"])  # plan.json takes it as it is
+    assert (
+        "learning_rate: the best recorded trials lie at 0.0002..0.0004, outside" in checks["text"]
+    )
+    assert "Widen the night's range to 0.0002..0.01" in checks["text"]
+    assert "Widen the night's range to 16..128" in checks["text"]
+    wide = [Param("learning_rate", "float", 1e-3, low=1e-4, high=1e-2, log=True)]
+    a, night = _ranges_case(rows, wide, ["learning_rate"])
+    checks = range_checks(a, night, reduced_space(a, night)[0])
+    lr = checks["ranges"]["learning_rate"]
+    assert not lr["outside"] and lr["proposed_widening"] is None and "Widen" not in checks["text"]
+
+
+def test_leave_one_seed_out_shows_a_range_that_rests_on_one_seeds_trials():
+    from harness.plan.ranges import range_checks
+    from harness.plan.space import reduced_space
+    from strategies.space import Param
+
+    # The three best trials lie at 3e-4..3.4e-4 (seeds 0 and 1); without seed 0 or seed 1 the
+    # next best (seed 2, at 9e-3) joins the top three and the range spans 30x.
+    rows = [(0, 3e-4, 64, 1.0), (1, 3.2e-4, 64, 1.1), (1, 3.4e-4, 64, 1.2), (2, 9e-3, 64, 1.3)]
+    rows += [(s, 1e-4 * (i + 2), 64, 5.0 + s + i) for s in range(3) for i in range(3)]
+    night = [Param("learning_rate", "float", 1e-3, low=1e-4, high=1e-2, log=True)]
+    a, night = _ranges_case(rows, night, ["learning_rate"])
+    space, _ = reduced_space(a, night)
+    planned = [space["learning_rate"]["low"], space["learning_rate"]["high"]]
+    assert planned[1] < 4e-4  # the plan narrows to the three best, all below 4e-4
+    checks = range_checks(a, night, space)
+    loo = checks["ranges"]["learning_rate"]["leave_one_seed_out"]
+    assert loo["seeds"] == 3 and loo["good_inside_planned"] == 1  # only without seed 2
+    assert loo["high"][0] == pytest.approx(planned[1]) and loo["high"][1] == 1e-2
+    assert "the best trials without the seed inside the planned range in 1 of 3" in checks["text"]
+    assert json.loads(json.dumps(checks["ranges"]))["learning_rate"]["leave_one_seed_out"] == loo
+    one_seed, night = _ranges_case(
+        [r for r in rows if r[0] == 0], night.space.params, ["learning_rate"]
+    )
+    alone = range_checks(one_seed, night, reduced_space(one_seed, night)[0])
+    assert "not measured (one seed)" in alone["text"]

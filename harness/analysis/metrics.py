@@ -151,23 +151,39 @@ def rung_table(rungs: pd.DataFrame) -> pd.DataFrame:
     return wide.join(params)
 
 
+def distinct(frame: pd.DataFrame, values: list) -> pd.DataFrame:
+    """The rows of ``frame`` with each trained trial once: a row with the same seed, trial
+    number, parameters and ``values`` (its MAE columns) as an earlier one is a copy of the same
+    training (strategies that share a sampler's start-up, or random streams, record it in
+    several runs) and is dropped."""
+    ids = [c for c in ("seed", "trial") if c in frame.columns]
+    params = [c for c in frame.columns if isinstance(c, str) and c.startswith("param_")]
+    return frame.drop_duplicates([*ids, *params, *values])
+
+
 def fidelity_trust(results: Results) -> pd.DataFrame:
     """Spearman rank correlation of MAE at each rung with MAE at the last rung, and which
-    numeric parameters each rung's ranking favours (Spearman of parameter with MAE)."""
-    wide = rung_table(results.rungs)
+    numeric parameters each rung's ranking favours (Spearman of parameter with MAE), over
+    distinct trained trials (``distinct``): a trial recorded by several runs counts once, in
+    the correlations and in the counts."""
+    wide = rung_table(results.rungs).reset_index()
     last = results.n_rungs
     numeric = [
         c
         for c in wide.columns
-        if isinstance(c, str) and pd.api.types.is_numeric_dtype(wide[c]) and wide[c].nunique() > 2
+        if isinstance(c, str)
+        and c.startswith("param_")
+        and pd.api.types.is_numeric_dtype(wide[c])
+        and wide[c].nunique() > 2
     ]
     rows = []
     for rung in range(1, last + 1):
         if rung not in wide.columns:
             continue
         both = wide.dropna(subset=[rung, last]) if last in wide.columns else wide.iloc[0:0]
+        both = distinct(both, [rung, last])
         rho = _spearman(both[rung], both[last])
-        at_rung = wide.dropna(subset=[rung])
+        at_rung = distinct(wide.dropna(subset=[rung]), [rung])
         row = {
             "rung": rung,
             "trials_at_rung": len(at_rung),
@@ -240,9 +256,7 @@ def importance(results: Results, rung: int | None = None) -> pd.Series:
         params = results.trials[results.trials["state"] == "COMPLETE"]
     else:
         params = results.rungs[results.rungs["rung"] == rung]
-    # Identical strategies (shared random streams) repeat the same trials: count each once.
-    columns = [c for c in params.columns if c.startswith("param_")] + ["val_mae"]
-    params = params.drop_duplicates(columns)
+    params = distinct(params, ["val_mae"])  # a trial shared by several runs counts once
     values = params["val_mae"].to_numpy()
     if len(params) < 4:
         return pd.Series(dtype=float)
@@ -268,10 +282,11 @@ def importance(results: Results, rung: int | None = None) -> pd.Series:
 def good_ranges(
     results: Results, top_share: float = 0.2, trials: pd.DataFrame | None = None
 ) -> pd.DataFrame:
-    """Where the best ``top_share`` of COMPLETE trials (of ``trials``, default all) lie:
-    one row per parameter (good values or range, low, high, searched range)."""
+    """Where the best ``top_share`` of distinct COMPLETE trials (of ``trials``, default all;
+    a trial recorded by several runs counts once, see ``distinct``) lie: one row per parameter
+    (good values or range, low, high, searched range)."""
     trials = results.trials if trials is None else trials
-    done = trials[trials["state"] == "COMPLETE"].sort_values("val_mae")
+    done = distinct(trials[trials["state"] == "COMPLETE"], ["val_mae"]).sort_values("val_mae")
     top = done.head(max(3, int(math.ceil(top_share * len(done)))))
     rows = []
     for p in results.space():

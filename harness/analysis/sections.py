@@ -20,8 +20,13 @@ from harness.analysis.pareto import pareto_front, trial_costs
 from harness.analysis.plots import pareto_plot
 from harness.analysis.render import fmt_number, fmt_share
 from harness.layout import REPLAY_SUFFIX
+from strategies.registry import MEDIAN_STARTUP_TRIALS, get_strategy
 
 FRONT_COLUMNS = ["strategy", "seed", "trial", "val_mae", "full_train_seconds", "parameters"]
+LITTLE_PRUNING = 0.2  # a pruned share under this is "much like no pruning"
+# Learning rate's Spearman with MAE this much more negative at rung 1 than at the last rung
+# is a short-horizon bias (low rungs favouring fast learners); less is not reported as one.
+SHORT_HORIZON_GAP = 0.2
 
 
 @dataclass(frozen=True)
@@ -252,11 +257,12 @@ def fidelity_trust(inputs: ReportInputs) -> list:
     top rung against convergence, learning curves, audited false prunes, timing noise."""
     a, plots = inputs.analysis, inputs.plots
     text = (
-        "Spearman rank correlation of MAE at each rung with MAE at the last rung, over trials "
-        "that reached both; the rho_ columns show which parameters each rung's ranking favours "
-        "(negative: a larger value gives a lower MAE at that rung). Over every trial the "
-        "survivors of pruning are a selected sample; the second table uses only strategies "
-        "that never prune, so every trial reached the last rung."
+        "Spearman rank correlation of MAE at each rung with MAE at the last rung, over distinct "
+        "trials that reached both (a trial recorded by several runs, as a start-up shared by "
+        "two strategies, counts once); the rho_ columns show which parameters each rung's "
+        "ranking favours (negative: a larger value gives a lower MAE at that rung). Over every "
+        "trial the survivors of pruning are a selected sample; the second table uses only "
+        "strategies that never prune, so every trial reached the last rung."
     )
     blocks = [
         ("h2", "Can the low rungs be trusted?"),
@@ -326,7 +332,7 @@ def hyperparameters(inputs: ReportInputs) -> list:
     return [
         ("h2", "Hyperparameters worth searching"),
         ("table", imp.reset_index(names="param").round(3)),
-        ("p", "Where the best 20% of complete trials lie:"),
+        ("p", "Where the best 20% of distinct complete trials lie:"),
         ("table", a.good_ranges[["param", "good", "searched"]]),
         ("img", inputs.plots["importance"], "Parameter importance (optuna.importance)."),
         ("p", f"Search tonight: {search} (the most important, at most 6)."),
@@ -519,19 +525,15 @@ def caveats_section(inputs: ReportInputs) -> list:
 
 def caveats(a: Analysis) -> list[str]:
     """What limits the conclusions, read from the data: fidelity trust at rung 1, short-horizon
-    bias, false prunes, how few trials the pruners saw, and the noise floor."""
+    bias, false prunes, how many trials the runs finished and how much each pruner pruned, and
+    the noise floor."""
     out = _trust_caveats(a)
     if a.false_prunes["audited"]:
         out.append(
             f"False prunes: {a.false_prunes['would_have_won']} of {a.false_prunes['audited']} "
             "audited pruned trials would have beaten the survivor."
         )
-    n_trials = a.best["trials"].median()
-    out.append(
-        f"Runs finished a median of {n_trials:.0f} trials. Median pruning never prunes before 5 "
-        "trials complete, and Hyperband's brackets each need several trials at a rung before "
-        "they prune: at small budgets both behave much like no pruning."
-    )
+    out.append(_pruning_caveat(a))
     floor = a.floor
     if not np.isfinite(floor["sd"]):
         out.append(
@@ -555,14 +557,71 @@ def _trust_caveats(a: Analysis) -> list[str]:
     word = "weak" if rho < 0.6 else "moderate" if rho < 0.8 else "strong"
     out = [
         f"Fidelity trust at rung 1 is {word}: Spearman {rho:.2f} with the last rung "
-        f"(n={int(rung1['trials_with_final'].iloc[0])}). Pruners are only as good as this "
-        "correlation."
+        f"(n={int(rung1['trials_with_final'].iloc[0])} distinct trials). Pruners are only as "
+        "good as this correlation."
     ]
     if "rho_learning_rate" in rung1:
-        lr1 = rung1["rho_learning_rate"].iloc[0]
-        lr_last = a.trust["rho_learning_rate"].iloc[-1]
         out.append(
-            f"Short-horizon bias: learning rate's Spearman with MAE is {lr1:.2f} at rung 1 and "
-            f"{lr_last:.2f} at the last rung; low rungs reward fast convergence."
+            _short_horizon_text(
+                rung1["rho_learning_rate"].iloc[0], a.trust["rho_learning_rate"].iloc[-1]
+            )
         )
     return out
+
+
+def _short_horizon_text(lr1: float, lr_last: float) -> str:
+    """Whether low rungs favour fast learners: said only where learning rate's Spearman with
+    MAE is more negative at rung 1 than at the last rung by more than ``SHORT_HORIZON_GAP``."""
+    head = (
+        f"Short-horizon bias: learning rate's Spearman with MAE is {lr1:.2f} at rung 1 and "
+        f"{lr_last:.2f} at the last rung"
+    )
+    if not (np.isfinite(lr1) and np.isfinite(lr_last)):
+        return f"{head}; not measured (too few trials, or one learning rate, at a rung)."
+    if lr_last - lr1 > SHORT_HORIZON_GAP:
+        return (
+            f"{head}: a higher learning rate helps more at rung 1 than at the last rung, so "
+            "low rungs reward fast convergence."
+        )
+    return (
+        f"{head}: no short-horizon bias visible (rung 1 does not favour a higher learning rate "
+        f"by more than {SHORT_HORIZON_GAP:g} over the last rung)."
+    )
+
+
+def _pruning_caveat(a: Analysis) -> str:
+    """How many trials the runs finished, and each pruning strategy's measured pruned share
+    (median over seeds): "much like no pruning" only where it is under ``LITTLE_PRUNING``."""
+    sv = a.saved
+    shares = {
+        s: p
+        for s, p in zip(sv["strategy"], sv[("pruned_share", "median")])
+        if p > 0 or _prunes(a, s)
+    }
+    text = f"Runs finished a median of {a.best['trials'].median():.0f} trials."
+    pruned = [f"{s} {fmt_share(p)}" for s, p in shares.items() if p >= LITTLE_PRUNING]
+    little = [f"{s} {fmt_share(p)}" for s, p in shares.items() if p < LITTLE_PRUNING]
+    if pruned:
+        text += (
+            f" Share of trials pruned (median over seeds): {', '.join(pruned)}; at this budget "
+            "these pruners did stop trials early."
+        )
+    if little:
+        text += (
+            f" Pruned under {LITTLE_PRUNING:.0%} of their trials: {', '.join(little)}; at this "
+            "budget much like no pruning (median pruning prunes nothing before "
+            f"{MEDIAN_STARTUP_TRIALS} trials complete, and Hyperband's brackets each need "
+            "several trials at a rung before they prune)."
+        )
+    return text if shares else f"{text} No strategy here prunes."
+
+
+def _prunes(a: Analysis, strategy: str) -> bool:
+    """Whether ``strategy`` has a pruner: from its runs' metadata, else from the registry."""
+    for (s, _), meta in a.results.meta.items():
+        if s == strategy and "prunes" in meta.get("strategy_traits", {}):
+            return bool(meta["strategy_traits"]["prunes"])
+    try:
+        return get_strategy(strategy).prunes
+    except ValueError:  # a name no longer registered, with no trait recorded
+        return False

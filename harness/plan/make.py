@@ -23,6 +23,7 @@ from harness.plan.projection import (
     trial_minutes_and_size,
     trials_in,
 )
+from harness.plan.ranges import range_checks
 from harness.plan.space import add_grid_values, reduced_space
 from strategies import get_strategy
 
@@ -51,10 +52,7 @@ def make_plan(
     night_path = resolve_experiment_path(scale_to)
     night = load_experiment(str(night_path))
     model = fit_cost_model(a)
-    if probe_samples is not None:
-        costing = probe_costing(a, model, night, samples=probe_samples, device=device)
-    else:
-        costing = model_costing(a, model, night, device_factor=device_factor)
+    costing = _costing(a, model, night, probe_samples, device=device, factor=device_factor)
     table = project(a, costing.rungs)
     if a.choice not in set(table["strategy"]):
         raise UserError(f"plan: {a.choice} (the recommendation) has no usable rung to cost")
@@ -62,6 +60,7 @@ def make_plan(
     limits = (max_trial_minutes, max_params)
     allowed, ceiling, minutes = _ceiling(a, model, night, costing, row, limits)
     space, fixed = reduced_space(a, night, allowed)
+    checks = range_checks(a, night, space, allowed)  # before the grid is added to ``space``
     counts, grid_note = _trials_in_night(a.choice, space, hours, minutes)
     path = out_dir / OVERNIGHT_FILE
     write_overnight(
@@ -74,7 +73,7 @@ def make_plan(
         fixed=fixed,
         reason=a.choice_reason,
     )
-    text = f"searching {', '.join(space)}; written to {path}.{grid_note}"
+    text = f"searching {', '.join(space)}; written to {path}.{grid_note} {checks['text']}"
     horizon = longer_top_rung(a, night.ladder)
     plan = {
         "summary": _summary(a, costing, hours, counts, minutes, row, text, ceiling)
@@ -88,12 +87,23 @@ def make_plan(
         "experiment_file": str(path),
         "space": space,
         "fixed": fixed,
+        "ranges": checks["ranges"],
         "ceiling": ceiling,
         "longer_top_rung": horizon,
         "projections": json.loads(_rounded(table).to_json(orient="records")),
     }
     (out_dir / PLAN_FILE).write_text(json.dumps(plan, indent=1))
     return plan
+
+
+def _costing(
+    a: Analysis, model, night, probe_samples: int | None, *, device: str | None, factor: float
+) -> Costing:
+    """The night's cost: from a probe of ``probe_samples`` per configuration on ``device`` when
+    given, else from the cost model extrapolated with the device ``factor``."""
+    if probe_samples is not None:
+        return probe_costing(a, model, night, samples=probe_samples, device=device)
+    return model_costing(a, model, night, device_factor=factor)
 
 
 def _ceiling(a, model, night, costing: Costing, row, limits: tuple):

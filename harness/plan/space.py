@@ -72,20 +72,20 @@ def reduced_space(
             value = best.get(p.name, p.default)  # a CSV column with a gap reads 64 as 64.0
             fixed[p.name] = int(value) if p.type == "int" else value
         elif p.type == "categorical":
-            space[p.name] = _kept_choices(p, good.loc[p.name, "good"], best[p.name])
+            space[p.name] = kept_choices(p, good.loc[p.name, "good"], best[p.name])
         else:
             low, high = good.loc[p.name, "low"], good.loc[p.name, "high"]
-            space[p.name] = _narrowed_range(p, low, high, best[p.name])
+            space[p.name] = narrowed_range(p, low, high, best[p.name])
     return space, fixed
 
 
-def _kept_choices(p: Param, good: str, best) -> dict:
+def kept_choices(p: Param, good: str, best) -> dict:
     """The choices the best trials used (all where none is recognized), default the best's."""
     top = [c for c in p.choices if str(c) in good.split(", ")] or list(p.choices)
     return {"type": p.type, "choices": top, "default": best if best in top else top[0]}
 
 
-def _narrowed_range(p: Param, low: float, high: float, best) -> dict:
+def narrowed_range(p: Param, low: float, high: float, best) -> dict:
     """The good range [low, high] widened, clipped to the searched one and snapped to the step;
     default the best trial's value clipped into it."""
     lo, hi = _widen(low, high, p)
