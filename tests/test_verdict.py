@@ -135,3 +135,70 @@ def test_fifty_replayed_seeds_are_tested_by_random_sign_flips_not_all_two_to_the
     assert p_null > 0.05 and p_shift <= 2 * verdict.min_attainable_p(50)
     assert verdict.sign_flip_p(null) == p_null  # seeded: the same report twice
     assert verdict.min_attainable_p(50) == 1e-4 and verdict.min_attainable_p(5) == 0.0625
+
+
+def test_the_vectorised_sign_flip_test_is_scipys_exact_test():
+    from scipy import stats
+
+    rng = np.random.default_rng(5)
+    for n in (2, 3, 5, 8, 11):
+        d = rng.normal(0.1, 1.0, n)
+        d[0] = 0.0 if n > 3 else d[0]  # a tied pair, as identical incumbents give
+        exact = stats.permutation_test(
+            (d,), np.mean, permutation_type="samples", n_resamples=np.inf
+        ).pvalue
+        assert verdict.sign_flip_p(d) == pytest.approx(exact, abs=1e-12)
+
+
+@pytest.mark.parametrize("n_pairs,m", [(8, 1), (12, 3)])
+def test_the_stated_detectable_difference_has_the_stated_power(n_pairs, m):
+    """The figure the report prints, re-simulated independently with scipy's own exact test
+    and other random draws: its power is 80% within 5 points."""
+    from scipy import stats
+
+    sd = 0.061  # the paired spread measured on quick
+    d = verdict.detectable_difference(sd, n_pairs, m)
+    rng = np.random.default_rng(123)
+    level, hits, sims = verdict.ALPHA / m, 0, 600
+    for _ in range(sims):
+        diffs = rng.normal(-d, sd, n_pairs)
+        p = stats.permutation_test(
+            (diffs,), np.mean, permutation_type="samples", n_resamples=np.inf
+        ).pvalue
+        hits += p <= level and diffs.mean() < 0
+    assert abs(hits / sims - verdict.POWER) <= 0.05
+
+
+def test_seeds_for_power_is_the_fewest_that_reach_eighty_percent():
+    n, power = verdict.seeds_for_power(effect=0.12, sd=0.061, m=2)
+    assert power >= verdict.POWER
+    assert verdict.simulated_power(0.12, 0.061, n - 1, verdict.ALPHA / 2) < verdict.POWER
+    more, _ = verdict.seeds_for_power(effect=0.12, sd=0.2, m=2)
+    assert more > n  # a noisier pair needs more seeds
+    # five seeds can never reject under Holm at 2 tests (smallest p 0.0625): power 0
+    assert verdict.simulated_power(1.0, 0.01, 5, verdict.ALPHA / 2) == 0.0
+
+
+def test_tie_rule_text_and_code_agree_on_a_strategy_that_cannot_prune():
+    """qmc cannot prune but runs one objective with no fixed plan: the code lets it win, so the
+    words must not say that a strategy that cannot prune needs to beat every other."""
+    rng = np.random.default_rng(7)
+    effects = {"tpe_median": 0.0, "random": 0.05, "qmc": -0.3, "tpe_hyperband": -0.1}
+    chosen, _ = verdict.pick(_scores(effects, 12, rng), _traits(effects), [])
+    assert chosen == "qmc"
+    assert "cannot prune" not in verdict.TIE_RULE
+    assert verdict.NIGHT_READY in verdict.TIE_RULE and "prunes plays no part" in verdict.TIE_RULE
+
+
+def test_exact_twins_are_named_as_a_group():
+    groups = [frozenset({"tpe", "random", "mo_tpe"})]
+    assert verdict.named_with_twins("tpe", groups) == "mo_tpe = random = tpe"
+    assert verdict.named_with_twins("qmc", groups) == "qmc"
+
+
+def test_stability_is_not_claimed_where_no_test_could_reject():
+    rng = np.random.default_rng(8)
+    effects = {s: 0.0 for s in ("tpe_median", "random", "tpe", "qmc", "cmaes", "grid")}
+    five = verdict.paired_tests(_scores(effects, 5, rng), [])
+    assert not verdict.can_reject(five)  # min p 0.0625 against Holm's 0.05 / 10
+    assert verdict.can_reject(verdict.paired_tests(_scores(effects, 12, rng), []))

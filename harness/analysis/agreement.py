@@ -13,7 +13,7 @@ from scipy import stats
 from harness.analysis import metrics, protocol, verdict
 from harness.analysis.loading import Results, load_results
 from harness.layout import REPLAY_SUFFIX
-from harness.replay.surrogate import CANDIDATES
+from harness.replay.learners import CANDIDATES
 
 
 def agreement(results_dir: str | Path, experiment: str) -> dict | None:
@@ -109,11 +109,43 @@ def surrogate_table(evidence: dict) -> pd.DataFrame:
         [
             {
                 "model": k,
-                "Spearman (held-out configs)": evidence[k]["spearman"],
+                "Spearman, top rung (held-out configurations)": evidence[k]["spearman"],
+                "95% interval": f"{evidence[k]['spearman_low']:.2f} .. "
+                f"{evidence[k]['spearman_high']:.2f}",
                 "mean abs. error (bikes)": evidence[k]["mae"],
                 "spread of real MAE": evidence[k]["real_spread"],
                 "chosen": "yes" if evidence["chosen"] == k else "",
             }
             for k in CANDIDATES
+            if k in evidence
         ]
+    )
+
+
+def surrogate_text(ev: dict) -> str:
+    """What the surrogate was fitted to, how it was chosen, its noise and its calibration."""
+    cal = ev.get("calibration", {})
+    noise = (
+        f"seed noise from {ev['repeated_configs']} repeated configurations: "
+        f"{ev['noise_trial']:.3f} bikes per curve, {ev['noise_rung'][-1]:.3f} more at the top rung"
+        if ev.get("noise_supported")
+        else "too few repeated configurations to model seed noise: replayed curves are noiseless"
+    )
+    calibration = (
+        f"; {cal['coverage']:.0%} of {cal['n']} held-out top-rung observations fall inside the "
+        f"90% noise band around the held-out prediction (a band that ignores model error)"
+        if cal.get("supported")
+        else ""
+    )
+    trust = (
+        "trusted to screen (held-out Spearman >= 0.9)"
+        if ev.get("trusted")
+        else "below the 0.9 a screen needs to decide: it informs, real runs decide"
+    )
+    return (
+        f"The surrogate was fitted to {ev['rungs_fitted']} rungs of {ev['curves']} learning curves "
+        f"({ev['configs']} configurations, {ev['configs_at_top']} at the top rung; pruned trials' "
+        f"partial curves included) from {len(ev['sources'])} run folders; {noise}{calibration}. "
+        f"Each candidate was scored on {ev['folds']} folds; {ev['chosen']} was chosen, "
+        f"{trust}:"
     )

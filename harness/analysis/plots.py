@@ -36,7 +36,7 @@ def anytime_plot(bands: pd.DataFrame, out: Path, mae_target: float) -> str:
     for strategy, b in bands.groupby("strategy"):
         ax.plot(b["elapsed"], b["median"], label=strategy, color=colors[strategy], lw=2)
         ax.fill_between(b["elapsed"], b["q25"], b["q75"], color=colors[strategy], alpha=0.15)
-    ax.axhline(mae_target, color="k", ls=":", lw=1, label="target (v4 - 3%)")
+    ax.axhline(mae_target, color="k", ls=":", lw=1, label="target (fixed before the runs)")
     ax.set(
         xlabel="wall-clock (s)",
         ylabel="best validation MAE so far (bikes)",
@@ -65,7 +65,7 @@ def time_to_target_plot(ttt: pd.DataFrame, out: Path) -> str:
     ax.set(
         xlabel="median training TFLOP to reach the target (Kaplan-Meier; runs that ended first "
         "censored)",
-        title="Time to target (v4 minus 3%, fixed before the runs)",
+        title="Time to target (fixed before the runs)",
     )
     return _save(fig, out, "time_to_target")
 

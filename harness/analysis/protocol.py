@@ -271,10 +271,15 @@ def _power_note(seeds: int, tests: pd.DataFrame) -> str | None:
             f"above the {level:.3g} Holm needs for the first of {len(tests)} comparisons: no "
             "strategy can be shown better or worse than a control, whatever the gaps."
         )
-    if np.isfinite(tests["detectable"]).any():
+    against = tests[tests["control"] == tests["control"].iloc[0]]
+    detectable = against["detectable"].replace(np.inf, np.nan).dropna()
+    if len(detectable):
+        low, high = detectable.min(), detectable.max()
+        span = f"{low:.3f}" if np.isclose(low, high) else f"{low:.3f} to {high:.3f}"
         return (
-            f"Gaps smaller than about {tests['detectable'].replace(np.inf, np.nan).min():.3f} "
-            "bikes could not be detected with these seeds (80% power)."
+            f"Against {against['control'].iloc[0]}, gaps smaller than {span} bikes (by "
+            "comparison) could not be detected with these seeds at 80% power (simulated "
+            "sign-flip test at Holm's strictest level)."
         )
     return None
 
@@ -288,8 +293,8 @@ def _target_note(target: float, reached: pd.DataFrame) -> str | None:
         )
     if len(reached) and (reached["reached"] == 0).all():
         return (
-            f"No run reached the target ({target:.4f} bikes, v4 minus 3%): time to target "
-            "is censored for every run and says nothing about speed."
+            f"No run reached the target ({target:.4f} bikes, fixed before the runs): time to "
+            "target is censored for every run and says nothing about speed."
         )
     return None
 

@@ -22,6 +22,7 @@ SECTIONS = (
     sections.fidelity_trust,
     sections.hyperparameters,
     sections.mae_against_cost,
+    sections.two_stage,
     sections.verdict,
     sections.brief,
     sections.overnight_plan,

@@ -9,6 +9,7 @@ change the result.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,6 +51,7 @@ RANDOM_FLIPS = 19_999  # beyond: this many random sign patterns, seeded (p resol
 POWER_SIMULATIONS = 2000  # simulated experiments behind each power figure
 
 
+@functools.lru_cache(maxsize=64)
 def _sign_patterns(n: int) -> np.ndarray:
     """The test's sign patterns for ``n`` pairs, (K, n): all 2**n up to EXACT_PAIRS, else
     RANDOM_FLIPS seeded random ones."""

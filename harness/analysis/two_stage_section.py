@@ -1,0 +1,74 @@
+"""The report's two-stage section: what the replayed screen found, how the confirmation was
+sized, and what the real confirmation decided."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from harness.analysis.render import fmt_number
+
+
+def two_stage_blocks(a) -> list:
+    """Report blocks for ``a.two_stage`` (the plan ``compare --two-stage`` wrote); empty when
+    the comparison was not run in two stages."""
+    plan = a.two_stage
+    if not plan:
+        return []
+    screen = pd.DataFrame(plan["screen"]).rename(
+        columns={
+            "median_score": "median re-evaluated MAE (replay)",
+            "diff_vs_default": f"mean difference vs {plan['default']}",
+            "p_holm": "p (Holm, screen)",
+        }
+    )
+    trusted = (
+        "the surrogate's held-out rank correlation reaches 0.9, so the screen may decide which "
+        "strategies are worth confirming"
+        if plan["surrogate_trusted"]
+        else "the surrogate's held-out rank correlation is below 0.9: the screen informs which "
+        "strategies to confirm, it decides nothing"
+    )
+    sizing = (
+        f"Confirmation sized before it ran: {', '.join(plan['candidates']) or 'nothing'} against "
+        f"{plan['default']}; the effect to detect is {plan['effect_share']:.0%} of v4 "
+        f"({fmt_number(plan['effect'])} bikes); the largest paired standard deviation in the "
+        f"screen was {fmt_number(plan['sd_used'])}; simulating the exact sign-flip test at "
+        f"level {plan['level']:.3g} (Holm's strictest over {len(plan['candidates'])} test(s)), "
+        f"{plan['seeds']} real seeds give {plan['power']:.0%} power (target "
+        f"{plan['power_target']:.0%}); estimated {plan['estimated_minutes']:.0f} min of real "
+        "training"
+    )
+    took = plan.get("wall_seconds")
+    if took:
+        sizing += (
+            f"; measured: record {took['record'] / 60:.1f} min, screen {took['screen'] / 60:.1f}"
+            f" min, confirmation {took['confirm'] / 60:.1f} min, total {took['total'] / 60:.1f}"
+            " min"
+        )
+    decided = _decided(a, plan)
+    return [
+        ("h2", "Two stages: a replayed screen, a real confirmation"),
+        (
+            "p",
+            f"Stage 1, the screen ({plan['options']['screen_seeds']} replayed seeds): {trusted}.",
+        ),
+        ("table", screen),
+        ("p", sizing + "."),
+        ("p", decided),
+    ]
+
+
+def _decided(a, plan: dict) -> str:
+    """Which stage decided the verdict, in one sentence."""
+    family = a.tests[a.tests["strategy"].isin(plan["candidates"])]
+    better = family[family["verdict"] == "better"]
+    if len(better):
+        return (
+            f"Stage 2 decided: {', '.join(better['strategy'])} confirmed better than "
+            f"{plan['default']} in real paired runs (Holm over the family of {len(family)})."
+        )
+    return (
+        f"Stage 2 decided: no confirmed strategy beat {plan['default']} in the real paired runs "
+        f"(Holm over the family of {len(family)}), so the default stands; the screen's ranking "
+        "is not a verdict."
+    )
