@@ -169,12 +169,18 @@ def _minutes_per_run(screen, family: list[str], reeval_seeds: int) -> dict[str, 
 def plan_line(plan: dict) -> str:
     """The confirmation's size and cost, said before it runs."""
     family = ", ".join(plan["candidates"]) or "nothing"
+    short = (
+        f" (--max-seeds {plan['seeds']} is too few for {plan['power_target']:.0%} power: this "
+        "confirmation can hardly reject)"
+        if plan["power"] < plan["power_target"]
+        else ""
+    )
     return (
         f"two-stage: the screen confirms {family} against {plan['default']}: "
         f"{plan['seeds']} real seeds detect {plan['effect_share']:.0%} of v4 "
         f"({plan['effect']:.3f} bikes) with {plan['power']:.0%} power at level "
         f"{plan['level']:.3g} (paired sd {plan['sd_used']:.3f}, simulated sign-flip test); "
-        f"about {plan['estimated_minutes']:.0f} min of real training on this machine"
+        f"about {plan['estimated_minutes']:.0f} min of real training on this machine{short}"
     )
 
 

@@ -8,12 +8,13 @@ import pytest
 
 from harness.cli import main
 from harness.experiment import load_experiment
-from harness.replay.run import record_curves
-from harness.replay.surrogate import CANDIDATES, Surrogate
+from harness.replay.learners import CANDIDATES
+from harness.replay.run import learning_curves
+from harness.replay.surrogate import Surrogate
 
 
 def test_record_trains_every_configuration_through_every_rung_repeated(recorded):
-    curves = record_curves(recorded, "smoke")
+    curves = learning_curves(recorded, "smoke")
     assert set(curves["rung"]) == {1, 2, 3} and not curves["pruned"].any()
     per_config = (
         curves[curves["rung"] == 3]
@@ -30,7 +31,9 @@ def test_record_trains_every_configuration_through_every_rung_repeated(recorded)
 
 
 def test_surrogate_is_chosen_on_held_out_evidence(recorded):
-    s = Surrogate.fit(list(load_experiment("smoke").space.params), record_curves(recorded, "smoke"))
+    s = Surrogate.fit(
+        list(load_experiment("smoke").space.params), learning_curves(recorded, "smoke")
+    )
     scores = {k: s.evidence[k]["spearman"] for k in CANDIDATES}
     assert s.kind == max(scores, key=scores.get)  # the best held-out rank correlation wins
     assert s.noise_trial > 0 and (s.noise_rung >= 0).all()  # noise measured from repeats
@@ -38,7 +41,7 @@ def test_surrogate_is_chosen_on_held_out_evidence(recorded):
     draws = np.array([s.sample(params, np.random.default_rng(i))[-1] for i in range(400)])
     assert draws.std() == pytest.approx(np.hypot(s.noise_trial, s.noise_rung[-1]), rel=0.15)
     train, ev = s.cost(params)
-    curves = record_curves(recorded, "smoke")
+    curves = learning_curves(recorded, "smoke")
     v4 = curves[
         (curves["param_hidden_1"] == params["hidden_1"])
         & np.isclose(curves["param_learning_rate"], params["learning_rate"])
@@ -137,3 +140,60 @@ def test_a_cold_start_of_a_fixed_queue_is_refused_by_name():
     assert cold_start(get_strategy("grid")) is get_strategy("grid")  # never warm-started
     with pytest.raises(ValueError, match="grid runs a fixed queue"):
         get_strategy("grid.cold")
+
+
+def _smoke_surrogate(recorded, curves=None) -> Surrogate:
+    space = list(load_experiment("smoke").space.params)
+    return Surrogate.fit(space, learning_curves(recorded, "smoke") if curves is None else curves)
+
+
+def test_the_surrogate_learns_whole_curves_from_pruned_trials_too(recorded):
+    """The rung is an input, so a pruned trial's partial curve is data: fitted beside the
+    complete ones, scored on folds grouped by configuration, with an interval."""
+    curves = learning_curves(recorded, "smoke")
+    curves = curves[curves["source"].str.startswith("record")]  # other tests add real runs
+    s = _smoke_surrogate(recorded, curves)
+    ev = s.evidence
+    assert "grouped by configuration" in ev["folds"] and ev["configs"] == 11
+    for k in CANDIDATES:
+        assert ev[k]["spearman_low"] <= ev[k]["spearman"] <= ev[k]["spearman_high"]
+    assert ev["calibration"]["supported"] and 0 <= ev["calibration"]["coverage"] <= 1
+    pruned = curves[curves["rung"] == 1].head(4).copy()
+    pruned["param_learning_rate"] *= 1.37  # four configurations nobody finished
+    pruned["trial"] += 1000
+    more = _smoke_surrogate(recorded, pd.concat([curves, pruned], ignore_index=True)).evidence
+    assert more["configs"] == 15 and more["configs_at_top"] == 11
+    assert more["rungs_fitted"] == ev["rungs_fitted"] + 4
+
+
+def test_a_replayed_retrain_uses_common_random_numbers(recorded):
+    s = _smoke_surrogate(recorded)
+    v4 = load_experiment("smoke").space.defaults()
+    other = {**v4, "learning_rate": v4["learning_rate"] * 2}
+    assert s.reevaluate(v4, 9_000_000) == s.reevaluate(v4, 9_000_000)  # same config, same seed
+    assert s.reevaluate(v4, 9_000_000) != s.reevaluate(v4, 9_000_001)
+    assert s.reevaluate(v4, 9_000_000) != s.reevaluate(other, 9_000_000)
+
+
+def test_more_trials_on_a_flat_objective_buy_no_verdict(recorded, tmp_path):
+    """Every configuration equally good (a surrogate whose predictions are clamped flat, the
+    seed noise kept): a pruner's extra trials only draw more noise. Its recorded bests look
+    better than the default's (winner's curse); ranked on re-evaluated incumbents, as the
+    replay now ranks, it is never called significantly better."""
+    from harness.analysis.analyze import analyze
+    from harness.replay import run as replay_run
+
+    s = _smoke_surrogate(recorded)
+    flat = s.predict(load_experiment("smoke").space.defaults())
+    s.low, s.high, s._memo = flat, flat, {}
+    replay_run._CACHE[(str(tmp_path.resolve()), "smoke")] = s
+    args = ["compare", "--experiment", "smoke", "--strategies", "tpe_median,tpe_asha"]
+    assert main([*args, "--backend", "replay", "--seeds", "20", "--trials", "12",
+                 "--results", str(tmp_path), "--no-progress"]) == 0  # fmt: skip
+    a = analyze(tmp_path, "smoke.replay", echo=False)
+    trials = a.results.trials.groupby("strategy").size()
+    assert trials["tpe_asha"] > trials["tpe_median"]  # pruning bought more draws
+    recorded_gap = a.scores.pivot_table(index="seed", columns="strategy", values="recorded")
+    assert (recorded_gap["tpe_asha"] - recorded_gap["tpe_median"]).mean() < 0  # the curse
+    row = a.tests[(a.tests.strategy == "tpe_asha") & (a.tests.control == "tpe_median")]
+    assert a.scores["reevaluated"].all() and row["verdict"].iloc[0] != "better"

@@ -165,7 +165,7 @@ def seeds_for_power(effect: float, sd: float, m: int, most: int = 100) -> tuple[
     power; (``most``, its power) when even ``most`` seeds fall short."""
     level = ALPHA / max(m, 1)
     n = 2
-    while min_attainable_p(n) > level:
+    while min_attainable_p(n) > level and n < most:
         n += 1
     power = simulated_power(effect, sd, n, level)
     while power < POWER and n < most:
