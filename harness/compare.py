@@ -104,18 +104,23 @@ def retrain_side_files(experiment: Experiment, opts: CompareOptions, base: Path)
     wanted = opts.reeval_seeds or opts.noise_seeds or opts.audit or opts.converge
     if not wanted:
         return
-    trials = load_results(opts.results_dir, experiment.name).trials
+    results = load_results(opts.results_dir, experiment.name)  # side files read tolerantly
+    trials = results.trials
     device = str(resolve_device(opts.device or experiment.device))
     data = load_data(experiment.data)
     fidelity = FidelitySampler(data, seed=experiment.data.seed)
     common = {"device": device, "progress": opts.progress}
     if opts.reeval_seeds:
-        path = base / "reeval.csv"
-        done = pd.read_csv(path) if has_rows(path) else None
         table = reevaluate_incumbents(
-            experiment, data, fidelity, trials, n_seeds=opts.reeval_seeds, done=done, **common
-        )
-        _write(path, table, "re-evaluation", "no complete trial to retrain")
+            experiment,
+            data,
+            fidelity,
+            trials,
+            n_seeds=opts.reeval_seeds,
+            done=results.reeval,
+            **common,
+        )  # results.reeval: reeval.csv's usable rows (a garbage line dropped, counted)
+        _write(base / "reeval.csv", table, "re-evaluation", "no complete trial to retrain")
     if opts.noise_seeds and not has_rows(base / "noise.csv"):
         table = measure_noise(
             experiment, data, fidelity, trials, opts.noise_configs, opts.noise_seeds, **common
