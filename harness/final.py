@@ -19,7 +19,7 @@ from harness.errors import UserError
 from harness.experiment import Experiment
 from harness.fingerprint import differences, fingerprint, fingerprint_of, listed_changes
 from harness.retrain import param_columns, params_of
-from harness.sidefiles import write_json_atomic
+from harness.sidefiles import replace_atomic, write_json_atomic, write_text_atomic
 from model.metrics import forecast_metrics, persistence_metrics
 from model.network import ModelConfig
 from model.runtime import resolve_device
@@ -78,7 +78,6 @@ def final_check(
     chosen = _best_on_validation(a, experiment, data, top_k, device, fit, progress)
     v4 = ModelConfig()
     weights_dir = out_dir / "final"
-    weights_dir.mkdir(parents=True, exist_ok=True)
     rows = []
     for seed in tqdm(range(seeds), desc="final check", disable=not progress):
         for name, cfg in (("recommended", chosen), ("v4", v4)):
@@ -95,7 +94,7 @@ def final_check(
             if name == "recommended":
                 _save_weights(trainer, cfg, data, rows[-1], weights_dir / f"model-seed-{seed}.pt")
     per_seed = pd.DataFrame(rows)
-    per_seed.to_csv(out_dir / "final_runs.csv", index=False)
+    write_text_atomic(out_dir / "final_runs.csv", per_seed.to_csv(index=False))
     result = {
         "strategy": a.choice,  # what it was made for: report shows it only while still chosen
         **_summarize(per_seed, persistence_metrics(data.splits["test"]), chosen, out_dir),
@@ -143,18 +142,24 @@ def _usable_device(device: str) -> str:
 
 
 def _save_weights(trainer, cfg: ModelConfig, data, metrics: dict, path: Path) -> None:
-    """The trained weights with what is needed to use them: configuration, scaling, metrics."""
-    torch.save(
-        {
-            "state_dict": trainer.cpu_state_dict(),
-            "config": asdict(cfg),
-            "n_stations": data.n_stations,
-            "bikes_mean": data.bikes_mean,
-            "bikes_std": data.bikes_std,
-            "metrics": metrics,
-        },
-        path,
-    )
+    """The trained weights with what is needed to use them: configuration, scaling, metrics;
+    saved by an atomic replace (a full disk is one UserError naming the file)."""
+    checkpoint = {
+        "state_dict": trainer.cpu_state_dict(),
+        "config": asdict(cfg),
+        "n_stations": data.n_stations,
+        "bikes_mean": data.bikes_mean,
+        "bikes_std": data.bikes_std,
+        "metrics": metrics,
+    }
+
+    def save(tmp: Path) -> None:
+        try:
+            torch.save(checkpoint, tmp)
+        except RuntimeError as exc:  # torch wraps a failed write (a full disk) in RuntimeError
+            raise OSError(str(exc).splitlines()[0][:120]) from exc
+
+    replace_atomic(path, save, " the weights")
 
 
 def _summarize(

@@ -4,10 +4,12 @@ torn, unreadable or wrongly shaped one is skipped and named in one line, never a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from harness.errors import UserError
@@ -35,28 +37,38 @@ def folder_problem(text: str) -> str | None:
     return None
 
 
-def write_text_atomic(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file, flushed to disk and renamed over
-    ``path``: readers see the old file or the new one, never half of one. On an OSError (a
-    full disk, a folder in the way) the temporary file is removed, the old file is kept and a
-    UserError names ``path``."""
+def replace_atomic(path: str | Path, write: Callable[[Path], None], what: str = "") -> None:
+    """Make ``path`` (and its folder) by ``write(tmp)`` on a temporary file beside it, then
+    renamed over ``path``: readers see the old file or the new one, never half of one. When
+    writing fails with an OSError (a full disk, a folder in the way) the temporary file is
+    removed, the old file is kept and one UserError names ``path`` (``what``: the kind of
+    file, for the message)."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write(tmp)
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):  # the cause is what the message reports
+            tmp.unlink(missing_ok=True)
+        why = getattr(exc, "strerror", None) or str(exc).splitlines()[0][:120]
+        raise UserError(
+            f"{path}: cannot write{what} ({why}); the previous file, if any, is kept; "
+            "free space (or fix the cause) and run the same command again"
+        ) from None
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path``, flushed to disk, by ``replace_atomic``."""
+
+    def synced(tmp: Path) -> None:
         with open(tmp, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        try:
-            tmp.unlink(missing_ok=True)
-        except OSError:
-            pass  # the cause (a full disk, a folder in the way) is what the message reports
-        raise UserError(
-            f"{path}: cannot write ({exc.strerror or exc}); the previous file, if any, is kept; "
-            "free space (or fix the cause) and run the same command again"
-        ) from None
+
+    replace_atomic(path, synced)
 
 
 def write_json_atomic(path: str | Path, obj) -> None:

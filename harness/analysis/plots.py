@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
 from pathlib import Path
 
 import matplotlib
@@ -14,7 +12,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from harness.analysis.metrics import rung_table  # noqa: E402
-from harness.errors import UserError  # noqa: E402
+from harness.sidefiles import replace_atomic  # noqa: E402
 
 
 def _colors(strategies):
@@ -26,22 +24,13 @@ def _save(fig, out: Path, name: str) -> str:
     """Save ``fig`` as ``name``.png and .svg in ``out``, each by an atomic replace; a write that
     fails (a full disk) is one UserError naming the file, the previous plot kept."""
     fig.tight_layout()
-    path = out
     try:
-        out.mkdir(parents=True, exist_ok=True)
         for ext in ("png", "svg"):
-            path = out / f"{name}.{ext}"
-            tmp = out / f".{name}.tmp.{ext}"
-            fig.savefig(tmp, dpi=120)
-            os.replace(tmp, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):  # the cause is what the message reports
-            for stale in out.glob(f".{name}.tmp.*"):
-                stale.unlink(missing_ok=True)
-        raise UserError(
-            f"{path}: cannot write the plot ({exc.strerror or exc}); free space (or fix the "
-            "cause) and run report again"
-        ) from None
+            replace_atomic(
+                out / f"{name}.{ext}",
+                lambda tmp, ext=ext: fig.savefig(tmp, format=ext, dpi=120),
+                " the plot",
+            )
     finally:
         plt.close(fig)
     return f"{name}.png"
