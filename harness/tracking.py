@@ -16,7 +16,9 @@ from urllib.parse import urlsplit
 import pandas as pd
 
 from harness.errors import UserError
+from harness.records import read_rungs, read_trials
 from harness.sidefiles import folder_problem, read_json_guarded
+from harness.tables import UnusableTable
 
 DEFAULT = "default"
 TRACKING_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql", "http", "https", "databricks")
@@ -65,6 +67,20 @@ def uri_problem(uri: str) -> str | None:
     return None
 
 
+def _run_tables(run_dir: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame] | None:
+    """A run folder's metadata, rungs and trials, their unreadable lines dropped (the tolerant
+    readers of the records); None when the folder cannot be used."""
+    meta = read_json_guarded(run_dir / "metadata.json")
+    if meta is None or not {"strategy", "seed", "study_name"} <= set(meta):
+        return None
+    try:
+        rungs = read_rungs(run_dir / "rungs.csv").frame
+        trials = read_trials(run_dir / "trials.csv").frame
+    except (UnusableTable, OSError):
+        return None
+    return meta, rungs, trials
+
+
 class MlflowLogger:
     """Logs runs' trials and reports to an MLflow experiment, each once (tags say what is
     already logged)."""
@@ -97,10 +113,10 @@ class MlflowLogger:
         """Log every trial of one run folder not logged yet; returns how many were logged."""
         from mlflow.entities import Metric, Param, RunTag
 
-        meta = read_json_guarded(run_dir / "metadata.json")
-        if meta is None or not {"strategy", "seed", "study_name"} <= set(meta):
+        tables = _run_tables(run_dir)
+        if tables is None:
             return 0  # an unusable run folder: report's reader names it
-        rungs, trials = pd.read_csv(run_dir / "rungs.csv"), pd.read_csv(run_dir / "trials.csv")
+        meta, rungs, trials = tables
         strategy, seed = meta["strategy"], str(meta["seed"])
         done = self._logged(strategy=strategy, seed=seed, study=meta["study_name"])
         now = int(time.time() * 1000)
