@@ -287,3 +287,27 @@ def test_a_plot_that_cannot_be_written_is_one_error_and_leaves_no_temporary(tmp_
         f"{tmp_path / 'plots' / 'anytime.png'}: cannot write the plot"
     )
     assert list((tmp_path / "plots").iterdir()) == []
+
+
+def test_final_weights_that_cannot_be_written_are_one_error_and_leave_no_temporary(
+    tmp_path, monkeypatch
+):
+    from types import SimpleNamespace
+
+    import torch
+
+    from harness import final
+    from model.network import ModelConfig
+
+    def full_disk(obj, name):  # torch wraps the failed write in a RuntimeError
+        Path(name).write_bytes(b"PK\x03\x04")
+        raise RuntimeError("[enforce fail at inline_container.cc:778] . file write failed")
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    trainer = SimpleNamespace(cpu_state_dict=dict)
+    data = SimpleNamespace(n_stations=2, bikes_mean=1.0, bikes_std=1.0)
+    path = tmp_path / "final" / "model-seed-0.pt"
+    with pytest.raises(UserError) as info:
+        final._save_weights(trainer, ModelConfig(), data, {}, path)
+    assert str(info.value).startswith(f"{path}: cannot write the weights ([enforce fail")
+    assert list((tmp_path / "final").iterdir()) == []
