@@ -7,33 +7,48 @@ import json
 import math
 import os
 import sys
-import tempfile
 import textwrap
 from pathlib import Path
 
 from harness.errors import UserError
+from harness.sidefiles import folder_problem
 
-# Every option that takes a count or an amount, by its dest: (requirement, test). One table for
-# every command, checked before any work starts (validate_args).
+MIN_PROBE_SAMPLES = 4096
+
+# Every option that takes a count or an amount, by its dest: (requirement, test, largest
+# accepted). One table for every command, checked before any work starts (validate_args); the
+# largest values are far above any real use and keep a typo (10**30) from reaching numpy.
 _INT_RULES = {
-    "trials": (">= 1", lambda v: v >= 1),
-    "workers": (">= 1", lambda v: v >= 1),
-    "seeds": (">= 1", lambda v: v >= 1),
-    "noise_seeds": ("0 (off) or >= 2 (a spread needs two seeds)", lambda v: v == 0 or v >= 2),
-    "noise_configs": (">= 1", lambda v: v >= 1),
-    "audit": (">= 0", lambda v: v >= 0),
-    "configs": (">= 4", lambda v: v >= 4),
-    "repeats": (">= 1", lambda v: v >= 1),
-    "top_k": (">= 1", lambda v: v >= 1),
-    "max_epochs": (">= 1", lambda v: v >= 1),
-    "patience": (">= 1", lambda v: v >= 1),
-    "max_params": (">= 1", lambda v: v >= 1),
-    "reeval_seeds": (">= 0", lambda v: v >= 0),
-    "converge": ("0 (off) or >= 3 (a rank correlation needs three)", lambda v: v == 0 or v >= 3),
-    "probe_samples": (">= 1", lambda v: v >= 1),
-    "screen_seeds": ("2..1000", lambda v: 2 <= v <= 1000),
-    "confirm": ("1 or 2 (a family of at most three tests)", lambda v: v in (1, 2)),
-    "max_seeds": ("2..200", lambda v: 2 <= v <= 200),
+    "trials": (">= 1", lambda v: v >= 1, 1_000_000),
+    "workers": (">= 1", lambda v: v >= 1, None),  # capped at the CPU count instead
+    "seeds": (">= 1", lambda v: v >= 1, 10_000),
+    "noise_seeds": (
+        "0 (off) or >= 2 (a spread needs two seeds)",
+        lambda v: v == 0 or v >= 2,
+        100,
+    ),
+    "noise_configs": (">= 1", lambda v: v >= 1, 1_000),
+    "audit": (">= 0", lambda v: v >= 0, 10_000),
+    "configs": (">= 4", lambda v: v >= 4, 100_000),
+    "repeats": (">= 1", lambda v: v >= 1, 100),
+    "top_k": (">= 1", lambda v: v >= 1, 100),
+    "max_epochs": (">= 1", lambda v: v >= 1, 10_000),
+    "patience": (">= 1", lambda v: v >= 1, 10_000),
+    "max_params": (">= 1", lambda v: v >= 1, 10**10),
+    "reeval_seeds": (">= 0", lambda v: v >= 0, 100),
+    "converge": (
+        "0 (off) or >= 3 (a rank correlation needs three)",
+        lambda v: v == 0 or v >= 3,
+        10_000,
+    ),
+    "probe_samples": (
+        f">= {MIN_PROBE_SAMPLES:,} (fewer time start-up, not training)",
+        lambda v: v >= MIN_PROBE_SAMPLES,
+        10**8,
+    ),
+    "screen_seeds": ("2..1000", lambda v: 2 <= v, 1000),
+    "confirm": ("1 or 2 (a family of at most three tests)", lambda v: v in (1, 2), 2),
+    "max_seeds": ("2..200", lambda v: v >= 2, 200),
 }
 _FLOAT_RULES = {
     "timeout_minutes": ("a finite number > 0", lambda v: v > 0),
@@ -355,7 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--probe-samples",
         type=int,
         default=65536,
-        help="training samples per probed configuration (default 65536)",
+        help="training samples per probed configuration (default 65536, at least 4096)",
     )
     _common_options(pl, device=True, progress=False)
     pl.set_defaults(func=_cmd_plan)
@@ -648,10 +663,14 @@ def validate_args(args: argparse.Namespace) -> None:
 
     given = {k: v for k, v in vars(args).items() if v is not None}
     for dest, value in given.items():
-        flag = "--" + dest.replace("_", "-")
-        rule = _INT_RULES.get(dest) or _FLOAT_RULES.get(dest)
-        if rule and not (math.isfinite(value) and rule[1](value)):
-            raise UserError(f"{flag} must be {rule[0]}, got {value!r}")
+        _check_amount(dest, value)
+    cpus = os.cpu_count() or 1
+    if given.get("workers", 0) > cpus:  # more would only share the same cores
+        print(
+            f"note: --workers {args.workers} is more than this machine's {cpus} CPUs; using {cpus}",
+            file=sys.stderr,
+        )
+        args.workers = cpus
     if "seed" in given and seed_problem(args.seed):
         raise UserError(f"--seed {seed_problem(args.seed)}")
     if "device" in given and device_problem(args.device):
@@ -668,9 +687,21 @@ def validate_args(args: argparse.Namespace) -> None:
     if "source" in given and not args.source.strip():
         raise UserError("--source: is empty: give a file or folder, or leave --source out")
     if "results" in given:
-        problem = _folder_problem(args.results)
+        problem = folder_problem(args.results)
         if problem:
             raise UserError(f"--results: {problem}")
+
+
+def _check_amount(dest: str, value) -> None:
+    """A count or amount option (``_INT_RULES``, ``_FLOAT_RULES``) within its rule and bound."""
+    flag = "--" + dest.replace("_", "-")
+    rule = _INT_RULES.get(dest) or _FLOAT_RULES.get(dest)
+    if not rule:
+        return
+    if not ((isinstance(value, int) or math.isfinite(value)) and rule[1](value)):
+        raise UserError(f"{flag} must be {rule[0]}, got {value!r}")
+    if len(rule) > 2 and rule[2] is not None and value > rule[2]:
+        raise UserError(f"{flag} must be <= {rule[2]:,}, got {value!r}")
 
 
 def _check_experiment_option(flag: str, value: str, command: str, folder_ok: bool) -> None:
@@ -701,26 +732,6 @@ def _check_strategies(text: str) -> None:
             )
     if len(set(names)) < len(names):
         raise UserError(f"--strategies: names a strategy twice: {text!r}")
-
-
-def _folder_problem(text: str) -> str | None:
-    """Why ``text`` cannot be a folder this process writes in (None when it can): it, or the
-    nearest of its parents that exists, must be a folder that accepts a new file."""
-    if not text:
-        return "is empty"
-    path = Path(text)
-    existing = path
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        what = "" if existing == path else f", so {path} cannot be a folder"
-        return f"{existing} is a file, not a folder{what}"
-    try:
-        with tempfile.TemporaryFile(dir=existing):
-            pass
-    except OSError as exc:
-        return f"cannot write in {existing}: {exc.strerror or exc}"
-    return None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,7 +20,7 @@ from harness.layout import results_folder
 from harness.replay.run import load_surrogate
 from harness.retrain import audit_pruned, measure_noise, reevaluate_incumbents, retrain
 from harness.run import RunOptions, run_strategy
-from harness.tables import has_rows, read_table
+from harness.tables import has_rows
 from model.fidelity import FidelitySampler
 from model.runtime import resolve_device
 from strategies import STRATEGIES
@@ -80,8 +80,8 @@ def compare(experiment: Experiment, opts: CompareOptions) -> dict:
         retrain_side_files(experiment, opts, base)
     elif opts.reeval_seeds:  # replayed runs are scored as real ones: re-evaluated incumbents
         surrogate = load_surrogate(experiment, opts.results_dir)
-        trials = load_results(opts.results_dir, base.name).trials
-        write_reevaluations(base, trials, surrogate.reevaluate, experiment.space.names, opts)
+        results = load_results(opts.results_dir, base.name)
+        write_reevaluations(base, results, surrogate.reevaluate, experiment.space.names, opts)
     return {"runs": len(jobs), "results": str(base)}
 
 
@@ -109,7 +109,8 @@ def retrain_side_files(experiment: Experiment, opts: CompareOptions, base: Path)
     wanted = opts.reeval_seeds or opts.noise_seeds or opts.audit or opts.converge
     if not wanted:
         return
-    trials = load_results(opts.results_dir, experiment.name).trials
+    results = load_results(opts.results_dir, experiment.name)  # side files read tolerantly
+    trials = results.trials
     device = str(resolve_device(opts.device or experiment.device))
     data = load_data(experiment.data)
     fidelity = FidelitySampler(data, seed=experiment.data.seed)
@@ -119,7 +120,7 @@ def retrain_side_files(experiment: Experiment, opts: CompareOptions, base: Path)
         def score(params: dict, seed: int) -> float:
             return retrain(experiment, data, fidelity, params, seed=seed, device=device)
 
-        write_reevaluations(base, trials, score, experiment.space.names, opts)
+        write_reevaluations(base, results, score, experiment.space.names, opts)
     if opts.noise_seeds and not has_rows(base / "noise.csv"):
         table = measure_noise(
             experiment, data, fidelity, trials, opts.noise_configs, opts.noise_seeds, **common
@@ -133,20 +134,19 @@ def retrain_side_files(experiment: Experiment, opts: CompareOptions, base: Path)
         _write(base / "converge.csv", table, "convergence", "no complete trial to converge")
 
 
-def write_reevaluations(base: Path, trials: pd.DataFrame, score, names, opts) -> None:
+def write_reevaluations(base: Path, results, score, names, opts) -> None:
     """reeval.csv: each run's incumbent retrained with ``opts.reeval_seeds`` fresh seeds by
-    ``score`` (kept rows of current incumbents reused; see ``reevaluate_incumbents``)."""
-    path = base / "reeval.csv"
-    columns = ("strategy", "seed", "trial", "train_seed", "val_mae")
-    done = read_table(path, columns).frame if has_rows(path) else pd.DataFrame()
-    if len(done):
-        numeric = ["seed", "trial", "train_seed", "val_mae", "recorded_mae"]
-        done = done.assign(**{c: pd.to_numeric(done[c], errors="coerce") for c in numeric})
-        done = done.dropna(subset=numeric)
+    ``score``; ``results.reeval`` (reeval.csv's usable rows, a garbage line dropped and counted)
+    is reused where it still re-evaluates a current incumbent (see ``reevaluate_incumbents``)."""
     table = reevaluate_incumbents(
-        trials, score, names, n_seeds=opts.reeval_seeds, done=done, progress=opts.progress
+        results.trials,
+        score,
+        names,
+        n_seeds=opts.reeval_seeds,
+        done=results.reeval,
+        progress=opts.progress,
     )
-    _write(path, table, "re-evaluation", "no complete trial to retrain")
+    _write(base / "reeval.csv", table, "re-evaluation", "no complete trial to retrain")
 
 
 def _write(path: Path, table: pd.DataFrame, what: str, why: str) -> None:

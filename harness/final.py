@@ -3,7 +3,6 @@ stopping under the same training seeds, evaluate once on the test set, compare w
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from pathlib import Path
 
@@ -18,10 +17,14 @@ from harness.climb import build_trainer
 from harness.datasets import load_data
 from harness.errors import UserError
 from harness.experiment import Experiment
+from harness.fingerprint import differences, fingerprint, fingerprint_of, listed_changes
 from harness.retrain import param_columns, params_of
+from harness.sidefiles import replace_atomic, write_json_atomic, write_text_atomic
 from model.metrics import forecast_metrics, persistence_metrics
 from model.network import ModelConfig
+from model.runtime import resolve_device
 
+FINAL_FILE = "final.json"
 TEAM_TARGET = -0.03  # the team wants more than a 3% MAE reduction against v4
 
 
@@ -65,30 +68,20 @@ def final_check(
     """Retrain the analysis's recommended configuration (the best of its ``top_k`` on
     validation) and v4 with ``seeds`` seeds and early stopping, test each once, save the
     recommended weights under ``out_dir``/final; returns the summary and table (also written
-    to final.json)."""
+    to final.json with the strategy it was made for)."""
     if seeds < 2:
         raise UserError(f"final: --seeds must be >= 2 for a spread and a test, got {seeds}")
+    check_definition(a, experiment)
+    device = _usable_device(device)
     data = load_data(experiment.data)
-    candidates = recommended_candidates(a, top_k)
-    configs = [
-        experiment.base_config().with_params(params_of(row, experiment.space.names))
-        for _, row in candidates.iterrows()
-    ]
-    if len(configs) > 1:  # keep the best on validation (seed 0), then measure it with every seed
-        scores = [
-            _fit(experiment, data, c, 0, device, max_epochs, patience)[1]
-            for c in tqdm(configs, desc="top-k", disable=not progress)
-        ]
-        configs = [configs[int(np.argmin(scores))]]
-    chosen, v4 = configs[0], ModelConfig()
+    fit = (max_epochs, patience)
+    chosen = _best_on_validation(a, experiment, data, top_k, device, fit, progress)
+    v4 = ModelConfig()
     weights_dir = out_dir / "final"
-    weights_dir.mkdir(parents=True, exist_ok=True)
     rows = []
     for seed in tqdm(range(seeds), desc="final check", disable=not progress):
         for name, cfg in (("recommended", chosen), ("v4", v4)):
-            trainer, val, test, epochs = _fit(
-                experiment, data, cfg, seed, device, max_epochs, patience
-            )
+            trainer, val, test, epochs = _fit(experiment, data, cfg, seed, device, *fit)
             rows.append(
                 {
                     "model": name,
@@ -101,30 +94,79 @@ def final_check(
             if name == "recommended":
                 _save_weights(trainer, cfg, data, rows[-1], weights_dir / f"model-seed-{seed}.pt")
     per_seed = pd.DataFrame(rows)
-    per_seed.to_csv(out_dir / "final_runs.csv", index=False)
-    return _summarize(per_seed, persistence_metrics(data.splits["test"]), chosen, out_dir)
+    write_text_atomic(out_dir / "final_runs.csv", per_seed.to_csv(index=False))
+    result = {
+        "strategy": a.choice,  # what it was made for: report shows it only while still chosen
+        **_summarize(per_seed, persistence_metrics(data.splits["test"]), chosen, out_dir),
+    }
+    write_json_atomic(out_dir / FINAL_FILE, result)
+    return result
+
+
+def _best_on_validation(a, experiment, data, top_k, device, fit, progress) -> ModelConfig:
+    """The recommended strategy's configuration: of its ``top_k`` candidates, the best on
+    validation (seed 0; ``fit`` is max epochs and patience)."""
+    configs = [
+        experiment.base_config().with_params(params_of(row, experiment.space.names))
+        for _, row in recommended_candidates(a, top_k).iterrows()
+    ]
+    if len(configs) == 1:
+        return configs[0]
+    scores = [
+        _fit(experiment, data, c, 0, device, *fit)[1]
+        for c in tqdm(configs, desc="top-k", disable=not progress)
+    ]
+    return configs[int(np.argmin(scores))]
+
+
+def check_definition(a: Analysis, experiment: Experiment) -> None:
+    """Refuse (one line naming the changes) when ``experiment``'s data, ladder, space, fixed
+    model values or precision are not those its recorded runs were made under: the
+    configuration retrained would come from one definition and be measured on another."""
+    changes = differences(fingerprint_of(a.results.experiment), fingerprint(experiment))
+    if changes:
+        raise UserError(
+            f"final: experiment {experiment.name} changed since its runs were recorded: "
+            f"{listed_changes(changes)}; restore the experiment file, or compare again under a new "
+            "experiment name or --results folder"
+        )
+
+
+def _usable_device(device: str) -> str:
+    """``device`` checked against this machine before any training (one line if absent)."""
+    try:
+        resolve_device(device)
+    except ValueError as exc:
+        raise UserError(f"final: --device: {exc}") from None
+    return device
 
 
 def _save_weights(trainer, cfg: ModelConfig, data, metrics: dict, path: Path) -> None:
-    """The trained weights with what is needed to use them: configuration, scaling, metrics."""
-    torch.save(
-        {
-            "state_dict": trainer.cpu_state_dict(),
-            "config": asdict(cfg),
-            "n_stations": data.n_stations,
-            "bikes_mean": data.bikes_mean,
-            "bikes_std": data.bikes_std,
-            "metrics": metrics,
-        },
-        path,
-    )
+    """The trained weights with what is needed to use them: configuration, scaling, metrics;
+    saved by an atomic replace (a full disk is one UserError naming the file)."""
+    checkpoint = {
+        "state_dict": trainer.cpu_state_dict(),
+        "config": asdict(cfg),
+        "n_stations": data.n_stations,
+        "bikes_mean": data.bikes_mean,
+        "bikes_std": data.bikes_std,
+        "metrics": metrics,
+    }
+
+    def save(tmp: Path) -> None:
+        try:
+            torch.save(checkpoint, tmp)
+        except RuntimeError as exc:  # torch wraps a failed write (a full disk) in RuntimeError
+            raise OSError(str(exc).splitlines()[0][:120]) from exc
+
+    replace_atomic(path, save, " the weights")
 
 
 def _summarize(
     per_seed: pd.DataFrame, persistence: dict, chosen: ModelConfig, out_dir: Path
 ) -> dict:
     """The table (mean ± sd per model), the team's test at T+1h and overall, the overfitting
-    guard, written to final.json; returns the same dict."""
+    guard, as final.json records them."""
     table = _table(per_seed, persistence)
     rec = per_seed[per_seed["model"] == "recommended"].sort_values("seed")
     base = per_seed[per_seed["model"] == "v4"].sort_values("seed")
@@ -158,7 +200,6 @@ def _summarize(
         "p_value": h1["p"],
         "config": asdict(chosen),
     }
-    (out_dir / "final.json").write_text(json.dumps(result, indent=1, default=float))
     return result
 
 

@@ -78,13 +78,18 @@ def check_fingerprint(
     if not diffs:
         return
     name = experiment or study.rsplit(".", 2)[0]
+    raise UserError(
+        f"experiment {name} changed since study {study} was created: {listed_changes(diffs)}; "
+        "start a new study with a new experiment name or --results folder"
+    )
+
+
+def listed_changes(diffs: list[str]) -> str:
+    """``differences``' entries for a message: the first MAX_LISTED, then how many more."""
     listed = ", ".join(diffs[:MAX_LISTED])
     if len(diffs) > MAX_LISTED:
         listed += f" and {len(diffs) - MAX_LISTED} more"
-    raise UserError(
-        f"experiment {name} changed since study {study} was created: {listed}; "
-        "start a new study with a new experiment name or --results folder"
-    )
+    return listed
 
 
 def ensure_fingerprint(study, experiment, metadata: str | Path | None = None) -> dict:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import csv
 import fcntl
 import io
-import json
 import math
 import os
 from pathlib import Path
@@ -22,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from harness.errors import UserError
+from harness.sidefiles import write_json_atomic
 from harness.tables import Table, empty_or_number, finite, number, read_table, whole
 
 RUNG_COLUMNS = (
@@ -177,20 +177,7 @@ class RunRecorder:
     def write_metadata(self, meta: dict) -> None:
         """Write ``meta`` to metadata.json atomically; a failure keeps the previous file and is a
         UserError."""
-        path = self.directory / "metadata.json"
-        tmp = path.with_suffix(".tmp")
-        try:
-            tmp.write_text(json.dumps(meta, indent=1, default=str))
-            tmp.replace(path)
-        except OSError as exc:
-            try:
-                tmp.unlink(missing_ok=True)
-            except OSError:
-                pass  # the cause (a full disk, a folder in the way) is what the message reports
-            raise UserError(
-                f"records {path}: cannot write ({exc.strerror or exc}); the previous metadata "
-                "is kept; free space (or fix the cause) and run the same command again"
-            ) from None
+        write_json_atomic(self.directory / "metadata.json", meta)
 
     def add_rung(self, row: dict, params: dict) -> None:
         """Append one rungs.csv row: ``row`` plus the trial's ``params`` as param_ columns."""

@@ -173,8 +173,10 @@ def reevaluate_incumbents(
 def _still_current(done: pd.DataFrame | None, incumbents: pd.DataFrame, n_seeds: int):
     """The rows of ``done`` that re-evaluate a run's current incumbent with one of the first
     ``n_seeds`` fresh seeds (stale rows of an old incumbent are dropped)."""
-    if done is None or done.empty or "trial" not in done:
+    needed = ["strategy", "seed", "trial", "train_seed"]
+    if done is None or done.empty or any(c not in done for c in needed):
         return pd.DataFrame()
+    done = done.dropna(subset=needed)
     current = {(s, int(seed)): int(t) for s, seed, t in zip(
         incumbents["strategy"], incumbents["seed"], incumbents["trial"])}  # fmt: skip
     seeds = {fresh_seed(k) for k in range(n_seeds)}

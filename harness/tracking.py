@@ -8,16 +8,20 @@ mode and refuses it by default); artifacts go to results/mlflow-artifacts/.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pandas as pd
 
 from harness.errors import UserError
+from harness.records import read_rungs, read_trials
+from harness.sidefiles import folder_problem, read_json_guarded
+from harness.tables import UnusableTable
 
 DEFAULT = "default"
+TRACKING_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql", "http", "https", "databricks")
 
 
 def _mlflow():
@@ -41,6 +45,42 @@ def resolve_uri(uri: str | None, results_dir: str | Path) -> str:
     return uri
 
 
+def uri_problem(uri: str) -> str | None:
+    """Why ``uri`` cannot be an MLflow tracking store (None when it may be): MLflow 3 refuses a
+    plain folder (a path or file:// URI); a database or server URI needs its scheme and place."""
+    parsed = urlsplit(uri)
+    scheme = parsed.scheme.split("+")[0].lower()
+    if scheme in ("", "file") or len(scheme) == 1:  # a path (C:\\ on Windows) or file://
+        return (
+            "a path or file:// URI names a folder store, which MLflow 3 refuses; give a database "
+            "URI such as sqlite:///results/mlflow.db, a server http(s)://host:port, or no URI "
+            "for the default"
+        )
+    if scheme not in TRACKING_SCHEMES:
+        return f"unknown scheme {scheme!r}; use one of {', '.join(TRACKING_SCHEMES)}"
+    if scheme in ("http", "https") and not parsed.hostname:
+        return "names no host"
+    if scheme == "sqlite":
+        if not parsed.path.strip("/"):
+            return "names no database file (sqlite:///path/to/mlflow.db)"
+        return folder_problem(str(Path(parsed.path[1:]).parent))
+    return None
+
+
+def _run_tables(run_dir: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame] | None:
+    """A run folder's metadata, rungs and trials, their unreadable lines dropped (the tolerant
+    readers of the records); None when the folder cannot be used."""
+    meta = read_json_guarded(run_dir / "metadata.json")
+    if meta is None or not {"strategy", "seed", "study_name"} <= set(meta):
+        return None
+    try:
+        rungs = read_rungs(run_dir / "rungs.csv").frame
+        trials = read_trials(run_dir / "trials.csv").frame
+    except (UnusableTable, OSError):
+        return None
+    return meta, rungs, trials
+
+
 class MlflowLogger:
     """Logs runs' trials and reports to an MLflow experiment, each once (tags say what is
     already logged)."""
@@ -48,8 +88,10 @@ class MlflowLogger:
     def __init__(self, uri: str | None, experiment: str, results_dir: str | Path) -> None:
         client_cls = _mlflow()
         self.uri = resolve_uri(uri, results_dir)
-        self.client = client_cls(tracking_uri=self.uri)
+        if uri_problem(self.uri):
+            raise UserError(f"--mlflow {self.uri}: {uri_problem(self.uri)}")
         try:
+            self.client = client_cls(tracking_uri=self.uri)
             found = self.client.get_experiment_by_name(experiment)
             artifacts = (Path(results_dir) / "mlflow-artifacts").resolve().as_uri()
             self.experiment_id = (
@@ -71,8 +113,10 @@ class MlflowLogger:
         """Log every trial of one run folder not logged yet; returns how many were logged."""
         from mlflow.entities import Metric, Param, RunTag
 
-        meta = json.loads((run_dir / "metadata.json").read_text())
-        rungs, trials = pd.read_csv(run_dir / "rungs.csv"), pd.read_csv(run_dir / "trials.csv")
+        tables = _run_tables(run_dir)
+        if tables is None:
+            return 0  # an unusable run folder: report's reader names it
+        meta, rungs, trials = tables
         strategy, seed = meta["strategy"], str(meta["seed"])
         done = self._logged(strategy=strategy, seed=seed, study=meta["study_name"])
         now = int(time.time() * 1000)

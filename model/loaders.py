@@ -16,6 +16,7 @@ MAX_SPAN_DAYS: a longer span means stray timestamps, and is an error naming the 
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import json
 import re
@@ -44,6 +45,7 @@ REJECT_REASONS = (
     "conflicting_capacity",  # kept; the station's most recent capacity is used
 )
 EARLIEST, LATEST = pd.Timestamp("2000-01-01"), pd.Timestamp("2100-01-01")
+MAX_COUNT = 10_000  # bikes or docks at one station: the largest stations hold about 100
 MAX_SPAN_DAYS = 731  # two years: one source spanning more holds stray timestamps
 _DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -120,6 +122,7 @@ def clean_readings(raw: pd.DataFrame, source: str) -> tuple[pd.DataFrame, dict[s
     out_of_range = (df["timestamp"] < EARLIEST) | (df["timestamp"] >= LATEST)
     df = _drop(df, out_of_range, "time_out_of_range", counts)
     df = _clean_numbers(df, counts)
+    _refuse_absurd_counts(df, source)
     above = df["capacity"].notna() & (df["bikes"] > df["capacity"])
     df = _drop(df, above, "above_capacity", counts)
     df = _drop(df, df.duplicated(["station_id", "timestamp"], keep="first"), "duplicate", counts)
@@ -158,6 +161,33 @@ def _clean_numbers(df: pd.DataFrame, counts: Counter) -> pd.DataFrame:
     df = _drop(df, fraction, "non_integer_count", counts)
     off_globe = ~df["lat"].between(-90, 90) | ~df["lon"].between(-180, 180)
     return _drop(df, off_globe, "bad_coordinates", counts)
+
+
+def _refuse_absurd_counts(df: pd.DataFrame, source: str) -> None:
+    """A count above MAX_COUNT is no station's: the column holds something else (another unit,
+    an identifier); a DataSourceError naming the source and the column, not a silent panel."""
+    for col in ("bikes", "capacity"):
+        above = df[col] > MAX_COUNT
+        if above.any():
+            raise DataSourceError(
+                f"{source}: {int(above.sum())} reading(s) with {col} above {MAX_COUNT:,} "
+                f"(largest {df.loc[above, col].max():.4g}): not a count at one station; check "
+                "the column's units"
+            )
+
+
+def _duplicated_columns(path: Path, columns: list) -> None:
+    """Refuse a table naming one of TIDY_COLUMNS twice: which copy is meant is unknown (pandas
+    would silently read the second as ``bikes.1``)."""
+    if path.suffix.lower() == ".csv":
+        with open(path, newline="", encoding="utf-8", errors="replace") as handle:
+            columns = next(csv.reader(handle), [])
+    seen = Counter(str(c).strip() for c in columns)
+    twice = [c for c in TIDY_COLUMNS if seen[c] > 1]
+    if twice:
+        raise DataSourceError(
+            f"{path}: column {twice[0]!r} appears {seen[twice[0]]} times; keep one"
+        )
 
 
 def _resolve_capacity(df: pd.DataFrame, counts: Counter) -> pd.Series:
@@ -264,6 +294,7 @@ def read_tidy(path: Path) -> pd.DataFrame:
         raise DataSourceError(
             f"{path}: cannot be read as a table ({type(exc).__name__}: {first_line})"
         ) from None
+    _duplicated_columns(path, list(df.columns))
     missing = [c for c in TIDY_COLUMNS if c not in df.columns]
     if missing:
         raise DataSourceError(

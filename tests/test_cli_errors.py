@@ -158,3 +158,81 @@ def test_worker_for_a_missing_study(tmp_path, capsys):
     )
     err = capsys.readouterr().err.strip()
     assert code == 2 and "study 'nope.random.seed-0' not found" in err and "\n" not in err
+
+
+HUGE = str(10**30)
+# (command line, the option and bound the one line names): absurd counts refused before work.
+ABSURD_COUNTS = [
+    (["compare", "--noise-seeds", HUGE], "--noise-seeds must be <= 100"),
+    (["compare", "--audit", HUGE], "--audit must be <= 10,000"),
+    (["compare", "--converge", HUGE], "--converge must be <= 10,000"),
+    (["compare", "--reeval-seeds", "101"], "--reeval-seeds must be <= 100"),
+    (["compare", "--seeds", HUGE], "--seeds must be <= 10,000"),
+    (["compare", "--trials", HUGE], "--trials must be <= 1,000,000"),
+    (["run", "--trials", str(10**400)], "--trials must be <= 1,000,000"),  # beyond a float
+    (["record", "--configs", HUGE], "--configs must be <= 100,000"),
+    (["record", "--repeats", HUGE], "--repeats must be <= 100"),
+    (["final", "--seeds", HUGE], "--seeds must be <= 10,000"),
+    (["plan", "--probe", "--probe-samples", "100"], "--probe-samples must be >= 4,096"),
+]
+
+
+@pytest.mark.parametrize(
+    "args, expected", ABSURD_COUNTS, ids=[" ".join(a)[:40] for a, _ in ABSURD_COUNTS]
+)
+def test_absurd_counts_are_one_line_before_any_work(tmp_path, capsys, args, expected):
+    code = main([*args, "--results", str(tmp_path / "res")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.startswith(f"error: {expected}") and "\n" not in err
+    assert not (tmp_path / "res").exists()
+
+
+@pytest.mark.parametrize("command", ["run", "compare", "record"])
+def test_workers_above_the_cpu_count_are_capped_with_a_note(monkeypatch, capsys, command):
+    from harness import cli
+
+    monkeypatch.setattr(cli.os, "cpu_count", lambda: 3)
+    args = cli.build_parser().parse_args([command, "--experiment", "smoke", "--workers", "64"])
+    cli.validate_args(args)
+    err = capsys.readouterr().err.strip()
+    assert args.workers == 3
+    assert err == "note: --workers 64 is more than this machine's 3 CPUs; using 3"
+    args = cli.build_parser().parse_args([command, "--experiment", "smoke", "--workers", "3"])
+    cli.validate_args(args)
+    assert args.workers == 3 and capsys.readouterr().err == ""
+
+
+def test_a_probe_on_a_device_this_machine_lacks_is_one_line():
+    import torch
+
+    from harness.errors import UserError
+    from harness.experiment import load_experiment
+    from harness.plan.probe import run_probe
+
+    if torch.cuda.device_count() > 7:
+        pytest.skip("this machine has a cuda:7")
+    with pytest.raises(UserError, match=r"^plan --probe: device 'cuda:7' asked for, but ") as e:
+        run_probe(load_experiment("smoke"), {}, samples=4096, device="cuda:7")
+    assert "\n" not in str(e.value)
+
+
+MLFLOW_URIS = {
+    "garbage": ("garbage", "a path or file:// URI names a folder store"),
+    "a /proc path": ("/proc/mlruns", "a path or file:// URI names a folder store"),
+    "a file:// URI": ("file:///tmp/mlruns", "a path or file:// URI names a folder store"),
+    "sqlite under /proc": ("sqlite:////proc/x/mlflow.db", "cannot write in /proc"),
+    "sqlite with no file": ("sqlite:///", "names no database file"),
+    "http with no host": ("http://", "names no host"),
+    "an unknown scheme": ("ftp://host/x", "unknown scheme 'ftp'"),
+}
+
+
+@pytest.mark.parametrize("case", list(MLFLOW_URIS), ids=list(MLFLOW_URIS))
+def test_a_bad_mlflow_uri_is_one_line_before_any_work(tmp_path, capsys, case):
+    pytest.importorskip("mlflow")
+    uri, expected = MLFLOW_URIS[case]
+    res = tmp_path / "res"
+    code = main(["report", "--experiment", "smoke", "--results", str(res), "--mlflow", uri])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.startswith(f"error: --mlflow {uri}: {expected}") and "\n" not in err
+    assert not res.exists()

@@ -306,3 +306,37 @@ def test_datetime_date_objects_in_an_object_column():
 
     _, rejected = clean_readings(df, "hand-made")
     assert _nonzero(rejected) == {"date_without_time": 1}
+
+
+def test_a_duplicated_bikes_column_is_refused_naming_the_file_and_column(tmp_path, capsys):
+    path = tmp_path / "dup.csv"
+    df = _tidy()
+    df.insert(3, "bikes_again", 7)
+    df.to_csv(path, index=False)
+    text = path.read_text().replace("bikes_again", "bikes", 1)
+    path.write_text(text)  # pandas would read the second copy as 'bikes.1', silently
+    with pytest.raises(DataSourceError, match=r"dup\.csv: column 'bikes' appears 2 times"):
+        load_source(path)
+    assert main(["data", "--source", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "dup.csv: column 'bikes' appears 2 times; keep one" in err and "\n" not in err
+
+
+@pytest.mark.parametrize("column", ["bikes", "capacity"])
+def test_absurdly_large_counts_refuse_the_file(tmp_path, capsys, column):
+    df = _tidy()
+    df[column] = df[column].astype(float)
+    df.loc[3, column] = 1e37
+    with pytest.raises(DataSourceError) as err:
+        _load_csv(tmp_path, df, "huge.csv")
+    assert f"huge.csv: 1 reading(s) with {column} above 10,000 (largest 1e+37)" in str(err.value)
+    assert main(["data", "--source", str(tmp_path / "huge.csv")]) == 2
+    assert "huge.csv: 1 reading(s)" in capsys.readouterr().err
+
+
+def test_counts_up_to_the_bound_are_kept(tmp_path):
+    df = _tidy()
+    df["capacity"] = 10_000
+    df.loc[3, "bikes"] = 10_000
+    panel = _load_csv(tmp_path, df)
+    assert np.nanmax(panel.bikes) == 10_000 and not _nonzero(panel.rejected)

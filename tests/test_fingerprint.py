@@ -170,3 +170,45 @@ def test_a_data_file_is_known_by_its_name_not_its_folder(smoke):
     assert 'data.source "velib.parquet" -> "other.csv"' in _refusal(
         moved[0], source("/home/a/project/data/other.csv")
     )
+
+
+def _recorded_as(experiment, choice="random"):
+    """An analysis stand-in: what final reads before any training (the runs' experiment)."""
+    from types import SimpleNamespace
+
+    recorded = json.loads(json.dumps(experiment.to_dict(), default=str))
+    return SimpleNamespace(results=SimpleNamespace(experiment=recorded), choice=choice)
+
+
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        (
+            lambda e: dataclasses.replace(e, data=dataclasses.replace(e.data, days=13)),
+            "data.days 12 -> 13",
+        ),
+        (lambda e: _with_param(e, "dropout", high=0.6), "space.dropout.high 0.5 -> 0.6"),
+    ],
+    ids=["data", "space"],
+)
+def test_final_refuses_an_experiment_changed_since_its_runs(tmp_path, smoke, change, expected):
+    from harness.final import final_check
+
+    with pytest.raises(UserError) as info:
+        final_check(_recorded_as(smoke), change(smoke), tmp_path, seeds=2, progress=False)
+    message = str(info.value)
+    assert message.startswith("final: experiment smoke changed since its runs were recorded: ")
+    assert expected in message and "\n" not in message
+    assert list(tmp_path.iterdir()) == []  # refused before any training
+
+
+def test_final_on_a_device_this_machine_lacks_is_one_line(tmp_path, smoke):
+    import torch
+
+    from harness.final import final_check
+
+    if torch.cuda.device_count() > 7:
+        pytest.skip("this machine has a cuda:7")
+    with pytest.raises(UserError, match=r"^final: --device: device 'cuda:7' asked for, but "):
+        final_check(_recorded_as(smoke), smoke, tmp_path, seeds=2, device="cuda:7")
+    assert list(tmp_path.iterdir()) == []

@@ -13,7 +13,8 @@ from harness.cli import main
 from harness.experiment import load_experiment
 from harness.run import RunOptions, run_strategy
 
-BAD = "smoke/random/seed-0"  # the run folder each case damages; three good runs remain
+BAD = "smoke/random/seed-0"
+NAMES = ("plan.json", "final.json")  # the run folder each case damages; three good runs remain
 
 
 @pytest.fixture(scope="module")
@@ -290,3 +291,92 @@ def test_plan_and_final_work_on_the_good_runs(results, capsys):
     assert main(["final", "--experiment", "smoke"] + args) == 0
     out, err = capsys.readouterr()
     assert "Recommended configuration against v4" in out and f"{results / BAD}: skipped" in err
+    made_for = {json.loads((results / "smoke" / n).read_text())["strategy"] for n in NAMES}
+    assert made_for == {analyze(results, "smoke").choice}  # what report checks them against
+
+
+def _record(strategy, summary):
+    return {
+        "strategy": strategy,
+        "summary": summary,
+        "projections": [{"strategy": strategy, "trials": 3}],
+        "table": [{"model": "recommended", "test_mae": "0.1"}],
+        "n_trials": 3,
+        "hours": 12,
+    }
+
+
+SIDE_JSON = {
+    "plan.json torn": ("plan.json", b'{"strategy": "random", "summ', "skipped: unreadable"),
+    "final.json a list": ("final.json", b"[1, 2]", "skipped: holds a list, not an object"),
+    "final.json empty": ("final.json", b"", "skipped: unreadable or truncated"),
+    "plan.json without its projections": (
+        "plan.json",
+        b'{"strategy": "CHOICE", "summary": "S", "n_trials": 1, "hours": 1}',
+        "left out of the report (lacks projections)",
+    ),
+    "final.json made for another strategy": (
+        "final.json",
+        json.dumps(_record("tpe_other", "S")).encode(),
+        "left out of the report (stale: made for tpe_other, the recommendation is now CHOICE); "
+        "make it again with: python -m harness final --experiment smoke --results ",
+    ),
+    "final.json of an earlier version (no strategy)": (
+        "final.json",
+        json.dumps({"summary": "S", "table": []}).encode(),
+        "left out of the report (stale: records no strategy, the recommendation is now CHOICE)",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(SIDE_JSON), ids=list(SIDE_JSON))
+def test_a_damaged_or_stale_side_json_is_left_out_and_named(results, capsys, case):
+    name, content, why = SIDE_JSON[case]
+    choice = analyze(results, "smoke").choice
+    path = results / "smoke" / name
+    path.write_bytes(content.replace(b"CHOICE", choice.encode()))
+    capsys.readouterr()
+    rc, out, err = _report(results, capsys)
+    assert rc == 0 and "verdict:" in out
+    named = [line for line in err.splitlines() if str(path) in line]
+    assert len(named) == 1 and named[0].startswith(
+        f"warning: {path}: {why.replace('CHOICE', choice)}"
+    )
+    report = (results / "smoke" / "REPORT.md").read_text()
+    assert "## The overnight plan" not in report and "## The final check" not in report
+
+
+def test_plan_and_final_made_for_the_current_choice_are_in_the_report(results, capsys):
+    choice = analyze(results, "smoke").choice
+    for name, summary in (("plan.json", "PLAN-SUMMARY"), ("final.json", "FINAL-SUMMARY")):
+        (results / "smoke" / name).write_text(json.dumps(_record(choice, summary)))
+    rc, _, err = _report(results, capsys)
+    report = (results / "smoke" / "REPORT.md").read_text()
+    assert rc == 0 and "PLAN-SUMMARY" in report and "FINAL-SUMMARY" in report
+    assert "plan.json" not in err and "final.json" not in err
+
+
+def test_a_full_disk_during_report_is_one_line(results, capsys, monkeypatch):
+    import matplotlib.figure
+
+    def disk_full(self, name, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", disk_full)
+    rc, _, err = _report(results, capsys)
+    line = err.strip().splitlines()[-1]
+    assert _one_error_line(rc, line) and "cannot write the plot (No space left on device)" in line
+    assert "Traceback" not in err and not (results / "smoke" / "REPORT.md").exists()
+
+
+def test_a_garbage_line_in_reeval_csv_is_dropped_by_compare(results, capsys):
+    path = results / "smoke" / "reeval.csv"
+    rows = path.read_text().splitlines()
+    path.write_text("\n".join([*rows, "garbage,,,,,,,,,,,,,,,,,,,,,,x", ""]))
+    args = ["--experiment", "smoke", "--results", str(results), "--no-progress"]
+    rc = main(["compare", "--strategies", "random,tpe_hyperband", "--seeds", "2", *args])
+    err = capsys.readouterr().err
+    assert rc == 0 and f"{path}: 1 unreadable line skipped" in err and "Traceback" not in err
+    kept = path.read_text().splitlines()
+    assert kept[0] == rows[0] and "garbage" not in path.read_text()
+    assert len(kept) == len(rows)  # every run's rows kept, none retrained

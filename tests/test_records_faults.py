@@ -2,14 +2,16 @@
 on reopen, records of another layout are refused, and unknown timings stay unknown (empty
 cells, never 0.0 s) through the summary and the analysis."""
 
+import json
 import math
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from harness import records
+from harness import records, sidefiles
 from harness.analysis.metrics import anytime
 from harness.errors import UserError
 from harness.records import RunRecorder, read_trials, unfinished_row
@@ -144,12 +146,14 @@ def test_metadata_that_cannot_be_written_is_one_error_and_keeps_the_old(tmp_path
     def disk_full(self, *args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(records.Path, "write_text", disk_full)
-    with pytest.raises(UserError, match="the previous metadata is kept"):
+    monkeypatch.setattr(sidefiles.os, "fsync", disk_full)
+    with pytest.raises(UserError, match="metadata.json: cannot write .* the previous file"):
         rec.write_metadata({"strategy": "tpe"})
     monkeypatch.undo()
     assert '"random"' in (rec.directory / "metadata.json").read_text()
-    assert not (rec.directory / "metadata.tmp").exists()
+    assert sorted(p.name for p in rec.directory.iterdir() if "metadata" in p.name) == [
+        "metadata.json"
+    ]  # no temporary file left
 
 
 def test_a_records_folder_that_cannot_be_created_is_one_error(tmp_path):
@@ -206,3 +210,104 @@ def test_a_trial_without_a_finish_time_does_not_switch_the_run_to_another_clock(
     ]
     curve = anytime(pd.DataFrame(rows))
     assert list(curve["elapsed"]) == [10.0, 10.0, 15.0]  # the plain sum would end at 20
+
+
+def _disk_full(*args, **kwargs):
+    raise OSError(28, "No space left on device")
+
+
+def test_a_side_json_that_cannot_be_written_is_one_error_and_keeps_the_old(tmp_path, monkeypatch):
+    path = tmp_path / "plan.json"
+    sidefiles.write_json_atomic(path, {"strategy": "random"})
+    monkeypatch.setattr(sidefiles.os, "fsync", _disk_full)
+    with pytest.raises(UserError) as info:
+        sidefiles.write_json_atomic(path, {"strategy": "tpe"})
+    assert str(info.value).startswith(f"{path}: cannot write (No space left on device)")
+    monkeypatch.undo()
+    assert json.loads(path.read_text()) == {"strategy": "random"}
+    assert [p.name for p in tmp_path.iterdir()] == ["plan.json"]  # no temporary file left
+
+
+def test_a_side_json_under_a_file_is_one_error(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(UserError, match="final.json: cannot write"):
+        sidefiles.write_json_atomic(tmp_path / "file" / "final.json", {"a": 1})
+
+
+def test_numpy_values_are_written_as_numbers(tmp_path):
+    import numpy as np
+
+    sidefiles.write_json_atomic(tmp_path / "f.json", {"p": np.float64(0.5), "n": np.int64(3)})
+    assert json.loads((tmp_path / "f.json").read_text()) == {"p": 0.5, "n": 3}
+
+
+GUARDED = {
+    "truncated": (b'{"strategy": "ran', "unreadable or truncated"),
+    "empty": (b"", "unreadable or truncated"),
+    "not UTF-8": (b"\xff\xfe\x00{}", "unreadable or truncated"),
+    "a list where an object is expected": (b"[1, 2]", "holds a list, not an object"),
+    "a number": (b"3", "holds int, not an object"),
+}
+
+
+@pytest.mark.parametrize("case", list(GUARDED), ids=list(GUARDED))
+def test_a_damaged_side_json_is_skipped_and_named_in_one_line(tmp_path, capsys, case):
+    content, why = GUARDED[case]
+    path = tmp_path / "final.json"
+    path.write_bytes(content)
+    assert sidefiles.read_json_guarded(path) is None
+    err = capsys.readouterr().err
+    assert err.startswith(f"warning: {path}: skipped: {why}") and err.count("\n") == 1
+
+
+def test_a_missing_side_json_is_none_silently_and_a_folder_is_named(tmp_path, capsys):
+    assert sidefiles.read_json_guarded(tmp_path / "plan.json") is None
+    assert capsys.readouterr().err == ""
+    (tmp_path / "plan.json").mkdir()
+    assert sidefiles.read_json_guarded(tmp_path / "plan.json") is None
+    assert "plan.json: skipped: unreadable or truncated (Is a directory)" in capsys.readouterr().err
+    (tmp_path / "list.json").write_text("[1]")
+    assert sidefiles.read_json_guarded(tmp_path / "list.json", expect=list) == [1]
+
+
+def test_a_plot_that_cannot_be_written_is_one_error_and_leaves_no_temporary(tmp_path, monkeypatch):
+    import matplotlib.figure
+
+    from harness.analysis import plots
+
+    def half_written(self, name, **kwargs):  # the disk fills up part-way through the file
+        Path(name).write_bytes(b"\x89PNG")
+        _disk_full()
+
+    fig = plots.plt.figure()
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", half_written)
+    with pytest.raises(UserError) as info:
+        plots._save(fig, tmp_path / "plots", "anytime")
+    assert str(info.value).startswith(
+        f"{tmp_path / 'plots' / 'anytime.png'}: cannot write the plot"
+    )
+    assert list((tmp_path / "plots").iterdir()) == []
+
+
+def test_final_weights_that_cannot_be_written_are_one_error_and_leave_no_temporary(
+    tmp_path, monkeypatch
+):
+    from types import SimpleNamespace
+
+    import torch
+
+    from harness import final
+    from model.network import ModelConfig
+
+    def full_disk(obj, name):  # torch wraps the failed write in a RuntimeError
+        Path(name).write_bytes(b"PK\x03\x04")
+        raise RuntimeError("[enforce fail at inline_container.cc:778] . file write failed")
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    trainer = SimpleNamespace(cpu_state_dict=dict)
+    data = SimpleNamespace(n_stations=2, bikes_mean=1.0, bikes_std=1.0)
+    path = tmp_path / "final" / "model-seed-0.pt"
+    with pytest.raises(UserError) as info:
+        final._save_weights(trainer, ModelConfig(), data, {}, path)
+    assert str(info.value).startswith(f"{path}: cannot write the weights ([enforce fail")
+    assert list((tmp_path / "final").iterdir()) == []

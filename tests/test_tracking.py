@@ -76,3 +76,22 @@ def test_without_the_extra_the_flag_is_a_one_line_error(tmp_path, capsys, monkey
     err = capsys.readouterr().err.strip()
     assert code == 2 and err == "error: --mlflow needs the MLflow extra: pip install -e '.[mlflow]'"
     assert not (tmp_path / "smoke").exists()  # it failed before training anything
+
+
+def test_a_damaged_run_folder_is_logged_from_its_readable_rows(tmp_path, capsys):
+    from harness.records import RunRecorder
+    from harness.tracking import MlflowLogger
+
+    rec = RunRecorder(tmp_path / "smoke" / "random" / "seed-0", ("lr",))
+    for trial in range(3):
+        row = {"strategy": "random", "seed": 0, "trial": trial, "state": "COMPLETE"}
+        rec.add_trial({**row, "val_mae": 5.0 - trial, "wall_seconds": 2.0}, {"lr": 0.01})
+    rec.write_metadata({"strategy": "random", "seed": 0, "study_name": "smoke.random.seed-0"})
+    with rec.trials.path.open("a") as fh:
+        fh.write("garbage,,,,,,,,,,,,,,,,,,,,,,,,x\n")  # a plain read_csv raised ParserError
+    logger = MlflowLogger(None, "smoke", tmp_path)
+    assert logger.log_run(rec.directory) == 3
+    (rec.directory / "metadata.json").write_text('{"strategy": "ran')
+    capsys.readouterr()
+    assert logger.log_run(rec.directory) == 0  # skipped, named once, no traceback
+    assert capsys.readouterr().err.count("metadata.json: skipped: unreadable or truncated") == 1

@@ -3,7 +3,6 @@ target)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +13,7 @@ from harness.analysis import metrics, protocol, verdict
 from harness.analysis.loading import Results, load_results
 from harness.layout import REPLAY_SUFFIX
 from harness.replay.learners import CANDIDATES
+from harness.sidefiles import read_json_guarded
 
 
 def agreement(results_dir: str | Path, experiment: str) -> dict | None:
@@ -100,7 +100,7 @@ def surrogate_evidence(results_dir: str | Path, experiment: str) -> dict | None:
     """The surrogate's evidence of ``experiment`` (real name, without the replay suffix), as
     saved beside its replayed runs in ``surrogate.json``; None where there is none."""
     path = Path(results_dir) / (experiment + REPLAY_SUFFIX) / "surrogate.json"
-    return json.loads(path.read_text()) if path.is_file() else None
+    return read_json_guarded(path)
 
 
 def surrogate_table(evidence: dict) -> pd.DataFrame:

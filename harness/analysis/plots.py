@@ -12,6 +12,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from harness.analysis.metrics import rung_table  # noqa: E402
+from harness.sidefiles import replace_atomic  # noqa: E402
 
 
 def _colors(strategies):
@@ -20,11 +21,18 @@ def _colors(strategies):
 
 
 def _save(fig, out: Path, name: str) -> str:
-    out.mkdir(parents=True, exist_ok=True)
+    """Save ``fig`` as ``name``.png and .svg in ``out``, each by an atomic replace; a write that
+    fails (a full disk) is one UserError naming the file, the previous plot kept."""
     fig.tight_layout()
-    for ext in ("png", "svg"):
-        fig.savefig(out / f"{name}.{ext}", dpi=120)
-    plt.close(fig)
+    try:
+        for ext in ("png", "svg"):
+            replace_atomic(
+                out / f"{name}.{ext}",
+                lambda tmp, ext=ext: fig.savefig(tmp, format=ext, dpi=120),
+                " the plot",
+            )
+    finally:
+        plt.close(fig)
     return f"{name}.png"
 
 

@@ -6,13 +6,14 @@ order below; ``harness.analysis.render`` turns their blocks into Markdown and HT
 
 from __future__ import annotations
 
-import json
+import sys
 from pathlib import Path
 
 from harness.analysis import sections
 from harness.analysis.analyze import Analysis, write_plots
 from harness.analysis.render import render_html, render_markdown
 from harness.analysis.sections import ReportInputs
+from harness.sidefiles import read_json_guarded, write_text_atomic
 
 SECTIONS = (
     sections.title,
@@ -38,22 +39,53 @@ def build_sections(inputs: ReportInputs) -> list:
     return [block for section in SECTIONS for block in section(inputs)]
 
 
-def _read_json(path: Path) -> dict | None:
-    return json.loads(path.read_text()) if path.is_file() else None
+# The side records the report includes, by file: the command that makes one, and the keys the
+# report reads from it.
+RECORDS = {
+    "plan.json": ("plan", ("summary", "projections", "n_trials", "hours")),
+    "final.json": ("final", ("summary", "table")),
+}
+
+
+def current_record(a: Analysis, out_dir: Path, name: str) -> dict | None:
+    """The record ``name`` (RECORDS) in ``out_dir`` when it was made for the analysis's current
+    recommendation (its ``strategy`` is ``a.choice``) and holds what the report reads; else
+    None, with one line on stderr saying why and which command makes it again."""
+    path = out_dir / name
+    record = read_json_guarded(path)
+    if record is None:
+        return None
+    command, keys = RECORDS[name]
+    made_for = record.get("strategy")
+    missing = [k for k in keys if k not in record]
+    if made_for != a.choice:
+        why = f"stale: made for {made_for}" if made_for else "stale: records no strategy"
+        why += f", the recommendation is now {a.choice}"
+    elif missing or not isinstance(record[keys[1]], list):
+        why = f"lacks {', '.join(missing) or keys[1] + ' as a list'}"
+    else:
+        return record
+    print(
+        f"warning: {path}: left out of the report ({why}); make it again with: python -m "
+        f"harness {command} --experiment {out_dir.name} --results {out_dir.parent}",
+        file=sys.stderr,
+    )
+    return None
 
 
 def write_report(a: Analysis, out_dir: Path) -> Path:
     """Draws the plots into ``out_dir/plots`` and writes ``REPORT.md`` and ``REPORT.html`` in
-    ``out_dir`` (with the plan and final check where their JSON is there); returns the .md."""
+    ``out_dir`` (with the plan and final check where their JSON is there and was made for the
+    current recommendation); returns the .md. A write that fails is one UserError."""
     plot_dir = out_dir / "plots"
     inputs = ReportInputs(
         analysis=a,
         plots=write_plots(a, plot_dir),
-        plan=_read_json(out_dir / "plan.json"),
-        final=_read_json(out_dir / "final.json"),
+        plan=current_record(a, out_dir, "plan.json"),
+        final=current_record(a, out_dir, "final.json"),
         plot_dir=plot_dir,
     )
     blocks = build_sections(inputs)
-    (out_dir / "REPORT.md").write_text(render_markdown(blocks))
-    (out_dir / "REPORT.html").write_text(render_html(blocks, plot_dir))
+    write_text_atomic(out_dir / "REPORT.md", render_markdown(blocks))
+    write_text_atomic(out_dir / "REPORT.html", render_html(blocks, plot_dir))
     return out_dir / "REPORT.md"

@@ -25,6 +25,7 @@ from harness.plan.projection import (
 )
 from harness.plan.ranges import range_checks
 from harness.plan.space import add_grid_values, reduced_space
+from harness.sidefiles import write_json_atomic
 from strategies import get_strategy
 
 OVERNIGHT_FILE = "overnight.toml"
@@ -92,7 +93,7 @@ def make_plan(
         "longer_top_rung": horizon,
         "projections": json.loads(_rounded(table).to_json(orient="records")),
     }
-    (out_dir / PLAN_FILE).write_text(json.dumps(plan, indent=1))
+    write_json_atomic(out_dir / PLAN_FILE, plan)
     return plan
 
 

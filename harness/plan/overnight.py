@@ -8,6 +8,7 @@ import tomllib
 from pathlib import Path
 
 from harness.experiment import parse_experiment
+from harness.sidefiles import write_text_atomic
 
 
 def write_overnight(
@@ -45,7 +46,7 @@ def write_overnight(
             lines.insert(3, f"{table} = {toml_value(values)}")
     for name, entry in space.items():
         lines += [f"[space.{name}]", *_assignments(entry), ""]
-    path.write_text("\n".join(lines))
+    write_text_atomic(path, "\n".join(lines))
     parse_experiment(tomllib.loads(path.read_text()), str(path))
 
 

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from harness.errors import UserError
 from harness.experiment import Experiment
 from harness.plan.space import entry_param
 from model.config import ModelConfig
@@ -109,7 +110,10 @@ def run_probe(
     from model.train import warm_up
 
     start = time.perf_counter()
-    dev = resolve_device(device or night.device)
+    try:
+        dev = resolve_device(device or night.device)
+    except ValueError as exc:
+        raise UserError(f"plan --probe: {exc}") from None
     data = load_data(night.data)
     fidelity = FidelitySampler(data, seed=night.data.seed)
     ladder = night.ladder

@@ -3,7 +3,6 @@ fidelities."""
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from harness.layout import results_folder
 from harness.records import read_rungs
 from harness.replay.surrogate import Surrogate
 from harness.replay.trainer import ReplayFidelity, replay_factory
+from harness.sidefiles import read_json_guarded, write_json_atomic
 from harness.tables import has_rows
 from strategies.registry import RECORD_PREFIX
 
@@ -80,9 +80,7 @@ def load_surrogate(experiment, results_dir: str | Path) -> Surrogate:
         surrogate.evidence["fitted_on"] = sorted(curves["source"].unique().tolist())
         out = Path(results_dir) / results_folder(experiment, "replay")
         out.mkdir(parents=True, exist_ok=True)
-        tmp = out / "surrogate.json.tmp"
-        tmp.write_text(json.dumps(surrogate.evidence, indent=1))
-        tmp.replace(out / "surrogate.json")
+        write_json_atomic(out / "surrogate.json", surrogate.evidence)
         _CACHE[key] = surrogate
     return _CACHE[key]
 
@@ -94,7 +92,7 @@ def prepare_replay(experiment, results_dir, directory: Path):
         experiment.ladder.fractions, experiment.ladder.epochs, surrogate.samples
     )
     meta = directory / "metadata.json"
-    if meta.is_file() and json.loads(meta.read_text()).get("finished"):
+    if (read_json_guarded(meta) or {}).get("finished"):
         return fidelity, None, True
     if directory.exists():  # an unfinished replay is cheaper to redo than to resume (in memory)
         shutil.rmtree(directory)
