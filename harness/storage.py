@@ -2,7 +2,7 @@
 request.
 
 The default is Optuna's journal file: a few ms per trial (SQLite costs 50-200 ms in its many
-commits, shared/OPTUNA_NOTES.md), safe for several processes on one machine, and readable by
+commits, measured here), safe for several processes on one machine, and readable by
 optuna-dashboard (`optuna-dashboard results/<experiment>/<strategy>/seed-<n>/optuna.journal`).
 Each study has its own journal beside its records, so a write torn by one study's crash cannot
 make another study unreadable; the journal itself is repaired on open (harness.journal).

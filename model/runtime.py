@@ -75,7 +75,8 @@ def configure_process(threads: int | None = None) -> None:
     """Once per process: CPU threads and glibc's allocator.
 
     The LSTM's multi-MB work buffers otherwise go back to the kernel after every step,
-    and page faults then cost up to a third of CPU training time (shared/PERF_NOTES.md).
+    and page faults then cost up to a third of CPU training time (measured on the 2-core
+    project machine).
     """
     global _configured
     if _configured:

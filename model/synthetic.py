@@ -1,6 +1,7 @@
 """A deterministic, Vélib-like generator: the embedded default data set.
 
-Built from the network figures in shared/DATA.md: station archetypes with their
+Built from the network figures listed in the README ("The synthetic default"): station
+archetypes with their
 24-hour fill curves, a log-normal capacity distribution, broken docks, a shared
 daily weather and a seasonal factor, an AR(1) deviation whose noise follows the
 hour's activity, rebalancing jumps, and feed outages (missing hours and stuck

@@ -12,7 +12,7 @@ from model.flops import forward_flops_per_sample, training_flops
 
 
 def test_v4_flops_match_the_measured_figure_in_perf_notes():
-    # shared/PERF_NOTES.md: about 5.5 MFLOP forward and 16.6 MFLOP to train, per sample.
+    # torch's FLOP counter: about 5.5 MFLOP forward and 16.6 MFLOP to train, per sample.
     assert abs(forward_flops_per_sample(ModelConfig()) / 1e6 - 5.5) < 0.1
     assert abs(training_flops(ModelConfig(), 1) / 1e6 - 16.6) < 0.3
 

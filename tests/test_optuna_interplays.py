@@ -1,4 +1,4 @@
-"""The Optuna 5 behaviours that decide whether a comparison is fair (shared/OPTUNA_NOTES.md),
+"""The Optuna 5 behaviours that decide whether a comparison is fair (README, "Strategies"),
 each checked against the real library and against how our strategies handle it."""
 
 import optuna

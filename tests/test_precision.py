@@ -30,8 +30,8 @@ def fresh_probes(monkeypatch):
 
 @pytest.fixture
 def avx2_only_cpu(monkeypatch, fresh_probes):
-    """Simulates a CPU whose oneDNN has no reduced-precision LSTM (the AVX2-only CI machines in
-    shared/PERF_NOTES.md): this machine runs bf16, so the refusal is injected where oneDNN would
+    """Simulates a CPU whose oneDNN has no reduced-precision LSTM (the AVX2-only machines some CI
+    runners have): this machine runs bf16, so the refusal is injected where oneDNN would
     raise it. Returns the list of refused calls."""
     refused = []
     forward = torch.nn.LSTM.forward

@@ -22,7 +22,7 @@ def test_shape_ranges_and_outages():
     stuck = np.diff(p.bikes, axis=1) == 0
     runs6 = np.lib.stride_tricks.sliding_window_view(stuck, 6, axis=1).all(-1).any()
     assert runs6  # stuck sensors repeat a value for hours
-    assert 27 <= cap.mean() <= 35 and 26 <= np.median(cap) <= 32  # DATA.md: mean ~31, median ~29
+    assert 27 <= cap.mean() <= 35 and 26 <= np.median(cap) <= 32  # Vélib: mean ~31, median ~29
 
 
 def test_weekday_rush_hours_are_noisier_than_nights():

@@ -17,12 +17,14 @@ from harness.sidefiles import read_json_guarded
 
 
 def agreement(results_dir: str | Path, experiment: str) -> dict | None:
-    """Compares the real and replayed runs of ``experiment`` (with or without ``.replay``).
+    """Compares the real and replayed runs of ``experiment`` (with or without ``.replay``) on
+    what the verdict ranks: re-evaluated incumbents (recorded bests where none exist), and only
+    the real runs the surrogate was not fitted to (``surrogate.json``'s ``fitted_on``).
 
-    Both folders ``<experiment>`` and ``<experiment>.replay`` must hold runs of at least three
-    common strategies; else None. Returns the summary sentence, Kendall's tau of the median
-    final MAEs, Spearman of the times to target, whether the winners agree, a table per
-    strategy and the surrogate's evidence (or None)."""
+    None unless both sides hold a common strategy. Returns the summary sentence, Kendall's tau
+    of the strategies' median scores (NaN under three strategies), and a table per strategy:
+    median scores, and against the default the paired mean difference on each side with the
+    real one's bootstrap 95% interval and whether the replay's lies inside it."""
     base = experiment.removesuffix(REPLAY_SUFFIX)
     try:
         # Quiet: the report has printed the warnings of the runs it analyses once already.
@@ -30,70 +32,95 @@ def agreement(results_dir: str | Path, experiment: str) -> dict | None:
         replay = load_results(results_dir, base + REPLAY_SUFFIX, echo=False)
     except Exception:  # one side missing: nothing to compare
         return None
-    medians, ttts = {}, {}
-    target = protocol.mae_target(real.warm_rungs(), real.n_rungs)  # one target for both sides
-    for label, res in (("real", real), ("replay", replay)):
-        medians[label], ttts[label] = _medians(res, target)
-    finite = [set(m[np.isfinite(m)].index) for m in medians.values()]  # no complete trial: out
-    common = sorted(finite[0] & finite[1])
-    if len(common) < 3:
+    evidence = surrogate_evidence(results_dir, base)
+    seen = set((evidence or {}).get("fitted_on", []))
+    real_scores = _scores(real)
+    unseen = [
+        f"{s}/seed-{int(k)}" not in seen for s, k in zip(real_scores.strategy, real_scores.seed)
+    ]
+    real_scores = real_scores[np.array(unseen, dtype=bool)]
+    replay_scores = _scores(replay)
+    common = sorted(set(real_scores["strategy"]) & set(replay_scores["strategy"]))
+    if not common:
         return None
-    real_mae, replay_mae = medians["real"][common], medians["replay"][common]
-    tau = stats.kendalltau(real_mae, replay_mae).statistic
-    rho_ttt = _ttt_spearman(ttts["real"][common], ttts["replay"][common])
+    medians = {
+        side: sc.groupby("strategy")["score"].median()[common]
+        for side, sc in (("real", real_scores), ("replay", replay_scores))
+    }
+    tau = (
+        stats.kendalltau(medians["real"], medians["replay"]).statistic
+        if len(common) >= 3
+        else float("nan")
+    )
     table = pd.DataFrame(
         {
             "strategy": common,
-            "real median MAE": real_mae.to_numpy(),
-            "replay median MAE": replay_mae.to_numpy(),
-            "real rank": real_mae.rank().to_numpy(),
-            "replay rank": replay_mae.rank().to_numpy(),
+            "real median score": medians["real"].to_numpy(),
+            "replay median score": medians["replay"].to_numpy(),
+            "real seeds (unseen)": real_scores.groupby("strategy")["seed"].nunique()[common],
         }
-    )
-    real_seeds = real.trials.groupby("strategy")["seed"].nunique().median()
-    replay_seeds = replay.trials.groupby("strategy")["seed"].nunique().median()
-    winner_real, winner_replay = (verdict.lowest(m, set(common)) for m in (real_mae, replay_mae))
-    summary = (
-        f"Replayed ({replay_seeds:.0f} seeds) against real ({real_seeds:.0f} seeds) on "
-        f"{len(common)} strategies: Kendall's tau of the strategies' median final MAE {tau:.2f}; "
-        f"Spearman of their compute to the target {_ttt_text(rho_ttt)}; winner "
-        f"{_names(winner_real)} (real) and {_names(winner_replay)} (replay). A tau near 1 means "
-        "the replay can stand in for real runs here; below about 0.5 trust only the real ranking."
-    )
+    ).reset_index(drop=True)
+    table = table.merge(_paired_gaps(real_scores, replay_scores, common), on="strategy", how="left")
     return {
-        "summary": summary,
+        "summary": _summary(tau, table, len(seen), real_scores),
         "kendall_tau": float(tau),
-        "ttt_spearman": float(rho_ttt),
-        "same_winner": bool(winner_real & winner_replay),
         "table": table,
-        "surrogate": surrogate_evidence(results_dir, base),
+        "surrogate": evidence,
     }
 
 
-def _ttt_text(rho: float) -> str:
-    if np.isfinite(rho):
-        return f"{rho:.2f}"
-    return "not measured (fewer than 3 strategies reached the target on both sides)"
+def _scores(res: Results) -> pd.DataFrame:
+    """One score per run: the re-evaluated incumbent, else the recorded best."""
+    return protocol.incumbent_scores(metrics.final_best(res.trials), res.reeval)
 
 
-def _names(strategies: set[str]) -> str:
-    return ", ".join(sorted(strategies))
+def _paired_gaps(real: pd.DataFrame, replay: pd.DataFrame, common: list[str]) -> pd.DataFrame:
+    """Against the team's default, per strategy: the replay's paired mean difference, the real
+    one with a bootstrap 95% interval over seeds, and whether the replay's lies inside."""
+    default = verdict.TEAM_DEFAULT
+    if default not in common:
+        return pd.DataFrame(columns=["strategy"])
+    rows = []
+    wide = {side: sc.pivot_table(index="seed", columns="strategy", values="score")
+            for side, sc in (("real", real), ("replay", replay))}  # fmt: skip
+    for s in common:
+        if s == default:
+            continue
+        rep = (wide["replay"][s] - wide["replay"][default]).dropna()
+        diffs = (wide["real"][s] - wide["real"][default]).dropna().to_numpy()
+        low = high = float("nan")
+        if len(diffs) >= 3 and np.ptp(diffs) > 0:
+            ci = stats.bootstrap((diffs,), np.mean, n_resamples=2000, rng=0, method="percentile")
+            low, high = ci.confidence_interval
+        rows.append(
+            {
+                "strategy": s,
+                f"replay gap vs {default}": float(rep.mean()) if len(rep) else float("nan"),
+                f"real gap vs {default}": float(diffs.mean()) if len(diffs) else float("nan"),
+                "real 95% interval": f"{low:.3f} .. {high:.3f}" if np.isfinite(low) else "n/a",
+                "replay inside": bool(low <= rep.mean() <= high) if np.isfinite(low) else None,
+            }
+        )
+    return pd.DataFrame(rows)
 
 
-def _medians(res: Results, target: float) -> tuple[pd.Series, pd.Series]:
-    """Per strategy: median over seeds of the final best MAE, and the Kaplan-Meier median
-    compute (training FLOPs) to ``target``."""
-    best = metrics.final_best(res.trials)
-    per_run = protocol.time_to_target(res.trials, target, clock="train_flops")
-    ttt = protocol.kaplan_meier(per_run).set_index("strategy")["median"]
-    return best.groupby("strategy")["best"].median(), ttt
-
-
-def _ttt_spearman(real: pd.Series, replay: pd.Series) -> float:
-    """Spearman of two sides' times to target, over strategies both reached (NaN under 3)."""
-    t_real, t_rep = real.replace(np.inf, np.nan), replay.replace(np.inf, np.nan)
-    ok = t_real.notna() & t_rep.notna()
-    return stats.spearmanr(t_real[ok], t_rep[ok]).statistic if ok.sum() >= 3 else float("nan")
+def _summary(tau: float, table: pd.DataFrame, n_seen: int, real_scores: pd.DataFrame) -> str:
+    """The agreement in one paragraph."""
+    inside = table.get("replay inside", pd.Series(dtype=object)).dropna()
+    gaps = (
+        f"the replay's paired gap to {verdict.TEAM_DEFAULT} lies inside the real 95% interval "
+        f"for {int(inside.sum())} of {len(inside)} strategies"
+        if len(inside)
+        else f"no paired gap to {verdict.TEAM_DEFAULT} could be checked (too few real seeds)"
+    )
+    tau_text = f"{tau:.2f}" if np.isfinite(tau) else "not measured (fewer than 3 strategies)"
+    scored = "re-evaluated incumbents" if real_scores["reevaluated"].any() else "recorded bests"
+    return (
+        f"Replay against real runs the surrogate did not see ({len(real_scores)} runs; the "
+        f"surrogate was fitted to {n_seen} run folders), scored on {scored}: Kendall's tau of "
+        f"the strategies' median scores {tau_text}; {gaps}. The replay's MAE scale need not be "
+        "the real one; its gaps and ranks are what carry over."
+    )
 
 
 def surrogate_evidence(results_dir: str | Path, experiment: str) -> dict | None:

@@ -272,7 +272,8 @@ def _power_note(seeds: int, tests: pd.DataFrame) -> str | None:
             "strategy can be shown better or worse than a control, whatever the gaps."
         )
     against = tests[tests["control"] == tests["control"].iloc[0]]
-    detectable = against["detectable"].replace(np.inf, np.nan).dropna()
+    real_pairs = against[~against["identical"] & (against["sd_diff"] > 0)]
+    detectable = real_pairs["detectable"].replace(np.inf, np.nan).dropna()
     if len(detectable):
         low, high = detectable.min(), detectable.max()
         span = f"{low:.3f}" if np.isclose(low, high) else f"{low:.3f} to {high:.3f}"

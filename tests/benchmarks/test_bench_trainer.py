@@ -26,8 +26,8 @@ N_SAMPLES = 65_536
 WARM_BATCHES = 8  # first-call kernels, allocator and thread pool, before any timing
 RETRIES = 2
 SLACK = 0.9  # the machine varies 15-20% between runs; targets are checked at 90%
-# The reference's usual speed per core on the 2-core project machine (shared/PERF_NOTES.md,
-# this file's runs); under half of it, the machine is taken to be busy.
+# The reference's usual speed per core on the 2-core project machine (this file's
+# earlier runs); under half of it, the machine is taken to be busy.
 REFERENCE_PER_CORE = {128: 2_400, 1024: 2_100}
 NO_CUDA = pytest.mark.skipif(
     not torch.cuda.is_available(), reason="no CUDA device on this machine (CPU cases still run)"
