@@ -92,7 +92,7 @@ def confirmation_plan(screen, opts: TwoStageOptions, reeval_seeds: int) -> dict:
     effect = float(opts.margin * v4)
     sd = max(spreads.values()) if spreads else float("nan")
     seeds, power = verdict.seeds_for_power(effect, sd, len(candidates), most=opts.max_seeds)
-    minutes = _minutes_per_run(screen, family, reeval_seeds)
+    seconds = _seconds_per_run(screen, family, reeval_seeds)
     return {
         "default": default,
         "candidates": candidates,
@@ -108,7 +108,7 @@ def confirmation_plan(screen, opts: TwoStageOptions, reeval_seeds: int) -> dict:
         "seeds": int(seeds),
         "power": float(power),
         "power_target": verdict.POWER,
-        "estimated_minutes": float(sum(minutes.values()) * seeds / 60),
+        "estimated_minutes": float(sum(seconds.values()) * seeds / 60),
     }
 
 
@@ -155,7 +155,7 @@ def _screen_table(screen, family: list[str]) -> list[dict]:
     return rows
 
 
-def _minutes_per_run(screen, family: list[str], reeval_seeds: int) -> dict[str, float]:
+def _seconds_per_run(screen, family: list[str], reeval_seeds: int) -> dict[str, float]:
     """Seconds one real run of each family strategy should take, from the replay's simulated
     clock (the surrogate prices rungs at the cost recorded on this machine) plus its incumbent's
     re-evaluations (each a full unpruned climb)."""

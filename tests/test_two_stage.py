@@ -1,0 +1,44 @@
+"""compare --two-stage on smoke: record reused, a replayed screen of every strategy scored on
+re-evaluated incumbents, the confirmation sized before it runs, real paired runs of the family
+only, and a report whose verdict tests that family."""
+
+import json
+import shutil
+
+import pandas as pd
+
+from harness.analysis.analyze import analyze
+from harness.cli import main
+from strategies import STRATEGIES
+
+
+def test_two_stage_screens_sizes_and_confirms_in_one_command(recorded, tmp_path, capsys):
+    for record in (recorded / "smoke").glob("record-*"):  # the shared record, not its runs
+        shutil.copytree(record, tmp_path / "smoke" / record.name)
+    res = ["--results", str(tmp_path), "--no-progress"]
+    args = ["compare", "--experiment", "smoke", "--two-stage", "--screen-seeds", "8"]
+    assert main([*args, "--max-seeds", "2", *res]) == 0
+    out = capsys.readouterr().out
+    plan = json.loads((tmp_path / "smoke/two_stage.json").read_text())
+    # sized and priced before the real runs, and honest that 2 seeds cannot give the power
+    assert "two-stage: the screen confirms" in out and "min of real training" in out
+    assert plan["seeds"] == 2 and plan["power"] < plan["power_target"] and "too few" in out
+    assert plan["family"][0] == "tpe_median" and len(plan["family"]) == 2
+    assert plan["estimated_minutes"] > 0 and plan["wall_seconds"]["confirm"] > 0
+    # the screen: every strategy, scored on re-evaluated incumbents
+    reeval = pd.read_csv(tmp_path / "smoke.replay/reeval.csv")
+    assert set(reeval["strategy"]) == set(STRATEGIES)
+    evidence = json.loads((tmp_path / "smoke.replay/surrogate.json").read_text())
+    assert all(f.startswith("record-") for f in evidence["fitted_on"])  # before the confirmation
+    # the confirmation: the family alone, in real runs, paired by seed
+    real = {p.name for p in (tmp_path / "smoke").iterdir() if p.is_dir()}
+    assert real - {p for p in real if p.startswith("record-")} == set(plan["family"])
+    for strategy in plan["family"]:
+        assert {p.name for p in (tmp_path / "smoke" / strategy).iterdir()} == {"seed-0", "seed-1"}
+    assert main(["report", "--experiment", "smoke", *res[:2]]) == 0
+    report = (tmp_path / "smoke/REPORT.md").read_text()
+    assert "## Two stages: a replayed screen, a real confirmation" in report
+    assert "Stage 2 decided" in report
+    a = analyze(tmp_path, "smoke", echo=False)
+    assert set(a.tests["control"]) == {"tpe_median"}
+    assert set(a.tests["strategy"]) == set(plan["candidates"])
