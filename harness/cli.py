@@ -12,6 +12,7 @@ from pathlib import Path
 
 from harness.errors import UserError
 from harness.sidefiles import folder_problem
+from harness.team import TARGET_MARGIN
 
 MIN_PROBE_SAMPLES = 4096
 
@@ -295,8 +296,9 @@ def _add_report(sub) -> None:
     rep.add_argument(
         "--target-margin",
         type=float,
-        default=0.03,
-        help="the MAE target is v4's minus this share, fixed before the runs (default 0.03)",
+        default=TARGET_MARGIN,
+        help=f"the MAE target is v4's minus this share, fixed before the runs (default "
+        f"{TARGET_MARGIN})",
     )
     _common_options(rep, progress=False)
     _mlflow_option(rep)

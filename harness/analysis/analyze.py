@@ -1,7 +1,7 @@
 """Every number the comparison reports, gathered once from the records.
 
 The protocol (README, "report decides by a protocol"): runs ranked on their incumbents
-re-evaluated with fresh seeds; a target fixed before the runs (v4 minus 3%); time to target
+re-evaluated with fresh seeds; a target fixed before the runs (v4 minus the margin); time to target
 censored, in compute and wall-clock; paired tests against declared controls with Holm's
 correction; a tie rule stated in advance (``verdict.TIE_RULE``).
 """

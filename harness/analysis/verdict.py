@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-TEAM_DEFAULT = "tpe_median"  # the team's current choice: kept unless the evidence beats it
+from harness.team import TEAM_DEFAULT  # noqa: E402 - the declared preference
+
 CONTROLS = (TEAM_DEFAULT, "random")  # every strategy is tested against these two
 ALPHA = 0.05  # family-wise error rate over all comparisons (Holm)
 POWER = 0.8  # for the smallest detectable difference

@@ -1,0 +1,5 @@
+"""The team's goals, which the protocol, the verdict, `final` and the CLI all read from here
+(no heavy imports: the CLI reads them before any work)."""
+
+TARGET_MARGIN = 0.03  # more than 3% below v4's MAE: the MAE target and the effect to detect
+TEAM_DEFAULT = "tpe_median"  # the team's current strategy: kept unless the evidence beats it
