@@ -179,13 +179,14 @@ def _summarize(
     h1, overall = tests["test_mae_h1"], tests["test_mae"]
     meets = h1["p"] < ALPHA
     guard = gaps["recommended"] <= GAP_GUARD
+    factor = f"{1 + TEAM_TARGET:.2f}"
     summary = (
         f"Recommended configuration against v4 over {len(rec)} training seeds (same seeds, "
         f"test split touched once). T+1h: {h1['mean']:.4f} against {h1['v4_mean']:.4f} "
         f"({h1['change']:+.1%}, 95% CI {h1['ci_low']:+.1%}..{h1['ci_high']:+.1%}); overall: "
         f"{overall['mean']:.4f} against {overall['v4_mean']:.4f} ({overall['change']:+.1%}); "
         f"persistence {persistence['mae']:.4f}. The team's target (T+1h below "
-        f"{1 + TEAM_TARGET:.2f} x v4; one-sided paired t-test of recommended - {1 + TEAM_TARGET:.2f} x v4, p = "
+        f"{factor} x v4; one-sided paired t-test of recommended - {factor} x v4, p = "
         f"{h1['p']:.3g}): "
         f"{'met' if meets else 'not shown'}. Overfitting guard (validation and test within "
         f"{GAP_GUARD:.0%} on every seed): {'held' if guard else 'broken'} (largest gap "
