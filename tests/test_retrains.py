@@ -67,3 +67,48 @@ def test_a_torn_reeval_file_is_read_tolerantly_like_every_side_file(tmp_path, ca
     a = analyze(tmp_path, "smoke")
     assert len(a.results.reeval) == good and a.scores["reevaluated"].all()
     assert "reeval.csv" in capsys.readouterr().err  # the dropped lines are named
+
+
+def _trials(best_trial: int) -> "pd.DataFrame":
+    import pandas as pd
+
+    return pd.DataFrame(
+        {
+            "strategy": ["tpe"] * 3,
+            "seed": [0] * 3,
+            "trial": [0, 1, 2],
+            "state": ["COMPLETE"] * 3,
+            "val_mae": [4.0, 3.9 if best_trial == 1 else 4.1, 3.8 if best_trial == 2 else 4.2],
+            "param_lr": [0.1, 0.2, 0.3],
+        }
+    )
+
+
+def test_re_evaluations_follow_the_incumbent_and_the_seed_count():
+    """A stand-in score (the retrain's arithmetic is not under test here: only which retrains
+    are kept, made or dropped) records every call."""
+    from harness.retrain import reevaluate_incumbents
+
+    calls = []
+
+    def score(params, seed):
+        calls.append((params["lr"], seed))
+        return 5.0 + params["lr"]
+
+    first = reevaluate_incumbents(_trials(1), score, ["lr"], n_seeds=2, progress=False)
+    assert set(first["trial"]) == {1} and len(calls) == 2
+    same = reevaluate_incumbents(_trials(1), score, ["lr"], n_seeds=2, done=first, progress=False)
+    assert len(calls) == 2 and len(same) == 2  # nothing new: kept as they are
+    more = reevaluate_incumbents(_trials(1), score, ["lr"], n_seeds=3, done=first, progress=False)
+    assert len(calls) == 3 and len(more) == 3  # --reeval-seeds 3 adds one seed, not ignored
+    # the study was continued and trial 2 is the new incumbent: the old rows are stale
+    moved = reevaluate_incumbents(_trials(2), score, ["lr"], n_seeds=2, done=more, progress=False)
+    assert (
+        set(moved["trial"]) == {2}
+        and len(moved) == 2
+        and calls[-2:]
+        == [
+            (0.3, calls[0][1]),
+            (0.3, calls[1][1]),
+        ]
+    )
