@@ -15,6 +15,7 @@ from harness.records import read_rungs
 from harness.replay.surrogate import Surrogate
 from harness.replay.trainer import ReplayFidelity, replay_factory
 from harness.sidefiles import read_json_guarded, write_json_atomic
+from harness.study_lock import LOCK_NAME
 from harness.tables import has_rows
 from strategies.registry import RECORD_PREFIX
 
@@ -94,6 +95,20 @@ def prepare_replay(experiment, results_dir, directory: Path):
     meta = directory / "metadata.json"
     if (read_json_guarded(meta) or {}).get("finished"):
         return fidelity, None, True
-    if directory.exists():  # an unfinished replay is cheaper to redo than to resume (in memory)
-        shutil.rmtree(directory)
+    _clear_unfinished(directory)
     return fidelity, replay_factory(surrogate, experiment.space.names), False
+
+
+def _clear_unfinished(directory: Path) -> None:
+    """An unfinished replay is cheaper to redo than to resume (its study was in memory): empty
+    its folder, all but the study's lock, which this run holds (a new lock file would let a
+    second replay of the run in)."""
+    if not directory.exists():
+        return
+    for entry in directory.iterdir():
+        if entry.name == LOCK_NAME:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
