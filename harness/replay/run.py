@@ -16,7 +16,7 @@ from harness.replay.surrogate import Surrogate
 from harness.replay.trainer import ReplayFidelity, replay_factory
 from harness.sidefiles import read_json_guarded, write_json_atomic
 from harness.study_lock import LOCK_NAME
-from harness.tables import has_rows
+from harness.tables import UnusableTable, finite, has_rows, read_table
 from strategies.registry import RECORD_PREFIX
 
 _CACHE: dict[tuple[str, str], Surrogate] = {}
@@ -50,8 +50,12 @@ def _reevaluated_rows(base: Path, curves: pd.DataFrame) -> pd.DataFrame:
     path = base / "reeval.csv"
     if not has_rows(path):
         return pd.DataFrame()
-    table = pd.read_csv(path, on_bad_lines="skip")
-    table = table[pd.to_numeric(table["val_mae"], errors="coerce").notna()]
+    try:  # rows with the wrong number of fields (the first one included) are dropped
+        table = read_table(path, ("train_seed", "val_mae"), lambda f: finite(f["val_mae"])).frame
+    except UnusableTable:
+        return pd.DataFrame()
+    if not len(table):
+        return pd.DataFrame()
     top = int(curves["rung"].max())
     out = table.assign(
         source="reeval",
