@@ -6,6 +6,10 @@ then on every reader fails with `JSONDecodeError`. `SafeJournalFileBackend` prev
 
 - on open, and before every append, a torn tail is set aside (a copy of the whole file goes to
   ``<name>.torn-<timestamp>.bak``) and cut off, so every complete record is kept;
+- a record damaged in the middle of the file is set aside too, but a damaged create op is
+  replaced by a placeholder create op (trial ids are the order of create ops: dropping one would
+  make every later op land on the next trial); the replay then names each such trial as
+  rebuilt (its later ops gave back its configuration) or LOST;
 - a write that fails (ENOSPC, EDQUOT, EFBIG, EIO...) is undone by truncating the file back to
   its size before the write, and reported as one `JournalWriteError` line: nothing torn stays.
 
@@ -17,20 +21,28 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
+from optuna.storages.journal._storage import JournalOperation, JournalStorageReplayResult
+from optuna.trial import TrialState
 
 from harness.errors import UserError
 
 OP_CODE = b'{"op_code"'  # how every record Optuna writes begins
+CREATE_STUDY = JournalOperation.CREATE_STUDY.value
+CREATE_TRIAL = JournalOperation.CREATE_TRIAL.value
+RUNNING, WAITING = TrialState.RUNNING.value, TrialState.WAITING.value
+REPAIR_WORKER = "harness-journal-repair"  # the worker id of the create ops a repair rebuilds
 
 
 class JournalWriteError(UserError):
@@ -48,9 +60,11 @@ class Repair:
     set_aside_lines: int
     salvaged: int  # complete records found glued after a torn fragment (kept)
     tail_only: bool  # the damage was all after the last complete record
+    rebuilt: tuple[int, ...] = ()  # trials whose damaged create op was rebuilt from later ops
+    lost: tuple[int, ...] = ()  # trials whose damaged create op left no configuration
 
     def message(self) -> str:
-        """One line for stderr: what was set aside, where, and what was kept."""
+        """One line for stderr: what was set aside, where, what was kept, rebuilt and lost."""
         lines = self.set_aside_lines
         what = (
             f"a torn last record ({self.set_aside_bytes} bytes) was"
@@ -59,44 +73,148 @@ class Repair:
             f"{'were' if lines > 1 else 'was'}"
         )
         glued = f", {self.salvaged} of them found glued after a torn one" if self.salvaged else ""
+        rebuilt = (
+            f"; the creation of trial{_numbers(self.rebuilt)} rebuilt from its later records"
+            if self.rebuilt
+            else ""
+        )
+        lost = (
+            f"; trial{_numbers(self.lost)} LOST (its creation record was damaged and no later "
+            "record names its configuration)"
+            if self.lost
+            else ""
+        )
         return (
             f"storage {self.path}: {what} set aside in {self.backup}; "
-            f"{self.kept} complete records kept{glued}"
+            f"{self.kept} complete records kept{glued}{rebuilt}{lost}"
         )
 
 
-def _is_record(line: bytes) -> bool:
+def _numbers(numbers: tuple[int, ...]) -> str:
+    return ("s " if len(numbers) > 1 else " ") + ", ".join(str(n) for n in numbers)
+
+
+def _parse(line: bytes) -> dict[str, Any] | None:
+    """The record on ``line``, or None if it is not a whole one."""
     try:
         record = json.loads(line)
     except (ValueError, UnicodeDecodeError):
-        return False
-    return isinstance(record, dict) and isinstance(record.get("op_code"), int)
+        return None
+    ok = isinstance(record, dict) and isinstance(record.get("op_code"), int)
+    return record if ok else None
 
 
-def _split_records(data: bytes) -> tuple[list[bytes], int, int, int]:
-    """Complete records (each with its newline), bytes and lines set aside, records salvaged.
+@dataclass
+class _Scan:
+    """Records kept in order (a damaged line in the middle is a None slot for now)."""
+
+    items: list[bytes | None] = field(default_factory=list)
+    records: list[dict[str, Any] | None] = field(default_factory=list)
+    damaged: dict[int, bytes] = field(default_factory=dict)  # slot -> the damaged line
+    aside_bytes: int = 0
+    aside_lines: int = 0
+    salvaged: int = 0
+
+    def keep(self, line: bytes, record: dict[str, Any]) -> None:
+        self.items.append(line + b"\n")
+        self.records.append(record)
+
+
+def _split_records(data: bytes) -> _Scan:
+    """Complete records, bytes and lines set aside, records salvaged, damaged middle lines.
 
     A line that is not a record may be a torn fragment with a whole record glued after it (an
     append by an older version after a torn write): the record is kept, the fragment set aside.
     """
     lines = data.split(b"\n")
-    kept, aside_bytes, aside_lines, salvaged = [], 0, 0, 0
+    scan = _Scan()
     for i, line in enumerate(lines):
         last = i == len(lines) - 1
         if last and not line:
             break  # the file ended with a newline
-        if not last and _is_record(line):
-            kept.append(line + b"\n")
+        record = None if last else _parse(line)
+        if record is not None:
+            scan.keep(line, record)
             continue
         start = line.rfind(OP_CODE)
-        if not last and start > 0 and _is_record(line[start:]):
-            kept.append(line[start:] + b"\n")
-            salvaged += 1
-            aside_bytes += start
+        glued = _parse(line[start:]) if not last and start > 0 else None
+        if glued is not None:
+            scan.keep(line[start:], glued)
+            scan.salvaged += 1
+            scan.aside_bytes += start
         else:
-            aside_bytes += len(line) + (0 if last else 1)
-        aside_lines += 1
-    return kept, aside_bytes, aside_lines, salvaged
+            scan.aside_bytes += len(line) + (0 if last else 1)
+            if not last:  # a damaged record with others after it: its op may be needed
+                scan.damaged[len(scan.items)] = line
+                scan.items.append(None)
+                scan.records.append(None)
+        scan.aside_lines += 1
+    return scan
+
+
+def _field(line: bytes, name: str, pattern: bytes) -> bytes | None:
+    match = re.search(b'"' + name.encode() + b'":' + pattern, line)
+    return match.group(1) if match else None
+
+
+def _op_code(line: bytes) -> int | None:
+    """The op code of a damaged line: as written, or CREATE_TRIAL where only a create op has
+    its fields (a start time and no trial id); None if it cannot be told."""
+    code = _field(line, "op_code", rb"(\d+)[,}]")
+    if code is not None:
+        return int(code)
+    if b'"datetime_start"' in line and b'"trial_id"' not in line:
+        return CREATE_TRIAL
+    return None
+
+
+def _placeholder(line: bytes, study_id: int) -> dict[str, Any]:
+    """A CREATE_TRIAL op standing for the damaged ``line``: what of it can still be read (its
+    study, start and state), so that every later op keeps its trial id."""
+    op: dict[str, Any] = {"op_code": CREATE_TRIAL, "worker_id": REPAIR_WORKER}
+    sid = _field(line, "study_id", rb"(\d+)[,}]")
+    op["study_id"] = int(sid) if sid is not None else study_id
+    start = _field(line, "datetime_start", rb'"([0-9T:.+-]+)"')
+    try:
+        op["datetime_start"] = datetime.fromisoformat(start.decode()).isoformat() if start else None
+    except ValueError:
+        op["datetime_start"] = None
+    state = _field(line, "state", rb"(\d)[,}]")
+    if state is not None and int(state) in (RUNNING, WAITING):
+        op["state"] = int(state)
+    return op
+
+
+def _rebuild_creates(scan: _Scan) -> list[int]:
+    """Put a placeholder create op in each damaged slot that held one: its op code still reads
+    4, or a later op names a trial id no earlier create made. Returns the slots rebuilt."""
+    created, studies, study_id, pending, rebuilt = 0, 0, 0, [], []
+
+    def rebuild(slot: int) -> None:
+        nonlocal created
+        op = _placeholder(scan.damaged[slot], study_id)
+        scan.records[slot] = op
+        scan.items[slot] = (json.dumps(op, separators=(",", ":")) + "\n").encode()
+        rebuilt.append(slot)
+        created += 1
+
+    for slot, record in enumerate(scan.records):
+        if record is None:
+            code = _op_code(scan.damaged[slot])
+            if code == CREATE_TRIAL:
+                rebuild(slot)
+            elif code is None:
+                pending.append(slot)
+            continue
+        if record["op_code"] == CREATE_STUDY:
+            study_id, studies = studies, studies + 1
+        elif record["op_code"] == CREATE_TRIAL:
+            created += 1
+        trial_id = record.get("trial_id")
+        while isinstance(trial_id, int) and trial_id >= created and pending:
+            rebuild(pending.pop(0))
+    rebuilt.sort()
+    return rebuilt
 
 
 def _backup_path(path: Path) -> Path:
@@ -108,21 +226,42 @@ def _backup_path(path: Path) -> Path:
     return backup
 
 
+def _fates(scan: _Scan, rebuilt: list[int]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Replays the repaired records: the numbers of the rebuilt trials that got their
+    configuration back from later ops, and of those that did not (lost)."""
+    replay = JournalStorageReplayResult(REPAIR_WORKER + "-check")
+    records = [r for r in scan.records if r is not None]
+    try:
+        replay.apply_logs(records)
+    except Exception:  # noqa: BLE001 - Optuna reports unreplayable records when it opens them
+        return (), tuple(rebuilt)
+    ids, trial_id = {}, 0
+    for slot, record in enumerate(scan.records):
+        if record is not None and record["op_code"] == CREATE_TRIAL:
+            ids[slot], trial_id = trial_id, trial_id + 1
+    trials = [replay._trials.get(ids[slot]) for slot in rebuilt]
+    kept = tuple(t.number for t in trials if t is not None and t.params)
+    lost = tuple(t.number if t is not None else ids[s] for t, s in zip(trials, rebuilt))
+    return kept, tuple(n for n in lost if n not in kept)
+
+
 def repair_journal(path: str | Path) -> Repair | None:
     """Set aside whatever in the journal at ``path`` is not a complete record; None if nothing is.
 
     The caller holds the journal's lock. Only a torn tail is the usual case: the file is cut
-    after its last complete record. Damage in the middle rewrites the file atomically."""
+    after its last complete record. Damage in the middle rewrites the file atomically; a
+    damaged create op there is replaced by a placeholder so that no later op changes trial."""
     path = Path(path)
     data = path.read_bytes()
-    kept, aside_bytes, aside_lines, salvaged = _split_records(data)
-    if not aside_lines:
+    scan = _split_records(data)
+    if not scan.aside_lines:
         return None
+    rebuilt = _rebuild_creates(scan)
+    good = b"".join(item for item in scan.items if item is not None)
+    tail_only = data.startswith(good)
     backup = _backup_path(path)
     try:
         shutil.copy2(path, backup)
-        good = b"".join(kept)
-        tail_only = data.startswith(good)
         if tail_only:
             os.truncate(path, len(good))
         else:
@@ -134,7 +273,19 @@ def repair_journal(path: str | Path) -> Repair | None:
             f"storage {path}: has a torn record but it cannot be set aside "
             f"({exc.strerror or exc}); free space or fix permissions and run again"
         ) from None
-    return Repair(path, backup, len(kept), aside_bytes, aside_lines, salvaged, tail_only)
+    kept = sum(1 for r in scan.records if r is not None) - len(rebuilt)
+    recovered, lost = _fates(scan, rebuilt) if rebuilt else ((), ())
+    return Repair(
+        path,
+        backup,
+        kept,
+        scan.aside_bytes,
+        scan.aside_lines,
+        scan.salvaged,
+        tail_only,
+        recovered,
+        lost,
+    )
 
 
 def _write_all(fd: int, data: bytes) -> None:

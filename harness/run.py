@@ -156,9 +156,10 @@ def run_strategy(experiment: Experiment, opts: RunOptions) -> dict:
     """Run (or resume) one strategy; return the summary of everything the run has recorded.
 
     A coordinator holds the study's lock throughout: a second `run` of the same study is
-    refused in one line instead of failing the first one's trials."""
+    refused in one line instead of failing the first one's trials. A replay holds it too: a
+    second replay of the run would wipe the folder the first one is writing."""
     run = _resolve(experiment, opts)
-    locked = run.coordinator and not run.backend.simulated_clock
+    locked = run.coordinator
     with study_lock(run.directory, run.name) if locked else nullcontext():
         return _run(run)
 

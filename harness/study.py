@@ -30,15 +30,34 @@ def recover_interrupted(
     study: optuna.Study, recorder: RunRecorder, strategy: str, seed: int
 ) -> int:
     """Fail every trial left RUNNING by a killed process, record why, and queue its
-    configuration again; returns how many were recovered."""
+    configuration again; returns how many were recovered. A RUNNING trial that trials.csv
+    records as finished (its finishing record in the storage was damaged and set aside) is
+    finished again with its recorded state and MAE instead: it was trained, and charged."""
     stuck = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    finished = recorded_finishes(recorder, strategy, seed)
     for t in stuck:
+        if t.number in finished:  # its finishing record was lost from the storage, not its row
+            state, value = finished[t.number]
+            study.tell(t.number, value if state == TrialState.COMPLETE else None, state=state)
+            continue
         study._storage.set_trial_user_attr(t._trial_id, "fail_reason", INTERRUPTED_BY_KILL)
         study.tell(t.number, state=TrialState.FAIL)
         recorder.add_trial(unfinished_row(strategy, seed, t.number, INTERRUPTED_BY_KILL), t.params)
         if t.params:
             study.enqueue_trial(t.params, skip_if_exists=False)
     return len(stuck)
+
+
+def recorded_finishes(
+    recorder: RunRecorder, strategy: str, seed: int
+) -> dict[int, tuple[TrialState, float]]:
+    """Trial number -> (state, MAE) of every COMPLETE or PRUNED row of the run's trials.csv:
+    the harness's own record of finished trials, written once the storage had finished them."""
+    frame = read_trials(recorder.trials.path, strategy, seed).frame
+    done = frame[frame["state"].isin([s.name for s in DONE_STATES])]
+    return {
+        int(row.trial): (TrialState[row.state], float(row.val_mae)) for row in done.itertuples()
+    }
 
 
 def reconcile(study: optuna.Study, recorder: RunRecorder, strategy: str, seed: int) -> None:

@@ -1,9 +1,12 @@
 """Reading the harness's CSV tables tolerantly: a torn last line (a process killed mid-write), a
-garbage line, NUL bytes (a crash on some filesystems) or a row with unusable values is dropped
-and counted, never a crash; the rows kept have the types a clean file would give."""
+garbage line, NUL bytes (a crash on some filesystems), a row with more or fewer fields than the
+header (the first data row included: two rows glued by a lost newline) or a row with unusable
+values is dropped and counted, never a crash and never a shifted column; the rows kept have
+the types a clean file would give."""
 
 from __future__ import annotations
 
+import csv
 import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -48,14 +51,11 @@ def read_table(
         text, dropped = text[: text.rfind("\n") + 1], 1
     if not text.strip():
         return Table(_empty(list(required)), dropped)
-    bad = [0]
-
-    def skip(fields: list[str]) -> None:
-        bad[0] += 1
-
-    frame = pd.read_csv(
-        io.StringIO(text), dtype=str, engine="python", on_bad_lines=skip, skip_blank_lines=True
-    )
+    try:
+        text, bad = _whole_rows(text)
+    except csv.Error as exc:  # e.g. a field over csv's size limit: not a table of ours
+        raise UnusableTable(f"{Path(path).name} is not a readable CSV table ({exc})") from None
+    frame = pd.read_csv(io.StringIO(text), dtype=str, skip_blank_lines=True)
     missing = [c for c in required if c not in frame.columns]
     if missing:
         listed = ", ".join(missing[:3]) + (", ..." if len(missing) > 3 else "")
@@ -64,12 +64,31 @@ def read_table(
         )
     keep = usable(frame) if usable is not None and len(frame) else pd.Series(True, frame.index)
     keep = keep.fillna(False).astype(bool)
-    dropped += bad[0] + int((~keep).sum())
+    dropped += bad + int((~keep).sum())
     clean = frame[keep]
     if not len(clean):
         return Table(_empty(list(frame.columns)), dropped)
     retyped = pd.read_csv(io.StringIO(clean.to_csv(index=False)))
     return Table(retyped.reset_index(drop=True), dropped)
+
+
+def _whole_rows(text: str) -> tuple[str, int]:
+    """The CSV ``text`` with only its header and the rows that have as many fields as it, and
+    how many rows were dropped. pandas alone would take a longer first data row (two rows glued
+    by a lost newline, a row with extra fields) as an index and shift every column."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    header, dropped = None, 0
+    for row in csv.reader(io.StringIO(text, newline="")):  # \r\n, \n or a lone \r ends a row
+        if not row or (len(row) == 1 and not row[0].strip()):
+            continue  # a blank line
+        if header is None:
+            header = row
+        elif len(row) != len(header):
+            dropped += 1
+            continue
+        writer.writerow(row)
+    return out.getvalue(), dropped
 
 
 TEXT_COLUMNS = ("strategy", "state", "fail_reason", "device")

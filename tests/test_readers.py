@@ -155,6 +155,11 @@ def _edit_row(name, old, new):
     return damage
 
 
+def _glue_first_rows(path):
+    lines = _lines(path)
+    path.write_bytes(b"".join([lines[0], lines[1].rstrip(b"\r\n") + lines[2], *lines[3:]]))
+
+
 def _torn(name):
     return lambda r: (r / name).write_bytes((r / name).read_bytes()[:-25])
 
@@ -177,6 +182,14 @@ DROPPED = {
     "trials.csv two rows glued": (
         lambda r: _insert("trials.csv", _lines(r / "trials.csv")[1].rstrip() * 2 + b"\n")(r),
         "trials.csv: 1 unreadable line skipped",
+    ),
+    "trials.csv first two data rows glued": (  # was: the run skipped, pandas took an index
+        lambda r: _glue_first_rows(r / "trials.csv"),
+        "trials.csv: 1 unreadable line skipped",
+    ),
+    "rungs.csv four extra fields on the first data row": (
+        _edit_row("rungs.csv", b"\r\n", b",1,2,3,4\r\n"),
+        "rungs.csv: 1 unreadable line skipped",
     ),
     "trials.csv a row of another run": (
         _edit_row("trials.csv", b"random,0,", b"tpe,0,"),
@@ -218,6 +231,26 @@ def test_unreadable_lines_are_dropped_and_counted(results, capsys, case):
     assert f"warning: {results / BAD}/{note}" in err and err.count("warning") == 1
     assert ("random", 0) in a.results.meta and a.choice  # the run itself is still used
     assert a.results.trials["val_mae"].dtype == float and a.results.rungs["rung"].dtype == int
+
+
+def test_a_row_with_extra_fields_first_shifts_no_column_of_the_others(results, capsys):
+    # converge.csv's first row with four extra fields: before, pandas took the first four
+    # fields as an index and every row's columns moved four places (no warning).
+    trials = analyze(results, "smoke").results.trials
+    done = trials[trials["state"] == "COMPLETE"].head(2)
+    header = "strategy,seed,trial,role,top_rung_mae,converged_mae,epochs"
+    rows = [
+        f"{r.strategy},{r.seed},{r.trial},incumbent,{r.val_mae},{r.val_mae / 2},9"
+        for r in done.itertuples()
+    ]
+    path = results / "smoke" / "converge.csv"
+    path.write_text("\n".join([header, rows[0] + ",1,2,3,4", rows[1], ""]))
+    capsys.readouterr()
+    converge = analyze(results, "smoke").results.converge
+    assert f"warning: {path}: 1 unreadable line skipped" in capsys.readouterr().err
+    assert len(converge) == 1 and converge["role"].tolist() == ["incumbent"]
+    assert converge["top_rung_mae"].tolist() == [done["val_mae"].iloc[1]]
+    assert converge["converged_mae"].tolist() == [done["val_mae"].iloc[1] / 2]
 
 
 def test_a_report_with_dropped_lines_is_written(results, capsys):

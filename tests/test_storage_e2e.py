@@ -77,3 +77,53 @@ def test_bad_side_measurement_counts_are_refused_before_training(tmp_path, capsy
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and message in err[0]
     assert not (tmp_path / "smoke").exists()  # nothing trained
+
+
+def _trial_rows(results):
+    trials = pd.read_csv(results / "smoke/random/seed-0/trials.csv")
+    return {(r.trial, r.state, r.val_mae, r.param_learning_rate) for r in trials.itertuples()}
+
+
+def test_a_damaged_creation_record_mid_journal_shifts_no_trial(tmp_path, capsys):
+    # One character of trial 1's CREATE_TRIAL op replaced: before, every later op replayed
+    # against the next trial id (trial 1 FAIL without params, two rows for one trial).
+    args = RUN + ["--results", str(tmp_path)]
+    assert main(args + ["--trials", "2"]) == 0
+    path = _journal(tmp_path)
+    before = _trial_rows(tmp_path)
+    lines = path.read_bytes().splitlines(keepends=True)
+    creates = [i for i, line in enumerate(lines) if line.startswith(b'{"op_code":4,')]
+    lines[creates[1]] = lines[creates[1]].replace(b'"study_id":', b'"study_id"#', 1)
+    path.write_bytes(b"".join(lines))
+    capsys.readouterr()
+    assert main(args + ["--trials", "3"]) == 0
+    assert _complete(tmp_path) == [0, 1, 2]
+    after = _trial_rows(tmp_path)
+    assert before <= after and len(after) == 3  # the same rows, and one per trial
+    err = capsys.readouterr().err
+    assert "the creation of trial 1 rebuilt from its later records" in err and "LOST" not in err
+
+
+def test_a_damaged_finishing_record_is_finished_again_from_trials_csv(tmp_path, capsys):
+    # One character of trial 0's COMPLETE op replaced: before, the trial came back RUNNING,
+    # was failed as "interrupted" and its configuration queued again, though trained and charged.
+    args = RUN + ["--results", str(tmp_path), "--trials", "2"]
+    assert main(args) == 0
+    path = _journal(tmp_path)
+    before = _trial_rows(tmp_path)
+    lines = path.read_bytes().splitlines(keepends=True)
+    (done,) = [
+        i
+        for i, line in enumerate(lines)
+        if line.startswith(b'{"op_code":6,') and b'"trial_id":0,"state":1,' in line
+    ]
+    lines[done] = lines[done].replace(b'"values":[', b'"values"#[', 1)
+    path.write_bytes(b"".join(lines))
+    assert main(args) == 0
+    assert "set aside" in capsys.readouterr().err
+    study = optuna.load_study(
+        study_name="smoke.random.seed-0", storage=open_storage(journal_url(path))
+    )
+    assert [(t.number, t.state.name) for t in study.trials] == [(0, "COMPLETE"), (1, "COMPLETE")]
+    assert {(0, "COMPLETE", study.trials[0].value)} <= {r[:3] for r in before}
+    assert _trial_rows(tmp_path) == before  # no "interrupted" row, nothing retrained

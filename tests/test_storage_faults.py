@@ -239,3 +239,18 @@ def test_storage_errors_lets_other_errors_through():
     with pytest.raises(KeyboardInterrupt):
         with storage_errors():
             raise KeyboardInterrupt
+
+
+def test_a_damaged_creation_record_with_nothing_after_it_is_named_lost(tmp_path, capsys):
+    path = tmp_path / "optuna.journal"
+    study = _study(path, n_trials=2)
+    study.enqueue_trial({"x": 0.5})  # queued, never run: only its create op names it
+    study.set_user_attr("after", 1)
+    lines = path.read_bytes().splitlines(keepends=True)
+    lines[-2] = lines[-2].replace(b'"op_code":4', b'"op_code":#', 1)  # the op code itself
+    path.write_bytes(b"".join(lines))
+    study = _reopen(path)
+    err = capsys.readouterr().err
+    assert "trial 2 LOST" in err and "2 complete records" not in err
+    assert [t.state.name for t in study.trials][:2] == ["COMPLETE", "COMPLETE"]
+    assert study.user_attrs == {"after": 1} and len(study.trials) == 3

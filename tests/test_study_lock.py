@@ -85,3 +85,31 @@ def test_a_lock_that_cannot_be_created_is_one_user_error(tmp_path):
     with pytest.raises(UserError, match="cannot create the study's lock"):
         with study_lock(tmp_path / "file" / "seed-0", "s"):
             pass
+
+
+def test_a_second_replay_of_a_run_is_refused_and_leaves_its_folder_alone(tmp_path, capsys):
+    # Before, replays took no lock: the second one wiped the unfinished folder of the first.
+    from harness.cli import main
+    from harness.replay.run import _clear_unfinished
+
+    folder = tmp_path / "smoke.replay/random/seed-0"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(folder)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        (folder / "rungs.csv").write_text("being written\n")
+        args = ["run", "--backend", "replay", "--experiment", "smoke", "--strategy", "random"]
+        assert main([*args, "--no-progress", "--results", str(tmp_path)]) == 2
+        err = capsys.readouterr().err
+        assert f"is already being run by process {holder.pid}" in err
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+        assert (folder / "rungs.csv").read_text() == "being written\n"
+        _clear_unfinished(folder)  # what the holder does to its own unfinished folder
+        assert [p.name for p in folder.iterdir()] == [LOCK_NAME]  # its lock stays held
+        with pytest.raises(UserError, match=str(holder.pid)):
+            with study_lock(folder, "smoke.random.seed-0"):
+                pass
+    finally:
+        holder.kill()
+        holder.wait()

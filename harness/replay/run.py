@@ -16,7 +16,8 @@ from harness.records import read_rungs
 from harness.replay.surrogate import Surrogate
 from harness.replay.trainer import ReplayFidelity, replay_factory
 from harness.sidefiles import read_json_guarded, write_json_atomic
-from harness.tables import has_rows
+from harness.study_lock import LOCK_NAME
+from harness.tables import UnusableTable, finite, has_rows, read_table
 from strategies.registry import RECORD_PREFIX
 
 _CACHE: dict[tuple[str, str], Surrogate] = {}
@@ -50,8 +51,12 @@ def _reevaluated_rows(base: Path, curves: pd.DataFrame) -> pd.DataFrame:
     path = base / "reeval.csv"
     if not has_rows(path):
         return pd.DataFrame()
-    table = pd.read_csv(path, on_bad_lines="skip")
-    table = table[pd.to_numeric(table["val_mae"], errors="coerce").notna()]
+    try:  # rows with the wrong number of fields (the first one included) are dropped
+        table = read_table(path, ("train_seed", "val_mae"), lambda f: finite(f["val_mae"])).frame
+    except UnusableTable:
+        return pd.DataFrame()
+    if not len(table):
+        return pd.DataFrame()
     top = int(curves["rung"].max())
     out = table.assign(
         source="reeval",
@@ -116,6 +121,20 @@ def prepare_replay(experiment, results_dir, directory: Path):
     meta = directory / "metadata.json"
     if (read_json_guarded(meta) or {}).get("finished"):
         return fidelity, None, True
-    if directory.exists():  # an unfinished replay is cheaper to redo than to resume (in memory)
-        shutil.rmtree(directory)
+    _clear_unfinished(directory)
     return fidelity, replay_factory(surrogate, experiment.space.names), False
+
+
+def _clear_unfinished(directory: Path) -> None:
+    """An unfinished replay is cheaper to redo than to resume (its study was in memory): empty
+    its folder, all but the study's lock, which this run holds (a new lock file would let a
+    second replay of the run in)."""
+    if not directory.exists():
+        return
+    for entry in directory.iterdir():
+        if entry.name == LOCK_NAME:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
