@@ -173,6 +173,7 @@ def surrogate_text(ev: dict) -> str:
         f"The surrogate was fitted to {ev['rungs_fitted']} rungs of {ev['curves']} learning curves "
         f"({ev['configs']} configurations, {ev['configs_at_top']} at the top rung; pruned trials' "
         f"partial curves included) from {len(ev['sources'])} run folders; {noise}{calibration}. "
-        f"Each candidate was scored on {ev['folds']} folds; {ev['chosen']} was chosen, "
+        f"Each candidate was scored on held-out folds ({ev['folds']}); {ev['chosen']} was "
+        "chosen, "
         f"{trust}:"
     )
