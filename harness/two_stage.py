@@ -12,23 +12,22 @@
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from harness.analysis import protocol, verdict
-from harness.analysis.analyze import analyze
+from harness.analysis.agreement import surrogate_evidence
+from harness.analysis.analyze import TWO_STAGE_FILE, analyze
 from harness.compare import CompareOptions, compare
+from harness.errors import UserError
 from harness.layout import results_folder
 from harness.record import record
 from harness.replay.run import learning_curves
+from harness.sidefiles import write_json_atomic
 from strategies.registry import COLD_SUFFIX
-
-PLAN_FILE = "two_stage.json"  # in the real experiment's folder
 
 
 @dataclass(frozen=True)
@@ -58,7 +57,7 @@ def two_stage(experiment, compare_opts: CompareOptions, opts: TwoStageOptions) -
     clock["screen"] = time.monotonic() - start - clock["record"]
     plan = confirmation_plan(screen, opts, compare_opts.reeval_seeds)
     plan["options"] = asdict(opts)
-    _write(base / experiment.name / PLAN_FILE, plan)
+    write_json_atomic(base / experiment.name / TWO_STAGE_FILE, plan)
     print(plan_line(plan), flush=True)
     confirm_opts = replace(
         compare_opts, strategies=tuple(plan["family"]), seeds=tuple(range(plan["seeds"]))
@@ -66,7 +65,7 @@ def two_stage(experiment, compare_opts: CompareOptions, opts: TwoStageOptions) -
     compare(experiment, confirm_opts)
     clock["confirm"] = time.monotonic() - start - clock["record"] - clock["screen"]
     plan["wall_seconds"] = {**clock, "total": time.monotonic() - start}
-    _write(base / experiment.name / PLAN_FILE, plan)
+    write_json_atomic(base / experiment.name / TWO_STAGE_FILE, plan)
     return plan
 
 
@@ -74,7 +73,7 @@ def _ensure_recorded(experiment, opts: CompareOptions) -> None:
     """``record``'s default design, unless learning curves of a record run already exist."""
     try:
         learning_curves(opts.results_dir, experiment.name)
-    except Exception:  # noqa: BLE001 - no record yet (a UserError saying so): make one
+    except UserError:  # no record yet: make one
         record(experiment, results_dir=opts.results_dir, device=opts.device,
                progress=opts.progress)  # fmt: skip
 
@@ -116,7 +115,7 @@ def screen_candidates(screen, k: int) -> list[str]:
     """The screen's ``k`` best night-ready strategies by median re-evaluated score, never the
     default, a strategy identical to it by construction, or a cold twin."""
     default = verdict.TEAM_DEFAULT
-    twins = next((g for g in screen.identical if default in g), frozenset({default}))
+    twins = verdict.twins_of(default, screen.identical)
     traits = screen.traits
     median = screen.scores.groupby("strategy")["score"].median().dropna()
     eligible = [
@@ -128,8 +127,6 @@ def screen_candidates(screen, k: int) -> list[str]:
 
 
 def _surrogate_trusted(screen) -> bool:
-    from harness.analysis.agreement import surrogate_evidence
-
     ev = surrogate_evidence(screen.results_dir, screen.results.experiment["name"]) or {}
     return bool(ev.get("trusted", False))
 
@@ -182,27 +179,3 @@ def plan_line(plan: dict) -> str:
         f"{plan['level']:.3g} (paired sd {plan['sd_used']:.3f}, simulated sign-flip test); "
         f"about {plan['estimated_minutes']:.0f} min of real training on this machine{short}"
     )
-
-
-def _write(path: Path, plan: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(plan, indent=1, default=float))
-    tmp.replace(path)
-
-
-def read_plan(results_dir: str | Path, experiment: str) -> dict | None:
-    """The two-stage plan of ``experiment`` (real folder name), or None (absent or unreadable)."""
-    path = Path(results_dir) / experiment / PLAN_FILE
-    try:
-        plan = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return plan if isinstance(plan, dict) and "family" in plan else None
-
-
-def family_scores(scores: pd.DataFrame, plan: dict | None) -> pd.DataFrame:
-    """The scores the verdict tests: the confirmation family's when a two-stage plan exists."""
-    if not plan:
-        return scores
-    return scores[scores["strategy"].isin(plan["family"])]

@@ -17,9 +17,11 @@ import pandas as pd
 from harness.analysis import metrics, plots, protocol, verdict
 from harness.analysis.loading import Results, load_results
 from harness.errors import UserError
+from harness.sidefiles import read_json_guarded
 from strategies.registry import COLD_SUFFIX
 
 MAX_PARAMS_TO_SEARCH = 6
+TWO_STAGE_FILE = "two_stage.json"  # compare --two-stage's plan, in the real experiment's folder
 
 
 @dataclass
@@ -76,8 +78,6 @@ def analyze(
 ) -> Analysis:
     """Loads ``<results_dir>/<experiment>`` and computes its ``Analysis``; the MAE target is v4
     minus ``margin`` (a share), moved lower when v4's own spread reaches it."""
-    from harness.two_stage import family_scores, read_plan
-
     results = load_results(results_dir, experiment, echo=echo)
     _require_a_complete_trial(results, Path(results_dir) / experiment)
     curve = metrics.anytime(results.trials)
@@ -85,14 +85,15 @@ def analyze(
     scores, apart = protocol.comparable_scores(
         protocol.incumbent_scores(best, results.reeval), results.meta
     )
-    plan = read_plan(results_dir, experiment)
+    plan = read_two_stage_plan(results_dir, experiment)
+    family = scores[scores["strategy"].isin(plan["family"])] if plan else scores
     identical = verdict.identical_groups(results.rungs)
     target = protocol.target_info(results.warm_rungs(), results.n_rungs, margin)
     warm = results.warm_runs()
     ttt = _time_to_target(results.trials, target["target"], warm)
     horizon = protocol.horizon_trust(results.converge)
     judged = _judgement(
-        results, family_scores(scores, plan), identical, ttt=ttt, horizon=horizon,
+        results, family, identical, ttt=ttt, horizon=horizon,
         target=target["target"], controls=(verdict.TEAM_DEFAULT,) if plan else verdict.CONTROLS,
     )  # fmt: skip
     return Analysis(
@@ -122,6 +123,13 @@ def analyze(
         two_stage=plan,
         results_dir=str(results_dir),
     )
+
+
+def read_two_stage_plan(results_dir: str | Path, experiment: str) -> dict | None:
+    """compare --two-stage's plan for ``experiment`` (its family is what the verdict tests), or
+    None: absent, unreadable (named on stderr) or without a family."""
+    plan = read_json_guarded(Path(results_dir) / experiment / TWO_STAGE_FILE)
+    return plan if plan and "family" in plan else None
 
 
 def _require_a_complete_trial(results: Results, folder: Path) -> None:

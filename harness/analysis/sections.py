@@ -396,7 +396,9 @@ def verdict(inputs: ReportInputs) -> list:
         else ""
     )
     name = verdict_rules.named_with_twins(a.choice, a.identical)
-    twins = " (identical by construction: one result under several names)" if "=" in name else ""
+    twins = (
+        " (identical by construction: one result under several names)" if name != a.choice else ""
+    )
     blocks = [("h2", "Verdict"), ("p", f"Run **{name}**{twins}: {a.choice_reason}.{stable}")]
     return blocks + [("li", line) for line in a.apart]
 

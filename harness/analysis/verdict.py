@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from harness.team import TEAM_DEFAULT  # noqa: E402 - the declared preference
+from harness.team import TEAM_DEFAULT  # the declared preference
 
 CONTROLS = (TEAM_DEFAULT, "random")  # every strategy is tested against these two
 ALPHA = 0.05  # family-wise error rate over all comparisons (Holm)
@@ -296,7 +296,7 @@ def pick_stability(
     """Share of bootstrap resamples of the seeds (pairs kept together) whose pick is
     ``chosen`` or a strategy identical to it."""
     seeds = np.array(sorted(scores["seed"].unique()))
-    same = next((g for g in identical if chosen in g), frozenset({chosen}))
+    same = twins_of(chosen, identical)
     rng = np.random.default_rng(seed)
     hits = 0
     for _ in range(resamples):
@@ -306,11 +306,15 @@ def pick_stability(
     return hits / resamples
 
 
+def twins_of(strategy: str, identical: list[frozenset[str]]) -> frozenset[str]:
+    """``strategy``'s group of strategies identical by construction (itself alone if none)."""
+    return next((g for g in identical if strategy in g), frozenset({strategy}))
+
+
 def named_with_twins(chosen: str, identical: list[frozenset[str]]) -> str:
     """``chosen``, or its whole group when strategies identical to it by construction exist
     ("random = tpe"): no name in the group is more the winner than another."""
-    group = next((g for g in identical if chosen in g), frozenset({chosen}))
-    return " = ".join(sorted(group))
+    return " = ".join(sorted(twins_of(chosen, identical)))
 
 
 def can_reject(tests: pd.DataFrame) -> bool:

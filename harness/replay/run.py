@@ -39,9 +39,7 @@ def learning_curves(results_dir: str | Path, experiment: str) -> pd.DataFrame:
             f"{base}: no recorded learning curves; "
             f"run 'python -m harness record --experiment {experiment}' first"
         )
-    curves = pd.concat(parts, ignore_index=True)
-    numeric = ["seed", "trial", "rung", "val_mae", "samples", "train_seconds", "eval_seconds"]
-    curves[numeric] = curves[numeric].apply(pd.to_numeric, errors="coerce")
+    curves = pd.concat(parts, ignore_index=True)  # read_rungs kept only numeric rows
     return pd.concat([curves, _reevaluated_rows(base, curves)], ignore_index=True)
 
 
