@@ -263,8 +263,6 @@ def _create_study(run: _Run, storage):
         run.experiment.space,
         run.experiment.ladder,
         opts.seed,
-        resumed_trials=len(existing),
-        worker=0 if run.coordinator else os.getpid(),
     )
     sampler, pruner = strategy.make(inputs)
     study = optuna.create_study(

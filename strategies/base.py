@@ -12,27 +12,13 @@ from strategies.space import Ladder, SearchSpace
 
 @dataclass(frozen=True)
 class StrategyInputs:
-    """The small frozen input of every factory.
-
-    ``resumed_trials`` is how many trials the study already holds: samplers whose random
-    stream would otherwise restart from the beginning (random, TPE's start-up) are
-    reseeded on resume so they do not repeat the configurations already tried, and each
-    extra worker process (``worker`` > 0) draws its own stream for the same reason.
-    """
+    """The small frozen input of every factory. Samplers are seeded with ``seed``; the
+    registry reseeds them from (seed, trial number) before every trial (strategies.seeding),
+    so a resumed study or an extra worker never restarts a stream."""
 
     space: SearchSpace
     ladder: Ladder
     seed: int
-    resumed_trials: int = 0
-    worker: int = 0  # 0 for the coordinator; each extra worker process draws its own stream
-
-    @property
-    def stream_seed(self) -> int:
-        """The sampler's seed: ``seed`` on a fresh coordinator, else one derived from the resumed
-        trial count and the worker."""
-        if self.resumed_trials == 0 and self.worker == 0:
-            return self.seed
-        return (self.seed * 1_000_003 + self.resumed_trials * 7919 + self.worker) % 2**31
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from optuna.pruners import HyperbandPruner, MedianPruner, NopPruner, SuccessiveH
 from optuna.samplers import CmaEsSampler, GridSampler, QMCSampler, RandomSampler, TPESampler
 
 from strategies.base import Strategy, StrategyInputs
+from strategies.seeding import PerTrialSeeded
 
 # The learning curves `record` trains for the replay live in results/<experiment>/record-<N>x<R>/;
 # they are not competitors, so readers of a comparison leave these folders out.
@@ -34,7 +35,7 @@ def _tpe(inputs: StrategyInputs) -> TPESampler:
         multivariate=True,
         group=False,
         constant_liar=True,  # parallel workers do not all sample the same point
-        seed=inputs.stream_seed,
+        seed=inputs.seed,
     )
 
 
@@ -70,9 +71,9 @@ def _cmaes(inputs: StrategyInputs) -> CmaEsSampler:
     # consider_pruned_trials=False suits this strategy, which has no pruner.
     return CmaEsSampler(
         n_startup_trials=1,
-        independent_sampler=RandomSampler(seed=inputs.stream_seed),
+        independent_sampler=RandomSampler(seed=inputs.seed),
         warn_independent_sampling=False,
-        seed=inputs.stream_seed,
+        seed=inputs.seed,
         consider_pruned_trials=False,
         restart_strategy=None,
         with_margin=False,
@@ -80,7 +81,7 @@ def _cmaes(inputs: StrategyInputs) -> CmaEsSampler:
 
 
 def _qmc(inputs: StrategyInputs) -> QMCSampler:
-    # Same seed on resume: the Sobol sequence continues from the study's own counter.
+    # The Sobol sequence continues from the study's own counter, whichever process samples.
     with warnings.catch_warnings():
         warnings.simplefilter(
             "ignore", optuna.exceptions.ExperimentalWarning
@@ -89,7 +90,7 @@ def _qmc(inputs: StrategyInputs) -> QMCSampler:
             qmc_type="sobol",
             scramble=True,
             seed=inputs.seed,
-            independent_sampler=RandomSampler(seed=inputs.stream_seed),
+            independent_sampler=RandomSampler(seed=inputs.seed),
             warn_independent_sampling=False,
         )
 
@@ -108,7 +109,7 @@ def _grid_points(inputs: StrategyInputs) -> list[dict]:
 
 
 def _random(inputs: StrategyInputs) -> RandomSampler:
-    return RandomSampler(seed=inputs.stream_seed)
+    return RandomSampler(seed=inputs.seed)
 
 
 def _nop(inputs: StrategyInputs) -> NopPruner:
@@ -124,7 +125,7 @@ def _registered(
         name,
         summary,
         " ".join(rationale.split()),
-        lambda inputs: (sampler(inputs), pruner(inputs)),
+        lambda inputs: (PerTrialSeeded(sampler(inputs), inputs.seed), pruner(inputs)),
         prunes=pruner is not _nop,
         **extra,
     )
@@ -276,7 +277,7 @@ def record_strategy(setting: RecordSetting) -> Strategy:
         setting.name,
         "learning curves of a space-filling design, for the replay surrogate",
         "Sobol points plus v4, every rung, no pruning, repeated with other training seeds.",
-        lambda i: (RandomSampler(seed=i.seed), NopPruner()),
+        lambda i: (PerTrialSeeded(RandomSampler(seed=i.seed), i.seed), NopPruner()),
         prunes=False,
         queue=queue,
         record=setting,

@@ -103,7 +103,7 @@ def test_median_startup_counts_complete_trials_only():
 
 def test_cmaes_handles_categoricals_with_its_random_fallback(recwarn):
     sampler, pruner = get_strategy("cmaes").make(StrategyInputs(SPACE, LADDER, 0))
-    assert sampler._consider_pruned_trials is False  # no pruner: nothing to consider
+    assert sampler.inner._consider_pruned_trials is False  # no pruner: nothing to consider
     study = optuna.create_study(study_name="cma", sampler=sampler, pruner=pruner)
     study.optimize(
         lambda t: t.suggest_float("x", 0, 1) + (t.suggest_categorical("c", ["a", "b"]) == "b"),
@@ -124,8 +124,56 @@ def test_resume_does_not_repeat_configurations(name):
     first = get_strategy(name).make(StrategyInputs(SPACE, LADDER, 0))
     study = optuna.create_study(study_name="r", storage=storage, sampler=first[0], pruner=first[1])
     study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=5)
-    again = get_strategy(name).make(StrategyInputs(SPACE, LADDER, 0, resumed_trials=5))
+    again = get_strategy(name).make(StrategyInputs(SPACE, LADDER, 0))  # a new process's sampler
     study = optuna.load_study(study_name="r", storage=storage, sampler=again[0], pruner=again[1])
     study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=5)
     xs = [t.params["x"] for t in study.trials]
     assert len(set(xs)) == 10  # the resumed sampler does not replay the first five
+
+
+def _ask_and_tell(study, count, stop_at=None):
+    """``count`` trials of a pruned ladder objective; with ``stop_at``, that trial is left
+    RUNNING (its process killed) and the loop ends there."""
+    for _ in range(count):
+        trial = study.ask()
+        x = trial.suggest_float("x", 0, 1)
+        c = trial.suggest_categorical("c", ["a", "b"])
+        if trial.number == stop_at:
+            return trial.number
+        state, value = _climb(trial, x + 0.3 * (c == "b"))
+        study.tell(trial, value, state=state)
+    return None
+
+
+def _climb(trial, final):
+    for rung, step in enumerate(LADDER.steps, start=1):
+        value = final + 1.0 / rung
+        trial.report(value, step)
+        if rung < len(LADDER) and trial.should_prune():
+            return optuna.trial.TrialState.PRUNED, None
+    return optuna.trial.TrialState.COMPLETE, value
+
+
+@pytest.mark.parametrize(
+    "name", ["tpe_median", "tpe_hyperband", "tpe_asha", "random", "cmaes", "qmc"]
+)
+def test_a_study_resumed_by_a_new_process_samples_what_the_uninterrupted_one_did(name):
+    # Every sampler draws trial n from (seed, n): a new process's sampler, resuming the trial
+    # a killed process left RUNNING and going on, proposes what one process would have.
+    def study(storage):
+        sampler, pruner = get_strategy(name).make(StrategyInputs(SPACE, LADDER, 3))
+        return optuna.create_study(
+            study_name="s", storage=storage, sampler=sampler, pruner=pruner, load_if_exists=True
+        )
+
+    whole = study(optuna.storages.InMemoryStorage())
+    _ask_and_tell(whole, 16)
+    storage = optuna.storages.InMemoryStorage()
+    killed = _ask_and_tell(study(storage), 16, stop_at=7)
+    resumed = study(storage)  # another process: a new sampler and pruner
+    trial = optuna.trial.Trial(resumed, resumed.trials[killed]._trial_id)
+    state, value = _climb(trial, trial.params["x"] + 0.3 * (trial.params["c"] == "b"))
+    resumed.tell(trial, value, state=state)
+    _ask_and_tell(resumed, 16 - killed - 1)
+    assert [t.params for t in resumed.trials] == [t.params for t in whole.trials]
+    assert [t.state for t in resumed.trials] == [t.state for t in whole.trials]
