@@ -6,8 +6,10 @@ import argparse
 import json
 import math
 import os
+import signal
 import sys
 import textwrap
+from contextlib import contextmanager
 from pathlib import Path
 
 from harness.errors import UserError
@@ -578,7 +580,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         run_id = logger.log_report(path.parent)
         print(f"mlflow: report and plots logged as run {run_id} in {logger.uri}")
     print(a.ranking[["rank", "strategy", "median", "seeds"]].to_string(index=False))
-    print(f"\nverdict: {a.choice} ({a.choice_reason})")
+    print(f"\nverdict: {a.choice_named} ({a.choice_reason})")
     for line in a.cannot_tell:
         print(f"cannot tell: {line}")
     print(f"report: {path} and {path.with_suffix('.html')}")
@@ -736,12 +738,33 @@ def _check_strategies(text: str) -> None:
         raise UserError(f"--strategies: names a strategy twice: {text!r}")
 
 
+@contextmanager
+def _sigterm_stops_like_ctrl_c():
+    """SIGTERM (kill, a job scheduler, a coordinator stopping its workers) ends the command as
+    Ctrl-C does: finished trials kept, the trial in flight left to be trained again, local
+    workers stopped, exit 130. Without this, Python would die at once and leave its workers."""
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, stop)
+    except ValueError:  # not the main thread (an embedding program): leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line ``argv``; returns the exit status (2 for a user error)."""
     args = build_parser().parse_args(argv)
     try:
         validate_args(args)
-        return args.func(args)
+        with _sigterm_stops_like_ctrl_c():
+            return args.func(args)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -16,13 +16,13 @@ from harness.climb import Rung, build_trainer, climb, trial_seed
 from harness.errors import UserError
 from harness.experiment import Experiment
 from harness.records import RunRecorder
+from harness.study import FLOPS_ATTR
 from model.config import count_parameters
 from model.flops import training_flops
 from model.runtime import release_device_memory
 from model.windows import HORIZONS
 from strategies import Strategy
 
-FLOPS_ATTR = "train_flops"  # the trial user attribute holding the FLOPs it has spent
 QUEUE_EMPTY = "not run: every queued configuration was already taken (grid exhausted)"
 
 
@@ -34,6 +34,16 @@ def _was_queued(trial: optuna.Trial) -> bool:
 
 class TrialFailed(Exception):
     """Training went wrong (diverged, crashed); the reason is stored on the trial and recorded."""
+
+
+class TrialInterrupted(BaseException):
+    """Ctrl-C or SIGTERM during trial ``number``. Not a KeyboardInterrupt, so Optuna lets it
+    through without failing the trial: the trial stays RUNNING in the storage and the next run
+    trains it again under its own number (harness.study.stuck_trials)."""
+
+    def __init__(self, number: int) -> None:
+        super().__init__(number)
+        self.number = number
 
 
 @dataclass
@@ -95,6 +105,12 @@ class Objective:
         return self.strategy.objectives > 1
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
+        try:
+            return self._trial(trial)
+        except KeyboardInterrupt:
+            raise TrialInterrupted(trial.number) from None
+
+    def _trial(self, trial: optuna.Trial) -> float | tuple[float, float]:
         if self.strategy.queue is not None and not _was_queued(trial):
             # Another worker took the last queued point between our check and this trial's creation.
             trial.set_user_attr("fail_reason", QUEUE_EMPTY)

@@ -4,17 +4,20 @@ table row after every trial, and the stops (budget met, failures in a row, Ctrl-
 from __future__ import annotations
 
 import math
+import sys
 import time
+import warnings
 from dataclasses import dataclass
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 from tqdm import tqdm
 
-from harness.objective import FLOPS_ATTR, Objective, TrialFailed
+from harness.objective import Objective, TrialFailed, TrialInterrupted
 from harness.records import RunRecorder, unfinished_row
 from harness.storage import storage_errors
 from harness.study import (
+    FLOPS_ATTR,
     INTERRUPTED_BY_USER,
     best_value,
     count_done,
@@ -51,8 +54,11 @@ class Limits:
 
 @dataclass(frozen=True)
 class LoopContext:
-    """Everything one process's optimize loop needs; ``shared``: other processes train the
-    same study."""
+    """Everything one process's optimize loop needs. ``shared``: other processes train the
+    same study; ``resume``: trials a stopped process left RUNNING, trained again first under
+    their own numbers; ``requeue``: a trial stopped by Ctrl-C or SIGTERM is failed and its
+    configuration queued again (database storages, whose heartbeats retry stale trials)
+    instead of being left RUNNING for the next run to resume."""
 
     study: optuna.Study
     objective: Objective
@@ -60,6 +66,8 @@ class LoopContext:
     limits: Limits
     shared: bool
     progress: bool
+    resume: tuple[int, ...] = ()
+    requeue: bool = False
 
 
 def spent_flops(study: optuna.Study) -> float:
@@ -88,6 +96,12 @@ class TrialBook:
         )
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        self.account(study, trial)
+        if self.should_stop(trial):
+            study.stop()
+
+    def account(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        """Record a finished trial and count it against the budget."""
         self._record(trial)
         failed = trial.state == TrialState.FAIL
         self.failures_in_a_row = self.failures_in_a_row + 1 if failed else 0
@@ -104,7 +118,6 @@ class TrialBook:
             self.flops += trial.user_attrs.get(FLOPS_ATTR, 0.0)
         self.bar.n = self.done
         self.bar.refresh()
-        self._maybe_stop(study, trial)
 
     def _record(self, trial: FrozenTrial) -> None:
         objective = self.ctx.objective
@@ -134,40 +147,58 @@ class TrialBook:
         }
         self.ctx.recorder.add_trial(row, trial.params)
 
-    def _maybe_stop(self, study: optuna.Study, trial: FrozenTrial) -> None:
+    def should_stop(self, trial: FrozenTrial) -> bool:
+        """Whether the run's budget (or its failures in a row) ends it after ``trial``."""
         limits = self.ctx.limits
         if self.failures_in_a_row >= MAX_CONSECUTIVE_FAILURES:
             last = trial.user_attrs.get("fail_reason")
             self.bar.write(
                 f"stopping: {self.failures_in_a_row} trials failed in a row (last: {last})"
             )
-            study.stop()
-        elif self.done >= limits.target:
-            study.stop()
-        elif limits.flops is not None and self.flops >= limits.flops:
-            study.stop()
-        elif self.ctx.objective.strategy.queue is not None and not has_waiting(study):
-            study.stop()
-        elif limits.simulated_seconds is not None and self.elapsed >= limits.simulated_seconds:
-            study.stop()
+            return True
+        return (
+            self.done >= limits.target
+            or (limits.flops is not None and self.flops >= limits.flops)
+            or (self.ctx.objective.strategy.queue is not None and not has_waiting(self.ctx.study))
+            or (limits.simulated_seconds is not None and self.elapsed >= limits.simulated_seconds)
+        )
 
-    def record_interrupted(self) -> None:
-        """After Ctrl-C: record the trials in flight and queue their configurations again."""
-        objective = self.ctx.objective
-        for number, times in objective.times.items():
+    def record_interrupted(self, stopped: int | None) -> None:
+        """After Ctrl-C or SIGTERM, for the trials in flight (``stopped``: the one the signal
+        reached, if known): left RUNNING for the next run to train again under the same number,
+        or, where ``requeue``, failed, recorded and queued again."""
+        objective, study = self.ctx.objective, self.ctx.study
+        numbers = set(objective.times) | ({stopped} if stopped is not None else set())
+        for number in sorted(numbers):
+            times = objective.times.get(number)
+            trial = study._storage.get_trial(
+                study._storage.get_trial_id_from_study_id_trial_number(study._study_id, number)
+            )
+            if trial.state != TrialState.RUNNING:  # it finished; the records will catch up
+                continue
+            if not self.ctx.requeue:
+                self.bar.write(
+                    f"trial {number} stopped mid-trial; the same command trains it again "
+                    "from its start",
+                    file=sys.stderr,
+                )
+                continue
+            study._storage.set_trial_user_attr(trial._trial_id, "fail_reason", INTERRUPTED_BY_USER)
+            study.tell(number, state=TrialState.FAIL)
             row = unfinished_row(
                 objective.strategy.name,
                 objective.seed,
                 number,
                 INTERRUPTED_BY_USER,
-                rungs_done=times.rungs,
-                last_step=times.last_step,
-                train_seconds=times.train,
-                eval_seconds=times.eval,
+                rungs_done=times.rungs if times else 0,
+                last_step=times.last_step if times else 0,
+                train_seconds=times.train if times else 0.0,
+                eval_seconds=times.eval if times else 0.0,
                 wall_seconds=time.perf_counter() - self.last,
             )
-            self.ctx.recorder.add_trial(row, times.params)
-            self.ctx.study.enqueue_trial(times.params, skip_if_exists=False)
+            self.ctx.recorder.add_trial(row, trial.params)
+            if trial.params:
+                study.enqueue_trial(trial.params, skip_if_exists=False)
 
 
 def optimize(ctx: LoopContext) -> bool:
@@ -183,23 +214,50 @@ def optimize(ctx: LoopContext) -> bool:
     )
     book = TrialBook(ctx, bar)
     ctx.objective.on_rung = book.on_rung
-    deadline = ctx.limits.deadline
-    timeout = None if deadline is None else max(0.0, deadline - time.time())
     try:
         with storage_errors():  # a failed write: its own one-line error, not Optuna's assertion
-            ctx.study.optimize(
-                ctx.objective,
-                n_trials=None,
-                timeout=timeout,
-                callbacks=[book],
-                catch=(TrialFailed,),
-                gc_after_trial=False,
-                show_progress_bar=False,
-            )
-    except KeyboardInterrupt:
-        # Optuna has failed the trial in flight; record why and queue its configuration again.
-        book.record_interrupted()
+            if _resume(ctx, book) and ctx.limits.open(ctx.study):
+                deadline = ctx.limits.deadline
+                ctx.study.optimize(
+                    ctx.objective,
+                    n_trials=None,
+                    timeout=None if deadline is None else max(0.0, deadline - time.time()),
+                    callbacks=[book],
+                    catch=(TrialFailed,),
+                    gc_after_trial=False,
+                    show_progress_bar=False,
+                )
+    except (KeyboardInterrupt, TrialInterrupted) as stop:
+        book.record_interrupted(getattr(stop, "number", None))
         return True
     finally:
         bar.close()
     return False
+
+
+def _resume(ctx: LoopContext, book: TrialBook) -> bool:
+    """Train the trials a stopped process left RUNNING again, under their own numbers (the
+    sampler is not asked: their configurations are stored); False if the budget is then met."""
+    study = ctx.study
+    for number in ctx.resume:
+        book.bar.write(
+            f"trial {number} was stopped mid-trial; training it again from its start",
+            file=sys.stderr,
+        )
+        trial = optuna.trial.Trial(
+            study, study._storage.get_trial_id_from_study_id_trial_number(study._study_id, number)
+        )
+        value, state = None, TrialState.COMPLETE
+        try:
+            with warnings.catch_warnings():  # its rungs reported before the stop stay as they were
+                warnings.filterwarnings("ignore", "The reported value is ignored", UserWarning)
+                value = ctx.objective(trial)
+        except optuna.TrialPruned:
+            state = TrialState.PRUNED
+        except TrialFailed:
+            state = TrialState.FAIL
+        frozen = study.tell(trial, value, state=state)
+        book.account(study, frozen)
+        if book.should_stop(frozen):
+            return False
+    return True

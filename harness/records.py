@@ -16,12 +16,13 @@ import fcntl
 import io
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 
 from harness.errors import UserError
-from harness.sidefiles import write_json_atomic
+from harness.sidefiles import write_json_atomic, write_text_atomic
 from harness.tables import Table, empty_or_number, finite, number, read_table, whole
 
 RUNG_COLUMNS = (
@@ -135,6 +136,27 @@ class _CsvLog:
             except OSError as exc:
                 _undo(fh, size, self.path, exc)
 
+    def drop(self, unwanted: Callable[[dict], bool]) -> int:
+        """Rewrite the file without the rows ``unwanted`` accepts (each row as a dict of
+        strings), atomically and under the lock; returns how many went."""
+        try:
+            with self.path.open("rb") as fh:
+                fcntl.flock(fh, fcntl.LOCK_EX)
+                lines = fh.read().decode("utf-8", errors="replace").splitlines(keepends=True)
+                header = next(csv.reader(lines[:1]), [])
+                kept = [
+                    line
+                    for line in lines[1:]
+                    if not unwanted(dict(zip(header, next(csv.reader([line]), []))))
+                ]
+                if len(kept) < len(lines) - 1:
+                    write_text_atomic(self.path, "".join(lines[:1] + kept))
+        except OSError as exc:
+            raise UserError(
+                f"records {self.path}: cannot rewrite ({exc.strerror or exc})"
+            ) from None
+        return len(lines) - 1 - len(kept)
+
 
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
@@ -186,6 +208,14 @@ class RunRecorder:
     def add_trial(self, row: dict, params: dict) -> None:
         """Append one trials.csv row: ``row`` plus the trial's ``params`` as param_ columns."""
         self.trials.append({**row, **{f"param_{k}": v for k, v in params.items()}})
+
+    def forget_rungs(self, strategy: str, seed: int, trials: set[int]) -> int:
+        """Drop the rungs.csv rows of ``trials`` (trained again from the start: a resumed trial
+        records each rung once); returns how many rows went."""
+        wanted = {(strategy, str(seed), str(t)) for t in trials}
+        return self.rungs.drop(
+            lambda row: (row.get("strategy"), row.get("seed"), row.get("trial")) in wanted
+        )
 
     def read(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         """The usable rows of rungs.csv and trials.csv (unreadable lines dropped)."""

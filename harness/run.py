@@ -187,11 +187,11 @@ def _run(run: _Run) -> dict:
     )
     recorder = RunRecorder(run.directory, experiment.space.names)
     flops = run.budget.flops(experiment, workload)
-    limits = _limits(run, study, inputs, existing, url, recorder, flops)
+    limits, resume = _limits(run, study, inputs, existing, url, recorder, flops)
     meta = {**_metadata(run, url, setup_seconds, limits), "fingerprint": fingerprint}
     recorder.write_metadata(meta)
     interrupted = False
-    if limits.open(study):
+    if limits.open(study) or resume:
         objective = Objective(
             experiment,
             workload,
@@ -207,6 +207,8 @@ def _run(run: _Run) -> dict:
             limits=limits,
             shared=opts.workers > 1 or not run.coordinator,
             progress=opts.progress,
+            resume=tuple(resume),
+            requeue=is_rdb(url),
         )
         interrupted = _train(run, loop, url)
     if run.coordinator:
@@ -278,9 +280,10 @@ def _create_study(run: _Run, storage):
 
 def _limits(
     run: _Run, study, inputs, existing, url: str, recorder: RunRecorder, flops: float | None
-) -> Limits:
-    """As coordinator: queue (v4 first, or the strategy's fixed points), recover trials a
-    killed process left, set the deadline and share it all; as worker: read the shared limits."""
+) -> tuple[Limits, list[int]]:
+    """As coordinator: queue (v4 first, or the strategy's fixed points), find the trials a
+    stopped process left (to train again), set the deadline and share it all; as worker: read
+    the shared limits. Returns the limits and the trials to train again."""
     opts, strategy = run.opts, run.strategy
     target = run.budget.target
     queue = strategy.queue(inputs) if strategy.queue is not None else None
@@ -289,12 +292,13 @@ def _limits(
     elif strategy.warm_start:
         queue = [run.experiment.space.defaults()]  # v4 first: the warm start and the target
     if not run.coordinator:
-        return shared_limits(study, Limits(target, None, flops, _simulated_budget(run)))
+        return shared_limits(study, Limits(target, None, flops, _simulated_budget(run))), []
     if not existing:
         for params in queue or ():
             study.enqueue_trial(params, skip_if_exists=False)
+    resume = []
     if not is_rdb(url):  # RDB storages fail and retry such trials through heartbeats
-        studies.recover_interrupted(study, recorder, strategy.name, opts.seed)
+        resume = studies.stuck_trials(study, recorder, strategy.name, opts.seed)
     deadline = None
     # Under a simulated clock the budget is checked against reported seconds instead.
     if run.budget.timeout_minutes is not None and not run.backend.simulated_clock:
@@ -302,7 +306,7 @@ def _limits(
         deadline = time.time() + remaining * 60
     limits = Limits(target, deadline, flops, _simulated_budget(run))
     share_with_workers(study, run.experiment, strategy, opts.seed, limits)
-    return limits
+    return limits, resume
 
 
 def _simulated_budget(run: _Run) -> float | None:
@@ -330,6 +334,9 @@ def _train(run: _Run, loop: LoopContext, url: str) -> bool:
     interrupted = False
     try:
         interrupted = optimize(loop)
+    except BaseException:  # stopped outside a trial, or a failed write: workers stop too
+        interrupted = True
+        raise
     finally:
         for child in children:
             if interrupted:

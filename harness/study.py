@@ -10,10 +10,11 @@ from optuna.trial import FrozenTrial, TrialState
 
 from harness.records import RunRecorder, read_trials, unfinished_row
 
+FLOPS_ATTR = "train_flops"  # the trial user attribute holding the FLOPs it has spent
+
 INTERRUPTED_BY_USER = (
     "interrupted: stopped by the user (Ctrl-C); its configuration is queued for the next run"
 )
-INTERRUPTED_BY_KILL = "interrupted: its process stopped mid-trial"
 WORKER_DIED = "worker died mid-trial (stale heartbeat)"
 DONE_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
 
@@ -26,26 +27,27 @@ def existing_trials(storage, name: str) -> list[FrozenTrial]:
         return []
 
 
-def recover_interrupted(
-    study: optuna.Study, recorder: RunRecorder, strategy: str, seed: int
-) -> int:
-    """Fail every trial left RUNNING by a killed process, record why, and queue its
-    configuration again; returns how many were recovered. A RUNNING trial that trials.csv
-    records as finished (its finishing record in the storage was damaged and set aside) is
-    finished again with its recorded state and MAE instead: it was trained, and charged."""
+def stuck_trials(study: optuna.Study, recorder: RunRecorder, strategy: str, seed: int) -> list[int]:
+    """The numbers of the trials a stopped process left RUNNING (killed, Ctrl-C, SIGTERM, or a
+    finishing record damaged in the storage), to be trained again from their start under the
+    same numbers, so the resumed run is the uninterrupted one: same configurations, same
+    training seeds, same pruning brackets. Their partial compute is refunded and their rungs
+    forgotten (they are recorded again). A RUNNING trial that trials.csv records as finished
+    (its finishing record was set aside) is finished with its recorded state and MAE instead:
+    it was trained, and charged. Call it only where no other process trains the study."""
     stuck = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     finished = recorded_finishes(recorder, strategy, seed)
+    again = []
     for t in stuck:
         if t.number in finished:  # its finishing record was lost from the storage, not its row
             state, value = finished[t.number]
             study.tell(t.number, value if state == TrialState.COMPLETE else None, state=state)
             continue
-        study._storage.set_trial_user_attr(t._trial_id, "fail_reason", INTERRUPTED_BY_KILL)
-        study.tell(t.number, state=TrialState.FAIL)
-        recorder.add_trial(unfinished_row(strategy, seed, t.number, INTERRUPTED_BY_KILL), t.params)
-        if t.params:
-            study.enqueue_trial(t.params, skip_if_exists=False)
-    return len(stuck)
+        study._storage.set_trial_user_attr(t._trial_id, FLOPS_ATTR, 0.0)
+        again.append(t.number)
+    if again:
+        recorder.forget_rungs(strategy, seed, set(again))
+    return again
 
 
 def recorded_finishes(

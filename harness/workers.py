@@ -3,8 +3,10 @@ workers, and a worker joining a study (from this machine or another)."""
 
 from __future__ import annotations
 
+import ctypes
 import math
 import os
+import signal
 import subprocess
 import sys
 import tomllib
@@ -14,6 +16,8 @@ from pathlib import Path
 import optuna
 
 from harness.errors import UserError
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def share_with_workers(study: optuna.Study, experiment, strategy, seed: int, limits) -> None:
@@ -60,8 +64,35 @@ def start_workers(
         if devices[k]:
             cmd += ["--device", devices[k]]
         # Their summaries would repeat the coordinator's; their errors still reach stderr.
-        children.append(subprocess.Popen(cmd, env=env, cwd=os.getcwd(), stdout=subprocess.DEVNULL))
+        children.append(
+            subprocess.Popen(
+                cmd,
+                env=env,
+                cwd=os.getcwd(),
+                stdout=subprocess.DEVNULL,
+                preexec_fn=_stop_with(os.getpid()),
+            )
+        )
     return children
+
+
+def _stop_with(parent: int):
+    """For a child process: be sent SIGTERM when ``parent`` dies, however it dies (kill -9
+    included), so no worker outlives its coordinator and trains on beside the next one. Linux's
+    parent-death signal; elsewhere nothing (the coordinator's SIGTERM handler stops its
+    workers when it is itself stopped by a signal it can catch)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        prctl = libc.prctl
+    except (OSError, AttributeError):
+        return None
+
+    def arm() -> None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # the coordinator died before the signal was armed
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return arm
 
 
 def load_shared(storage_url: str, name: str):

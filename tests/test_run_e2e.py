@@ -95,7 +95,7 @@ def test_grid_stops_when_exhausted_and_does_not_rerun(tmp_path):
     )  # a second call on a finished grid runs no duplicate
 
 
-def test_trial_left_running_by_a_killed_process_is_failed_and_requeued(tmp_path):
+def test_trial_left_running_by_a_killed_process_is_trained_again_under_its_number(tmp_path):
     exp = load_experiment("smoke")
     storage = open_storage(study_storage_url(tmp_path, "smoke", "random", 0))
     study = optuna.create_study(study_name=study_name(exp, "random", 0), storage=storage)
@@ -105,9 +105,9 @@ def test_trial_left_running_by_a_killed_process_is_failed_and_requeued(tmp_path)
         exp, RunOptions("random", results_dir=str(tmp_path), n_trials=2, progress=False)
     )
     trials = pd.read_csv(tmp_path / "smoke/random/seed-0/trials.csv")
-    assert trials.loc[trials["trial"] == 0, "fail_reason"].item().startswith("interrupted")
-    retried = optuna.load_study(study_name=study.study_name, storage=storage).trials[1]
-    assert retried.params == params  # the interrupted configuration is tried again
+    assert list(trials["state"]) == ["COMPLETE", "COMPLETE"]  # no FAIL row, no third trial
+    retried = optuna.load_study(study_name=study.study_name, storage=storage).trials[0]
+    assert retried.state.name == "COMPLETE" and retried.params == params  # its own number
     assert summary["complete"] == 2
 
 
@@ -168,7 +168,10 @@ def test_ctrl_c_stops_cleanly_and_the_same_command_resumes(tmp_path):
     assert done == set(
         trials.loc[trials["state"] != "FAIL", "trial"]
     )  # records agree with the storage
-    assert not [t for t in study.trials if t.state.name == "RUNNING"]  # nothing left hanging
+    # The trial in flight is left to be trained again under its own number, nothing failed.
+    stopped = [t.number for t in study.trials if t.state.name == "RUNNING"]
+    assert len(stopped) <= 1 and not [t for t in study.trials if t.state.name == "FAIL"]
+    assert all(f"trial {n} stopped mid-trial" in err for n in stopped)
 
     resumed = subprocess.run(
         cmd[:-3] + ["--trials", str(len(done) + 2), "--results", str(tmp_path), "--no-progress"],
@@ -179,6 +182,8 @@ def test_ctrl_c_stops_cleanly_and_the_same_command_resumes(tmp_path):
     assert resumed.returncode == 0
     study = optuna.load_study(study_name="smoke.random.seed-0", storage=storage)
     assert sum(t.state.name in ("COMPLETE", "PRUNED") for t in study.trials) == len(done) + 2
+    assert all(study.trials[n].state.name == "COMPLETE" for n in stopped)
+    assert all(f"trial {n} was stopped mid-trial" in resumed.stderr for n in stopped)
 
 
 def test_a_run_in_which_no_trial_finished_exits_non_zero_with_the_reasons(tmp_path, capsys):

@@ -127,3 +127,40 @@ def test_a_damaged_finishing_record_is_finished_again_from_trials_csv(tmp_path, 
     assert [(t.number, t.state.name) for t in study.trials] == [(0, "COMPLETE"), (1, "COMPLETE")]
     assert {(0, "COMPLETE", study.trials[0].value)} <= {r[:3] for r in before}
     assert _trial_rows(tmp_path) == before  # no "interrupted" row, nothing retrained
+
+
+def test_a_damaged_finishing_record_without_its_row_is_trained_again_and_charged_once(
+    tmp_path, capsys
+):
+    # The process died between the storage's COMPLETE record and the trials.csv row, and the
+    # record was then damaged: before, the trial was failed as "interrupted" and its compute
+    # stayed charged. Now it is trained again under its own number, charged once.
+    args = RUN + ["--results", str(tmp_path), "--trials", "2"]
+    assert main(args) == 0
+    path = _journal(tmp_path)
+    storage = open_storage(journal_url(path))
+    first = optuna.load_study(study_name="smoke.random.seed-0", storage=storage).trials[1]
+    lines = path.read_bytes().splitlines(keepends=True)
+    (done,) = [
+        i
+        for i, line in enumerate(lines)
+        if line.startswith(b'{"op_code":6,') and b'"trial_id":1,"state":1,' in line
+    ]
+    lines[done] = lines[done].replace(b'"values":[', b'"values"#[', 1)
+    path.write_bytes(b"".join(lines))
+    trials_csv = tmp_path / "smoke/random/seed-0/trials.csv"
+    rows = trials_csv.read_text().splitlines(keepends=True)
+    trials_csv.write_text("".join(r for r in rows if not r.startswith("random,0,1,")))
+    capsys.readouterr()
+    assert main(args) == 0
+    assert "trial 1 was stopped mid-trial; training it again" in capsys.readouterr().err
+    study = optuna.load_study(
+        study_name="smoke.random.seed-0", storage=open_storage(journal_url(path))
+    )
+    again = study.trials[1]
+    assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE"]
+    assert again.params == first.params and again.value == pytest.approx(first.value, rel=1e-5)
+    assert again.user_attrs["train_flops"] == first.user_attrs["train_flops"]  # charged once
+    rungs = pd.read_csv(tmp_path / "smoke/random/seed-0/rungs.csv")
+    assert (rungs["trial"] == 1).sum() == 3  # its three rungs, recorded once
+    assert sorted(pd.read_csv(trials_csv)["trial"]) == [0, 1]

@@ -76,11 +76,11 @@ def test_a_second_coordinator_of_a_running_study_is_refused(tmp_path, capsys):
         first.send_signal(signal.SIGINT)
         first.wait(timeout=60)
     assert first.returncode == 130  # the first one was never disturbed
-    assert not [
-        t
-        for t in _study(study_storage_url(tmp_path, "smoke", "random", 0)).trials
-        if t.state.name == "RUNNING"
+    states = [
+        t.state.name for t in _study(study_storage_url(tmp_path, "smoke", "random", 0)).trials
     ]
+    # at most the trial in flight, left for the next run to train again; nothing failed
+    assert states.count("RUNNING") <= 1 and "FAIL" not in states
 
 
 def test_a_changed_experiment_file_is_refused_and_nothing_is_overwritten(tmp_path, capsys):

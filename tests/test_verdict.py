@@ -202,3 +202,27 @@ def test_stability_is_not_claimed_where_no_test_could_reject():
     five = verdict.paired_tests(_scores(effects, 5, rng), [])
     assert not verdict.can_reject(five)  # min p 0.0625 against Holm's 0.05 / 10
     assert verdict.can_reject(verdict.paired_tests(_scores(effects, 12, rng), []))
+
+
+def test_cold_twins_alone_are_named_as_a_group_not_split_by_name():
+    # Only cold starts ran (no declared control): the lowest median belongs to two strategies
+    # identical by construction; the verdict names both, never the alphabetically first.
+    rng = np.random.default_rng(9)
+    scores = _scores({"random.cold": 0.0, "tpe_median.cold": 0.05}, 6, rng)
+    twin = scores[scores.strategy == "random.cold"].assign(strategy="tpe.cold")
+    scores = pd.concat([scores, twin])
+    groups = verdict.identical_groups(
+        pd.DataFrame(
+            {
+                "strategy": ["random.cold", "tpe.cold", "tpe_median.cold"],
+                "seed": 0,
+                "trial": 0,
+                "rung": 1,
+                "val_mae": [4.0, 4.0, 4.1],
+                "param_lr": [0.1, 0.1, 0.2],
+            }
+        )
+    )
+    chosen, reason = verdict.pick(scores, _traits(scores.strategy.unique()), groups)
+    assert verdict.named_with_twins(chosen, groups) == "random.cold = tpe.cold"
+    assert "no test possible" in reason

@@ -169,6 +169,14 @@ def surrogate_text(ev: dict) -> str:
         if ev.get("trusted")
         else "below the 0.9 a screen needs to decide: it informs, real runs decide"
     )
+    ceiling = ev.get("noise_ceiling")
+    if ceiling is not None and np.isfinite(
+        ceiling
+    ):  # what seed noise alone allows a perfect model to score
+        trust += (
+            f"; seed noise caps the held-out Spearman a perfect model could expect at about "
+            f"{ceiling:.2f}"
+        )
     return (
         f"The surrogate was fitted to {ev['rungs_fitted']} rungs of {ev['curves']} learning curves "
         f"({ev['configs']} configurations, {ev['configs_at_top']} at the top rung; pruned trials' "

@@ -60,6 +60,12 @@ class Analysis:
     results_dir: str = "results"
 
     @property
+    def choice_named(self) -> str:
+        """The recommendation with the strategies identical to it by construction ("random =
+        tpe"): no name in such a group is more the winner than another."""
+        return verdict.named_with_twins(self.choice, self.identical)
+
+    @property
     def replayed(self) -> bool:
         """Whether these runs were replayed on the surrogate rather than trained."""
         return any(m.get("backend") == "replay" for m in self.results.meta.values())

@@ -395,7 +395,7 @@ def verdict(inputs: ReportInputs) -> list:
         if np.isfinite(a.stability)
         else ""
     )
-    name = verdict_rules.named_with_twins(a.choice, a.identical)
+    name = a.choice_named
     twins = (
         " (identical by construction: one result under several names)" if name != a.choice else ""
     )
@@ -426,7 +426,7 @@ def brief(inputs: ReportInputs) -> list:
     per_hour = _trials_per_hour(inputs.plan)
     return [
         ("h2", "The brief's questions"),
-        ("li", f"Which strategy: {a.choice} (see the verdict)."),
+        ("li", f"Which strategy: {a.choice_named} (see the verdict)."),
         ("li", f"What pruning skips: {skipped}."),
         (
             "li",

@@ -1,0 +1,41 @@
+"""The surrogate's noise ceiling: what seed noise alone lets a perfect model score held out."""
+
+import numpy as np
+
+from harness.replay.surrogate import noise_ceiling
+
+
+def _table(y, n):
+    y = np.asarray(y, float)
+    return {"y": y, "n": np.asarray(n, float), "rung": np.full(len(y), 3), "top": 3}
+
+
+def _noise(sd, supported=True):
+    return {"supported": supported, "trial": sd, "rung": [0.0, 0.0, 0.0]}
+
+
+def test_the_ceiling_falls_as_noise_grows_against_the_spread_of_configurations():
+    y = np.linspace(3.9, 4.4, 40)
+    quiet, loud = (
+        noise_ceiling(_table(y, [1] * 40), _noise(0.01)),
+        noise_ceiling(_table(y, [1] * 40), _noise(0.2)),
+    )
+    assert quiet > 0.99 and loud < 0.8 and quiet > loud
+
+
+def test_repeats_raise_the_ceiling():
+    y = np.linspace(3.9, 4.4, 40)
+    once = noise_ceiling(_table(y, [1] * 40), _noise(0.15))
+    four = noise_ceiling(_table(y, [4] * 40), _noise(0.15))
+    assert four > once
+
+
+def test_outliers_do_not_hide_noise_among_bunched_configurations():
+    # 38 configurations within 0.1 of each other, two far off: a variance ratio would call the
+    # data reliable (spread 0.5), but most ranks are set by noise.
+    y = np.r_[np.linspace(4.0, 4.1, 38), 5.5, 6.0]
+    assert noise_ceiling(_table(y, [1] * 40), _noise(0.1)) < 0.7
+
+
+def test_no_noise_model_no_ceiling():
+    assert np.isnan(noise_ceiling(_table([4.0, 4.1, 4.2], [1, 1, 1]), _noise(0.1, False)))
