@@ -39,3 +39,16 @@ def test_outliers_do_not_hide_noise_among_bunched_configurations():
 
 def test_no_noise_model_no_ceiling():
     assert np.isnan(noise_ceiling(_table([4.0, 4.1, 4.2], [1, 1, 1]), _noise(0.1, False)))
+
+
+def test_the_report_states_the_ceiling_beside_the_score():
+    from harness.analysis.agreement import surrogate_text
+
+    ev = {
+        "rungs_fitted": 262, "curves": 89, "configs": 65, "configs_at_top": 63,
+        "sources": ["record-64x2/seed-0"], "noise_supported": True, "repeated_configs": 24,
+        "noise_trial": 0.104, "noise_rung": [0.0, 0.0, 0.061], "folds": "5, grouped",
+        "chosen": "boosting", "trusted": False, "noise_ceiling": 0.86,
+    }  # fmt: skip
+    assert "a perfect model could expect at about 0.86" in surrogate_text(ev)
+    assert "perfect model" not in surrogate_text({**ev, "noise_ceiling": None})

@@ -178,7 +178,7 @@ def test_a_replayed_retrain_uses_common_random_numbers(recorded):
 def test_more_trials_on_a_flat_objective_buy_no_verdict(recorded, tmp_path):
     """Every configuration equally good (a surrogate whose predictions are clamped flat, the
     seed noise kept): a pruner's extra trials only draw more noise. Its recorded bests look
-    better than the default's (winner's curse); ranked on re-evaluated incumbents, as the
+    better than its own retrains (winner's curse); ranked on re-evaluated incumbents, as the
     replay now ranks, it is never called significantly better."""
     from harness.analysis.analyze import analyze
     from harness.replay import run as replay_run
@@ -193,7 +193,9 @@ def test_more_trials_on_a_flat_objective_buy_no_verdict(recorded, tmp_path):
     a = analyze(tmp_path, "smoke.replay", echo=False)
     trials = a.results.trials.groupby("strategy").size()
     assert trials["tpe_asha"] > trials["tpe_median"]  # pruning bought more draws
-    recorded_gap = a.scores.pivot_table(index="seed", columns="strategy", values="recorded")
-    assert (recorded_gap["tpe_asha"] - recorded_gap["tpe_median"]).mean() < 0  # the curse
+    asha = a.scores[a.scores.strategy == "tpe_asha"]
+    # the curse: the best of many noisy draws looks better than its own retrains (whether it
+    # looks better than the default's best too depends on how many of its trials completed)
+    assert (asha["recorded"] - asha["score"]).mean() < 0
     row = a.tests[(a.tests.strategy == "tpe_asha") & (a.tests.control == "tpe_median")]
     assert a.scores["reevaluated"].all() and row["verdict"].iloc[0] != "better"

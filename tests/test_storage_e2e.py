@@ -79,6 +79,15 @@ def test_bad_side_measurement_counts_are_refused_before_training(tmp_path, capsy
     assert not (tmp_path / "smoke").exists()  # nothing trained
 
 
+def _damage_completion(path, trial_id):
+    """One character of the trial's COMPLETE op (SET_TRIAL_STATE_VALUES) replaced."""
+    lines = path.read_bytes().splitlines(keepends=True)
+    marker = f'"trial_id":{trial_id},"state":1,'.encode()
+    (done,) = [i for i, x in enumerate(lines) if x.startswith(b'{"op_code":6,') and marker in x]
+    lines[done] = lines[done].replace(b'"values":[', b'"values"#[', 1)
+    path.write_bytes(b"".join(lines))
+
+
 def _trial_rows(results):
     trials = pd.read_csv(results / "smoke/random/seed-0/trials.csv")
     return {(r.trial, r.state, r.val_mae, r.param_learning_rate) for r in trials.itertuples()}
@@ -111,14 +120,7 @@ def test_a_damaged_finishing_record_is_finished_again_from_trials_csv(tmp_path, 
     assert main(args) == 0
     path = _journal(tmp_path)
     before = _trial_rows(tmp_path)
-    lines = path.read_bytes().splitlines(keepends=True)
-    (done,) = [
-        i
-        for i, line in enumerate(lines)
-        if line.startswith(b'{"op_code":6,') and b'"trial_id":0,"state":1,' in line
-    ]
-    lines[done] = lines[done].replace(b'"values":[', b'"values"#[', 1)
-    path.write_bytes(b"".join(lines))
+    _damage_completion(path, trial_id=0)
     assert main(args) == 0
     assert "set aside" in capsys.readouterr().err
     study = optuna.load_study(
@@ -140,14 +142,7 @@ def test_a_damaged_finishing_record_without_its_row_is_trained_again_and_charged
     path = _journal(tmp_path)
     storage = open_storage(journal_url(path))
     first = optuna.load_study(study_name="smoke.random.seed-0", storage=storage).trials[1]
-    lines = path.read_bytes().splitlines(keepends=True)
-    (done,) = [
-        i
-        for i, line in enumerate(lines)
-        if line.startswith(b'{"op_code":6,') and b'"trial_id":1,"state":1,' in line
-    ]
-    lines[done] = lines[done].replace(b'"values":[', b'"values"#[', 1)
-    path.write_bytes(b"".join(lines))
+    _damage_completion(path, trial_id=1)
     trials_csv = tmp_path / "smoke/random/seed-0/trials.csv"
     rows = trials_csv.read_text().splitlines(keepends=True)
     trials_csv.write_text("".join(r for r in rows if not r.startswith("random,0,1,")))

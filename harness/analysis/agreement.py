@@ -170,9 +170,8 @@ def surrogate_text(ev: dict) -> str:
         else "below the 0.9 a screen needs to decide: it informs, real runs decide"
     )
     ceiling = ev.get("noise_ceiling")
-    if ceiling is not None and np.isfinite(
-        ceiling
-    ):  # what seed noise alone allows a perfect model to score
+    # what seed noise alone lets a perfect model score
+    if ceiling is not None and np.isfinite(ceiling):
         trust += (
             f"; seed noise caps the held-out Spearman a perfect model could expect at about "
             f"{ceiling:.2f}"

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from harness.analysis import sections
 from harness.analysis.analyze import Analysis, write_plots
+from harness.analysis.currency import currency_section
 from harness.analysis.render import render_html, render_markdown
 from harness.analysis.sections import ReportInputs
 from harness.sidefiles import read_json_guarded, write_text_atomic
@@ -23,6 +24,7 @@ SECTIONS = (
     sections.fidelity_trust,
     sections.hyperparameters,
     sections.mae_against_cost,
+    currency_section,
     sections.two_stage,
     sections.verdict,
     sections.brief,
