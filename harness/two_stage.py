@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from harness.analysis import protocol, verdict
 from harness.analysis.agreement import surrogate_evidence
@@ -112,18 +113,24 @@ def confirmation_plan(screen, opts: TwoStageOptions, reeval_seeds: int) -> dict:
 
 
 def screen_candidates(screen, k: int) -> list[str]:
-    """The screen's ``k`` best night-ready strategies by median re-evaluated score, never the
-    default, a strategy identical to it by construction, or a cold twin."""
+    """The screen's ``k`` best night-ready strategies by median re-evaluated score (an exact
+    tie broken by the mean score, then by the compute spent, not by name), never the default,
+    a strategy identical to it by construction, or a cold twin; of strategies identical to
+    each other, one stands for its group (confirming it confirms them all)."""
     default = verdict.TEAM_DEFAULT
     twins = verdict.twins_of(default, screen.identical)
     traits = screen.traits
-    median = screen.scores.groupby("strategy")["score"].median().dropna()
-    eligible = [
-        s
-        for s in median.sort_values(kind="stable").index
-        if s not in twins and not s.endswith(COLD_SUFFIX) and traits[s].night_ready
-    ]
-    return eligible[: max(0, min(k, 2))]
+    by = screen.scores.groupby("strategy")["score"]
+    order = pd.DataFrame({"median": by.median(), "mean": by.mean()}).dropna()
+    order["compute"] = [traits[s].compute for s in order.index]
+    chosen: list[str] = []
+    for s in order.sort_values(["median", "mean", "compute"], kind="stable").index:
+        if s in twins or s.endswith(COLD_SUFFIX) or not traits[s].night_ready:
+            continue
+        if any(s in verdict.twins_of(c, screen.identical) for c in chosen):
+            continue
+        chosen.append(s)
+    return chosen[: max(0, min(k, 2))]
 
 
 def _surrogate_trusted(screen) -> bool:
