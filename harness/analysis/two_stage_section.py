@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from harness.analysis import verdict
 from harness.analysis.render import fmt_number
 
 
@@ -46,6 +47,9 @@ def two_stage_blocks(a) -> list:
             " min"
         )
     decided = _decided(a, plan)
+    check = sizing_check(a.scores, plan)
+    if check:
+        sizing += f". {check}"
     return [
         ("h2", "Two stages: a replayed screen, a real confirmation"),
         (
@@ -56,6 +60,27 @@ def two_stage_blocks(a) -> list:
         ("p", sizing + "."),
         ("p", decided),
     ]
+
+
+def sizing_check(scores: pd.DataFrame, plan: dict) -> str:
+    """After the confirmation: the real paired spread against the screen's, and the seeds the
+    same power analysis asks for on the real one (the sizing could only use the screen's)."""
+    wide = scores.pivot_table(index="seed", columns="strategy", values="score")
+    default = plan["default"]
+    sds = [
+        (wide[c] - wide[default]).dropna().std()
+        for c in plan["candidates"]
+        if c in wide and default in wide and (wide[c] - wide[default]).notna().sum() >= 3
+    ]
+    if not sds:
+        return ""
+    real = float(max(sds))
+    seeds, power = verdict.seeds_for_power(plan["effect"], real, max(len(plan["candidates"]), 1))
+    return (
+        f"Checked after it ran: the largest real paired standard deviation was "
+        f"{fmt_number(real)}, {real / plan['sd_used']:.1f} times the screen's; sized on it, the "
+        f"same analysis would have asked for {seeds} real seeds ({power:.0%} power)"
+    )
 
 
 def _decided(a, plan: dict) -> str:
