@@ -14,7 +14,7 @@ from pathlib import Path
 
 from harness.errors import UserError
 from harness.sidefiles import folder_problem
-from harness.team import TARGET_MARGIN
+from harness.team import NIGHT_TRIAL_COUNTS, TARGET_MARGIN
 
 MIN_PROBE_SAMPLES = 4096
 
@@ -266,6 +266,66 @@ def _int_option(parser: argparse.ArgumentParser, flag: str, default: int, help: 
     parser.add_argument(flag, type=int, default=default, help=help)
 
 
+def _add_tunability(sub) -> None:
+    """The `tunability` subcommand: which parameters to search, and how many, on the replay."""
+    tun = _subcommand(
+        sub,
+        "tunability",
+        _cmd_tunability,
+        "which parameters are worth searching, and how many, at the night's trial counts "
+        "(replayed on the surrogate 'record' fitted)",
+    )
+    _experiment_option(tun, "a name in experiments/ or a path to a .toml file (default quick)")
+    tun.add_argument(
+        "--strategy", default=None, help="the strategy that searches (default: the team's default)"
+    )
+    _int_option(tun, "--seeds", 50, "replayed seeds per space (default 50; at least 3)")
+    tun.add_argument(
+        "--budgets",
+        default=",".join(map(str, NIGHT_TRIAL_COUNTS)),
+        help="trial counts at which incumbents are scored (default 40,60,70)",
+    )
+    _common_options(tun, progress=True)
+
+
+def _cmd_tunability(args: argparse.Namespace) -> int:
+    from harness.experiment import load_experiment
+    from harness.replay.run import load_surrogate
+    from harness.sidefiles import write_json_atomic
+    from harness.team import TEAM_DEFAULT
+    from harness.tunability import TUNABILITY_FILE, Setting, check_strategy, measure, summary_lines
+    from strategies import get_strategy
+
+    if args.seeds < 3:
+        raise UserError(f"--seeds must be >= 3 (a paired interval needs three), got {args.seeds}")
+    budgets = _budgets(args.budgets)
+    strategy = get_strategy(args.strategy or TEAM_DEFAULT)
+    check_strategy(strategy)
+    experiment = load_experiment(args.experiment)
+    surrogate = load_surrogate(experiment, args.results)
+    setting = Setting(surrogate, experiment.space, experiment.ladder, strategy, budgets)
+    result = measure(setting, args.seeds, progress=not args.no_progress)
+    result["experiment"] = experiment.name
+    result["surrogate"] = {k: surrogate.evidence.get(k) for k in ("chosen", "fitted_on")}
+    path = Path(args.results) / experiment.name / TUNABILITY_FILE
+    write_json_atomic(path, result)
+    for line in summary_lines(result):
+        print(line)
+    print(f"written: {path}")
+    return 0
+
+
+def _budgets(text: str) -> tuple[int, ...]:
+    """--budgets: distinct trial counts, each 2..10,000, ascending."""
+    try:
+        values = sorted({int(v) for v in text.split(",") if v.strip()})
+    except ValueError:
+        raise UserError(f"--budgets must be comma-separated whole numbers, got {text!r}") from None
+    if not values or values[0] < 2 or values[-1] > 10_000:
+        raise UserError(f"--budgets must be trial counts in 2..10,000, got {text!r}")
+    return tuple(values)
+
+
 def _add_record(sub) -> None:
     """The `record` subcommand: the learning curves the replay surrogate is fitted to."""
     rec = _subcommand(
@@ -331,6 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_worker(sub)
     _add_compare(sub)
     _add_record(sub)
+    _add_tunability(sub)
     _add_report(sub)
 
     pl = sub.add_parser(
