@@ -18,7 +18,8 @@ from harness.datasets import load_data
 from harness.errors import UserError
 from harness.experiment import Experiment
 from harness.fingerprint import differences, fingerprint, fingerprint_of, listed_changes
-from harness.retrain import param_columns, params_of
+from harness.records import param_columns
+from harness.retrain import params_of
 from harness.sidefiles import replace_atomic, write_json_atomic, write_text_atomic
 from harness.team import TARGET_MARGIN
 from model.metrics import forecast_metrics, persistence_metrics

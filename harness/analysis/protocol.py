@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from harness.records import param_columns
 from harness.team import TARGET_MARGIN  # the margin every default here uses
 
 
@@ -156,7 +157,7 @@ def _runs(frame: pd.DataFrame) -> str:
 def timing_noise(rungs: pd.DataFrame) -> dict:
     """Spread of train_seconds over identical work (same configuration, seed, trial and rung
     reaching the same MAE in different strategies' runs): the machine's own noise."""
-    params = sorted(c for c in rungs.columns if c.startswith("param_"))
+    params = sorted(param_columns(rungs))
     keys = ["seed", "trial", "rung", "val_mae", *params]
     groups = rungs.groupby(keys, dropna=False)["train_seconds"]
     spread = groups.agg(["count", "min", "max", "mean", "std"])
