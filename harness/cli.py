@@ -10,11 +10,17 @@ import sys
 import textwrap
 from pathlib import Path
 
+from harness.defaults import (
+    DATA_DAYS,
+    DATA_STATIONS,
+    DEFAULT_EXPERIMENT,
+    MIN_PROBE_SAMPLES,
+    PROBE_SAMPLES,
+    RESULTS_DIR,
+)
 from harness.errors import UserError
 from harness.sidefiles import folder_problem
-from harness.team import TARGET_MARGIN
-
-MIN_PROBE_SAMPLES = 4096
+from harness.team import TARGET_MARGIN, TEAM_DEFAULT
 
 # Every option that takes a count or an amount, by its dest: (requirement, test, largest
 # accepted). One table for every command, checked before any work starts (validate_args); the
@@ -76,7 +82,9 @@ def _common_options(
         )
     if device:
         parser.add_argument("--device", help="auto, cpu or cuda[:N] (overrides the experiment's)")
-    parser.add_argument("--results", default="results", help="results folder (default ./results)")
+    parser.add_argument(
+        "--results", default=RESULTS_DIR, help=f"results folder (default ./{RESULTS_DIR})"
+    )
     if progress:
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -110,8 +118,8 @@ def _mlflow_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _experiment_option(parser: argparse.ArgumentParser, help: str) -> None:
-    """The --experiment option (default quick)."""
-    parser.add_argument("--experiment", default="quick", help=help)
+    """The --experiment option (default DEFAULT_EXPERIMENT)."""
+    parser.add_argument("--experiment", default=DEFAULT_EXPERIMENT, help=help)
 
 
 def _budget_override_options(parser: argparse.ArgumentParser, per: str) -> None:
@@ -141,10 +149,12 @@ def _add_data(sub) -> None:
     data.add_argument(
         "--stations",
         type=int,
-        default=150,
-        help="synthetic stations (default 150; full scale 1498)",
+        default=DATA_STATIONS,
+        help=f"synthetic stations (default {DATA_STATIONS}; full scale 1498)",
     )
-    data.add_argument("--days", type=int, default=28, help="synthetic days (default 28)")
+    data.add_argument(
+        "--days", type=int, default=DATA_DAYS, help=f"synthetic days (default {DATA_DAYS})"
+    )
     data.add_argument("--seed", type=int, default=0, help="synthetic generator seed")
     data.add_argument(
         "--source",
@@ -162,7 +172,9 @@ def _add_run(sub) -> None:
         "--strategy",
         help="a registered strategy (see 'list'); default: the experiment's [run] strategy",
     )
-    _experiment_option(run, "a name in experiments/ or a path to a .toml file (default quick)")
+    _experiment_option(
+        run, f"a name in experiments/ or a path to a .toml file (default {DEFAULT_EXPERIMENT})"
+    )
     run.add_argument("--seed", type=int, default=0, help="strategy seed (default 0)")
     _budget_override_options(run, "")
     _int_option(
@@ -195,8 +207,8 @@ def _add_worker(sub) -> None:
     work.add_argument("--device", help="auto, cpu or cuda[:N]")
     work.add_argument(
         "--results",
-        default="results",
-        help="where this worker writes its records (default ./results)",
+        default=RESULTS_DIR,
+        help=f"where this worker writes its records (default ./{RESULTS_DIR})",
     )
     work.add_argument("--no-progress", action="store_true")
 
@@ -244,7 +256,7 @@ def _add_compare(sub) -> None:
         "--two-stage",
         action="store_true",
         help="a verdict with power: record (if needed), screen every strategy on the replay, "
-        "then confirm the screen's best against tpe_median in real paired runs, the seeds "
+        f"then confirm the screen's best against {TEAM_DEFAULT} in real paired runs, the seeds "
         "sized by a simulated power analysis (--strategies and --seeds are not used)",
     )
     _int_option(comp, "--screen-seeds", 50, "--two-stage: replayed seeds per strategy (50)")
@@ -312,7 +324,7 @@ def _add_final(sub) -> None:
         _cmd_final,
         "retrain the best configuration and v4 with early stopping; test once",
     )
-    fin.add_argument("--experiment", default="quick", help="the compared experiment")
+    _experiment_option(fin, "the compared experiment")
     fin.add_argument("--seeds", type=int, default=5, help="training seeds (default 5)")
     _int_option(fin, "--top-k", 1, "retrain the K best configurations, keep the best on validation")
     fin.add_argument("--max-epochs", type=int, default=30)
@@ -335,9 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
         "plan",
         help="cost model, projections for a 12-18 h night, and the overnight experiment file",
     )
-    pl.add_argument(
-        "--experiment", default="quick", help="the compared experiment (its folder under results/)"
-    )
+    _experiment_option(pl, "the compared experiment (its folder under results/)")
     pl.add_argument(
         "--target",
         default="velib_overnight",
@@ -371,8 +381,9 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument(
         "--probe-samples",
         type=int,
-        default=65536,
-        help="training samples per probed configuration (default 65536, at least 4096)",
+        default=PROBE_SAMPLES,
+        help=f"training samples per probed configuration (default {PROBE_SAMPLES}, at least "
+        f"{MIN_PROBE_SAMPLES})",
     )
     _common_options(pl, device=True, progress=False)
     pl.set_defaults(func=_cmd_plan)

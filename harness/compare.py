@@ -14,6 +14,7 @@ from tqdm import tqdm
 from harness.analysis.loading import load_results
 from harness.converge import converge
 from harness.datasets import load_data
+from harness.defaults import RESULTS_DIR
 from harness.errors import UserError
 from harness.experiment import Experiment
 from harness.layout import results_folder
@@ -33,7 +34,7 @@ class CompareOptions:
 
     strategies: tuple[str, ...] = tuple(STRATEGIES)
     seeds: tuple[int, ...] | None = None  # default: the experiment's
-    results_dir: str = "results"
+    results_dir: str = RESULTS_DIR
     storage: str | None = None
     n_trials: int | None = None
     timeout_minutes: float | None = None

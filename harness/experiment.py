@@ -10,13 +10,13 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from harness.defaults import DATA_DAYS, DATA_STATIONS, DEFAULT_EXPERIMENT
 from harness.errors import UserError
 from model.config import PRECISIONS, ModelConfig
 from model.windows import MAX_STATION_HOURS
 from strategies.space import PARAM_TYPES, Ladder, Param, SearchSpace
 
 EXPERIMENTS_DIR = Path(__file__).resolve().parent.parent / "experiments"
-DEFAULT_EXPERIMENT = "quick"
 _TOP_KEYS = {"name", "description", "data", "ladder", "budget", "run", "model", "space"}
 _SECTION_KEYS = {
     "data": {"stations", "days", "seed", "source"},
@@ -35,8 +35,8 @@ _DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
 class DataSpec:
     """Where the data comes from: the synthetic generator, or a user's files (``source``)."""
 
-    stations: int = 150
-    days: int = 28
+    stations: int = DATA_STATIONS
+    days: int = DATA_DAYS
     seed: int = 0
     source: str | None = None
 
@@ -203,7 +203,7 @@ def _name(doc: dict, default_name: str, fail) -> str:
 
 
 def _data(doc: dict, where: str, fail) -> DataSpec:
-    stations, days = doc.get("stations", 150), doc.get("days", 28)
+    stations, days = doc.get("stations", DATA_STATIONS), doc.get("days", DATA_DAYS)
     problem = data_problem(stations, days)
     if problem:
         raise fail(f"data.{problem[0]}", problem[1])

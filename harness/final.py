@@ -13,6 +13,7 @@ from scipy import stats
 from tqdm import tqdm
 
 from harness.analysis.analyze import Analysis
+from harness.analysis.verdict import ALPHA
 from harness.climb import build_trainer
 from harness.datasets import load_data
 from harness.errors import UserError
@@ -208,7 +209,6 @@ def _summarize(
 
 
 TESTED = ("test_mae_h1", "test_mae")  # the team's target is at T+1h; overall shown beside it
-ALPHA = 0.05
 GAP_GUARD = 0.05  # validation and test MAE within 5%: no overfitting to the validation split
 
 

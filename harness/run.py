@@ -25,6 +25,7 @@ import optuna
 from harness import study as studies
 from harness.backends import Backend, Workload, get_backend
 from harness.climb import base_trial_flops
+from harness.defaults import RESULTS_DIR
 from harness.errors import UserError
 from harness.experiment import Experiment
 from harness.fingerprint import ensure_fingerprint
@@ -57,7 +58,7 @@ class RunOptions:
 
     strategy: str | Strategy | None
     seed: int = 0
-    results_dir: str = "results"
+    results_dir: str = RESULTS_DIR
     storage: str | None = None
     n_trials: int | None = None
     timeout_minutes: float | None = None
@@ -363,7 +364,7 @@ def summary_of(run: _Run, workload: Workload, url: str, interrupted: bool) -> di
 def join_study(
     storage_url: str,
     name: str,
-    results_dir: str = "results",
+    results_dir: str = RESULTS_DIR,
     device: str | None = None,
     progress: bool = True,
 ) -> dict:

@@ -16,6 +16,7 @@ import pandas as pd
 
 from harness.analysis import metrics, plots, protocol, verdict
 from harness.analysis.loading import Results, load_results
+from harness.defaults import RESULTS_DIR
 from harness.errors import UserError
 from harness.sidefiles import read_json_guarded
 from strategies.registry import COLD_SUFFIX
@@ -57,7 +58,7 @@ class Analysis:
     traits: dict = field(default_factory=dict)  # verdict.Traits per strategy
     apart: list = field(default_factory=list)  # runs left out of the tests, and why
     two_stage: dict | None = None  # the confirmation plan whose family the tests cover
-    results_dir: str = "results"
+    results_dir: str = RESULTS_DIR
 
     @property
     def replayed(self) -> bool:

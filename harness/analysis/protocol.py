@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from harness.analysis.verdict import ALPHA, CONTROLS
 from harness.records import param_columns
 from harness.team import TARGET_MARGIN  # the margin every default here uses
 
@@ -264,8 +265,8 @@ def _power_note(seeds: int, tests: pd.DataFrame) -> str | None:
             "(compare --seeds 5 or more)."
         )
     if not len(tests):
-        return "No declared control (tpe_median, random) ran: no strategy was tested."
-    min_p, level = float(tests["min_p"].min()), 0.05 / len(tests)
+        return f"No declared control ({', '.join(CONTROLS)}) ran: no strategy was tested."
+    min_p, level = float(tests["min_p"].min()), ALPHA / len(tests)
     if min_p > level:
         return (
             f"With {seeds} seeds the smallest p-value a paired test can give is {min_p:.3g}, "

@@ -19,7 +19,7 @@ from harness.records import param_columns
 from harness.team import TEAM_DEFAULT  # the declared preference
 
 CONTROLS = (TEAM_DEFAULT, "random")  # every strategy is tested against these two
-ALPHA = 0.05  # family-wise error rate over all comparisons (Holm)
+ALPHA = 0.05  # significance: family-wise over the verdict's comparisons (Holm); final's one test
 POWER = 0.8  # for the smallest detectable difference
 
 BETTER, WORSE, NOT_SEPARATED, IDENTICAL = "better", "worse", "not separated", "identical"

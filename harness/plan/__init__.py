@@ -21,14 +21,12 @@ from harness.plan.calibrate import calibrate_device_factor
 from harness.plan.cost import CostModel, fit_cost_model, fit_cost_rows
 from harness.plan.make import make_plan
 from harness.plan.overnight import toml_value, write_overnight
-from harness.plan.probe import PROBE_SAMPLES
 from harness.plan.projection import EXTRAPOLATION_LIMIT, NIGHT_HOURS, apply_ceiling, extrapolation
 from harness.plan.space import add_grid_values, reduced_space
 
 __all__ = [
     "EXTRAPOLATION_LIMIT",
     "NIGHT_HOURS",
-    "PROBE_SAMPLES",
     "CostModel",
     "add_grid_values",
     "apply_ceiling",
