@@ -26,6 +26,7 @@ from harness.team import TARGET_MARGIN
 from model.metrics import forecast_metrics, persistence_metrics
 from model.network import ModelConfig
 from model.runtime import resolve_device
+from model.windows import HORIZONS
 
 FINAL_FILE = "final.json"
 TEAM_TARGET = -TARGET_MARGIN  # the team wants more than this MAE reduction against v4
@@ -239,7 +240,7 @@ def shifted_test(recommended: np.ndarray, v4: np.ndarray, margin: float = -TEAM_
 
 
 def _table(per_seed: pd.DataFrame, persistence: dict) -> list[dict]:
-    cols = ["test_mae", "test_mae_h1", "test_mae_h2", "test_mae_h3", "test_r2", "val_mae"]
+    cols = ["test_mae", *(f"test_mae_h{h}" for h in HORIZONS), "test_r2", "val_mae"]
     table = []
     for name, runs in per_seed.groupby("model", sort=False):
         row = {"model": name}
@@ -248,7 +249,8 @@ def _table(per_seed: pd.DataFrame, persistence: dict) -> list[dict]:
         row["val-test gap"] = f"{(runs['test_mae'] - runs['val_mae']).mean():+.4f}"
         table.append(row)
     persisted = {
-        f"test_{k}": f"{persistence[k]:.4f}" for k in ("mae", "mae_h1", "mae_h2", "mae_h3", "r2")
+        f"test_{k}": f"{persistence[k]:.4f}"
+        for k in ("mae", *(f"mae_h{h}" for h in HORIZONS), "r2")
     }
     table.append({"model": "persistence", **persisted, "val_mae": "", "val-test gap": ""})
     return table

@@ -35,8 +35,8 @@ RUNG_COLUMNS = (
     "samples",
     "train_loss",
     "val_mae",
-    "val_mae_h1",
-    "val_mae_h2",
+    "val_mae_h1",  # one per model.windows.HORIZONS (not imported: analysis reads these
+    "val_mae_h2",  # records without loading the model package; a test ties the two)
     "val_mae_h3",
     "val_r2",
     "train_seconds",

@@ -1,4 +1,5 @@
-"""The records' parameter columns: one name for each parameter, read back the same way."""
+"""The records' columns: one name for each parameter, read back the same way, and one MAE
+column per forecast horizon."""
 
 import pandas as pd
 
@@ -25,3 +26,11 @@ def test_only_parameter_columns_are_picked_in_the_tables_order():
     assert param_columns(frame) == ["param_b", "param_a"]
     assert not is_param_column(3)
     assert not is_param_column("parameters")
+
+
+def test_the_rung_records_have_one_mae_column_per_forecast_horizon():
+    from harness.records import RUNG_COLUMNS
+    from model.windows import HORIZONS
+
+    per_horizon = [c for c in RUNG_COLUMNS if c.startswith("val_mae_h")]
+    assert per_horizon == [f"val_mae_h{h}" for h in HORIZONS]
