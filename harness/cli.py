@@ -554,9 +554,10 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 def _two_stage(experiment, options, args: argparse.Namespace) -> int:
     """compare --two-stage: screen on the replay, confirm in real runs; one summary line."""
+    from harness.backends import get_backend
     from harness.two_stage import TwoStageOptions, two_stage
 
-    if options.backend != "real":
+    if get_backend(options.backend).replayed:
         raise UserError("--two-stage screens on the replay itself: leave --backend out")
     if not options.reeval_seeds:
         raise UserError("--two-stage ranks re-evaluated incumbents: --reeval-seeds must be >= 1")

@@ -12,12 +12,12 @@ import pandas as pd
 from tqdm import tqdm
 
 from harness.analysis.loading import load_results
+from harness.backends import get_backend
 from harness.converge import converge
 from harness.datasets import load_data
 from harness.defaults import RESULTS_DIR
 from harness.errors import UserError
 from harness.experiment import Experiment
-from harness.layout import results_folder
 from harness.replay.run import load_surrogate
 from harness.retrain import audit_pruned, measure_noise, reevaluate_incumbents, retrain
 from harness.run import RunOptions, run_strategy
@@ -76,8 +76,9 @@ def compare(experiment: Experiment, opts: CompareOptions) -> dict:
         if summary["interrupted"]:
             raise KeyboardInterrupt
     bar.close()
-    base = Path(opts.results_dir) / results_folder(experiment, opts.backend)
-    if opts.backend == "real":  # the retrains train the real model
+    backend = get_backend(opts.backend)
+    base = Path(opts.results_dir) / backend.folder(experiment)
+    if not backend.replayed:  # the retrains train the real model
         retrain_side_files(experiment, opts, base)
     elif opts.reeval_seeds:  # replayed runs are scored as real ones: re-evaluated incumbents
         surrogate = load_surrogate(experiment, opts.results_dir)

@@ -12,6 +12,7 @@ from typing import Any
 
 from harness.defaults import DATA_DAYS, DATA_STATIONS, DEFAULT_EXPERIMENT
 from harness.errors import UserError
+from harness.layout import REPLAY_SUFFIX
 from model.config import PRECISIONS, ModelConfig
 from model.windows import MAX_STATION_HOURS
 from strategies.space import PARAM_TYPES, Ladder, Param, SearchSpace
@@ -125,8 +126,8 @@ def name_problem(name: object, folder: bool = False) -> str | None:
             f"{name!r} is not a safe folder name: use 1-100 letters, digits, '-', '_' or '.', "
             "not starting with '.'"
         )
-    if name.endswith(".replay") and not folder:
-        return f"{name!r} ends in '.replay', which names replayed runs' folders"
+    if name.endswith(REPLAY_SUFFIX) and not folder:
+        return f"{name!r} ends in '{REPLAY_SUFFIX}', which names replayed runs' folders"
     return None
 
 

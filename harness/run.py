@@ -147,7 +147,7 @@ def _resolve(experiment: Experiment, opts: RunOptions) -> _Run:
         raise UserError(f"--workers must be >= 1, got {opts.workers}")
     if backend.max_workers is not None and opts.workers > backend.max_workers:
         raise UserError(f"--workers: the {backend.name} backend runs in one process")
-    name = study_name(experiment, strategy.name, opts.seed, backend.name)
+    name = study_name(experiment, strategy.name, opts.seed, replayed=backend.replayed)
     directory = run_dir(opts.results_dir, backend.folder(experiment), strategy.name, opts.seed)
     threads = max(1, len(os.sched_getaffinity(0)) // opts.workers)
     return _Run(experiment, opts, strategy, backend, device, budget, name, directory, threads)
@@ -239,7 +239,7 @@ def _metadata(run: _Run, url: str, setup_seconds: float, limits: Limits) -> dict
         url=url,
         study=run.name,
         device=run.device,
-        label=run.backend.device_label(run.device),
+        backend=run.backend,
         budget={**asdict(run.budget), "flops": limits.flops},
     )
     requested = run.opts.device or run.experiment.device

@@ -53,7 +53,7 @@ def two_stage(experiment, compare_opts: CompareOptions, opts: TwoStageOptions) -
         compare_opts, backend="replay", seeds=tuple(range(opts.screen_seeds)), workers=1
     )
     compare(experiment, screen_opts)
-    screen = analyze(base, results_folder(experiment, "replay"), echo=False)
+    screen = analyze(base, results_folder(experiment, replayed=True), echo=False)
     clock["screen"] = time.monotonic() - start - clock["record"]
     plan = confirmation_plan(screen, opts, compare_opts.reeval_seeds)
     plan["options"] = asdict(opts)

@@ -16,6 +16,7 @@ import pandas as pd
 
 from harness.analysis import metrics, plots, protocol, verdict
 from harness.analysis.loading import Results, load_results
+from harness.backends import recorded_replayed
 from harness.defaults import RESULTS_DIR
 from harness.errors import UserError
 from harness.sidefiles import read_json_guarded
@@ -63,7 +64,7 @@ class Analysis:
     @property
     def replayed(self) -> bool:
         """Whether these runs were replayed on the surrogate rather than trained."""
-        return any(m.get("backend") == "replay" for m in self.results.meta.values())
+        return any(recorded_replayed(m.get("backend")) for m in self.results.meta.values())
 
     def params_to_search(self) -> list[str]:
         """The most important parameters (at most 6), from final-rung importance, else rung 1's."""
