@@ -736,14 +736,12 @@ def _check_experiment_option(flag: str, value: str, command: str, folder_ok: boo
 
 
 def _check_strategies(text: str) -> None:
-    from strategies import STRATEGIES
+    from strategies.registry import strategy_problem
 
     names = [s.strip() for s in text.split(",")]
     for name in names:
-        if name not in STRATEGIES:
-            raise UserError(
-                f"--strategies: unknown strategy {name!r}; known: {', '.join(STRATEGIES)}"
-            )
+        if problem := strategy_problem(name):
+            raise UserError(f"--strategies: {problem}")
     if len(set(names)) < len(names):
         raise UserError(f"--strategies: names a strategy twice: {text!r}")
 

@@ -25,6 +25,7 @@ from harness.tables import has_rows
 from model.fidelity import FidelitySampler
 from model.runtime import resolve_device
 from strategies import STRATEGIES
+from strategies.registry import strategy_problem
 
 
 @dataclass(frozen=True)
@@ -65,9 +66,9 @@ def run_order(strategies: tuple[str, ...], seeds: tuple[int, ...]) -> list[tuple
 def compare(experiment: Experiment, opts: CompareOptions) -> dict:
     """Run every (strategy, seed) of the comparison (resuming finished ones), then the retrains
     asked for; returns how many runs and where the results are."""
-    unknown = [s for s in opts.strategies if s not in STRATEGIES]
-    if unknown:
-        raise UserError(f"unknown strategy {unknown[0]!r}; known: {', '.join(STRATEGIES)}")
+    for name in opts.strategies:
+        if problem := strategy_problem(name):
+            raise UserError(problem)
     jobs = run_order(opts.strategies, opts.seeds or experiment.seeds)
     bar = tqdm(jobs, desc=f"compare {experiment.name}", unit="run", disable=not opts.progress)
     for strategy, seed in bar:

@@ -268,11 +268,10 @@ def _run(doc: dict, fail) -> dict:
         raise fail("run.precision", f"must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     strategy = _str(doc, "strategy", None, "run", fail)
     if strategy is not None:
-        from strategies import STRATEGIES
+        from strategies.registry import strategy_problem
 
-        if strategy not in STRATEGIES:
-            known = ", ".join(STRATEGIES)
-            raise fail("run.strategy", f"unknown strategy {strategy!r}; known: {known}")
+        if problem := strategy_problem(strategy):
+            raise fail("run.strategy", problem)
     return dict(
         seeds=tuple(seeds),
         device=device,
