@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from harness.analysis.verdict import ALPHA, CONTROLS
+from harness.analysis.verdict import ALPHA, CONTROLS, POWER
 from harness.records import param_columns
 from harness.team import TARGET_MARGIN  # the margin every default here uses
 
@@ -281,7 +281,7 @@ def _power_note(seeds: int, tests: pd.DataFrame) -> str | None:
         span = f"{low:.3f}" if np.isclose(low, high) else f"{low:.3f} to {high:.3f}"
         return (
             f"Against {against['control'].iloc[0]}, gaps smaller than {span} bikes (by "
-            "comparison) could not be detected with these seeds at 80% power (simulated "
+            f"comparison) could not be detected with these seeds at {POWER:.0%} power (simulated "
             "sign-flip test at Holm's strictest level)."
         )
     return None

@@ -214,7 +214,7 @@ def _tests(inputs: ReportInputs) -> list:
             "mean_diff": "mean difference (bikes)",
             "p_holm": "p (Holm)",
             "min_p": "smallest attainable p",
-            "detectable": "detectable difference (80% power)",
+            "detectable": f"detectable difference ({verdict_rules.POWER:.0%} power)",
         }
     )
     blocks = [
