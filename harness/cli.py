@@ -601,7 +601,8 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from harness.analysis.analyze import analyze
-    from harness.plan import calibrate_device_factor, make_plan
+    from harness.plan.calibrate import calibrate_device_factor
+    from harness.plan.make import make_plan
 
     if args.probe and (args.calibrate or args.device_factor):
         raise UserError("--probe measures this machine: leave out --calibrate and --device-factor")

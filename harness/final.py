@@ -23,8 +23,8 @@ from harness.records import param_columns
 from harness.retrain import params_of
 from harness.sidefiles import replace_atomic, write_json_atomic, write_text_atomic
 from harness.team import TARGET_MARGIN
+from model.config import ModelConfig
 from model.metrics import forecast_metrics, persistence_metrics
-from model.network import ModelConfig
 from model.runtime import resolve_device
 from model.windows import HORIZONS
 

@@ -14,8 +14,8 @@ import time
 
 import numpy as np
 
+from model.config import ModelConfig
 from model.metrics import forecast_metrics, persistence_metrics
-from model.network import ModelConfig
 from model.synthetic import generate_panel
 from model.train import Trainer
 from model.windows import HORIZONS, build_windows

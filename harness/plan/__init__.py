@@ -16,26 +16,3 @@ file for the night.
 - ``calibrate``: the device factor (``--calibrate``); it and the probe are the only parts
   that touch torch, and only when called.
 """
-
-from harness.plan.calibrate import calibrate_device_factor
-from harness.plan.cost import CostModel, fit_cost_model, fit_cost_rows
-from harness.plan.make import make_plan
-from harness.plan.overnight import toml_value, write_overnight
-from harness.plan.projection import EXTRAPOLATION_LIMIT, NIGHT_HOURS, apply_ceiling, extrapolation
-from harness.plan.space import add_grid_values, reduced_space
-
-__all__ = [
-    "EXTRAPOLATION_LIMIT",
-    "NIGHT_HOURS",
-    "CostModel",
-    "add_grid_values",
-    "apply_ceiling",
-    "calibrate_device_factor",
-    "extrapolation",
-    "fit_cost_model",
-    "fit_cost_rows",
-    "make_plan",
-    "reduced_space",
-    "toml_value",
-    "write_overnight",
-]
