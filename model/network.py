@@ -1,4 +1,5 @@
-"""The multi-input LSTM forecaster (the team's "v4" by default) and its configuration."""
+"""The multi-input LSTM forecaster (the team's "v4" by default; its configuration is
+model.config.ModelConfig)."""
 
 from __future__ import annotations
 

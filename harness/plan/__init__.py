@@ -11,6 +11,7 @@ file for the night.
 - ``space``: the reduced search space (and grid points for a grid strategy);
 - ``ranges``: what the reduced space's ranges rest on: a good region outside the night's range
   (said, with the widening that would contain it) and each range's leave-one-seed-out stability;
+- ``horizon``: a longer top rung proposed when horizon trust is weak;
 - ``overnight``: the night's experiment file, written as TOML;
 - ``make``: ``make_plan``, which puts them together into ``plan.json``;
 - ``calibrate``: the device factor (``--calibrate``); it and the probe are the only parts
