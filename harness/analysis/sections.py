@@ -2,7 +2,8 @@
 
 Each section takes the ``ReportInputs`` and returns its content blocks (see
 ``harness.analysis.render`` for the block kinds); a section with nothing to say returns
-an empty list. ``harness.analysis.report`` lists them in order.
+an empty list. ``SECTIONS``, at the end, lists them in report order: a new section is a
+function here and its place in that list.
 """
 
 from __future__ import annotations
@@ -650,3 +651,23 @@ def _prunes(a: Analysis, strategy: str) -> bool:
         return get_strategy(strategy).prunes
     except ValueError:  # a name no longer registered, with no trait recorded
         return False
+
+
+# The report, in order: ``harness.analysis.report`` writes these sections' blocks.
+SECTIONS = (
+    title,
+    setup,
+    protocol,
+    results,
+    fidelity_trust,
+    hyperparameters,
+    mae_against_cost,
+    two_stage,
+    verdict,
+    brief,
+    overnight_plan,
+    final_check,
+    replay,
+    cannot_tell,
+    caveats_section,
+)
