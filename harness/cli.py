@@ -11,12 +11,23 @@ import textwrap
 from pathlib import Path
 
 from harness.defaults import (
+    CONFIRM,
     DATA_DAYS,
     DATA_STATIONS,
     DEFAULT_EXPERIMENT,
+    FINAL_MAX_EPOCHS,
+    FINAL_PATIENCE,
+    FINAL_SEEDS,
+    FINAL_TOP_K,
+    MAX_SEEDS,
     MIN_PROBE_SAMPLES,
+    NIGHT_HOURS,
+    NOISE_CONFIGS,
     PROBE_SAMPLES,
+    RECORD_REPEATS,
+    REEVAL_SEEDS,
     RESULTS_DIR,
+    SCREEN_SEEDS,
 )
 from harness.errors import UserError
 from harness.sidefiles import folder_problem
@@ -232,7 +243,12 @@ def _add_compare(sub) -> None:
     _int_option(
         comp, "--noise-seeds", 0, "retrain the best configurations with N seeds (noise floor)"
     )
-    _int_option(comp, "--noise-configs", 3, "how many best configurations to retrain (default 3)")
+    _int_option(
+        comp,
+        "--noise-configs",
+        NOISE_CONFIGS,
+        f"how many best configurations to retrain (default {NOISE_CONFIGS})",
+    )
     _int_option(comp, "--audit", 0, "finish K pruned trials at full fidelity (false prunes)")
     _int_option(comp, "--workers", 1, "worker processes per run (default 1)")
     _backend_option(comp, "real training, or the replay surrogate")
@@ -240,9 +256,9 @@ def _add_compare(sub) -> None:
     _int_option(
         comp,
         "--reeval-seeds",
-        2,
+        REEVAL_SEEDS,
         "retrain each run's incumbent with N fresh seeds; strategies are ranked on it "
-        "(default 2, 0: rank on the recorded best)",
+        f"(default {REEVAL_SEEDS}, 0: rank on the recorded best)",
     )
     comp.add_argument(
         "--converge",
@@ -259,9 +275,21 @@ def _add_compare(sub) -> None:
         f"then confirm the screen's best against {TEAM_DEFAULT} in real paired runs, the seeds "
         "sized by a simulated power analysis (--strategies and --seeds are not used)",
     )
-    _int_option(comp, "--screen-seeds", 50, "--two-stage: replayed seeds per strategy (50)")
-    _int_option(comp, "--confirm", 1, "--two-stage: strategies confirmed, 1 or 2 (default 1)")
-    _int_option(comp, "--max-seeds", 20, "--two-stage: most real seeds the power may ask (20)")
+    _int_option(
+        comp,
+        "--screen-seeds",
+        SCREEN_SEEDS,
+        f"--two-stage: replayed seeds per strategy ({SCREEN_SEEDS})",
+    )
+    _int_option(
+        comp, "--confirm", CONFIRM, f"--two-stage: strategies confirmed, 1 or 2 (default {CONFIRM})"
+    )
+    _int_option(
+        comp,
+        "--max-seeds",
+        MAX_SEEDS,
+        f"--two-stage: most real seeds the power may ask ({MAX_SEEDS})",
+    )
     _common_options(comp, storage=True, device=True, progress=True)
     _mlflow_option(comp)
 
@@ -291,7 +319,12 @@ def _add_record(sub) -> None:
         help="Sobol configurations, plus v4 (default: 8 per searched parameter, at least 32, "
         "rounded up to a power of 2)",
     )
-    _int_option(rec, "--repeats", 2, "training seeds per configuration (default 2)")
+    _int_option(
+        rec,
+        "--repeats",
+        RECORD_REPEATS,
+        f"training seeds per configuration (default {RECORD_REPEATS})",
+    )
     _int_option(rec, "--workers", 1, "worker processes (default 1)")
     _common_options(rec, storage=True, device=True, progress=True)
 
@@ -325,10 +358,17 @@ def _add_final(sub) -> None:
         "retrain the best configuration and v4 with early stopping; test once",
     )
     _experiment_option(fin, "the compared experiment")
-    fin.add_argument("--seeds", type=int, default=5, help="training seeds (default 5)")
-    _int_option(fin, "--top-k", 1, "retrain the K best configurations, keep the best on validation")
-    fin.add_argument("--max-epochs", type=int, default=30)
-    fin.add_argument("--patience", type=int, default=3)
+    fin.add_argument(
+        "--seeds", type=int, default=FINAL_SEEDS, help=f"training seeds (default {FINAL_SEEDS})"
+    )
+    _int_option(
+        fin,
+        "--top-k",
+        FINAL_TOP_K,
+        "retrain the K best configurations, keep the best on validation",
+    )
+    fin.add_argument("--max-epochs", type=int, default=FINAL_MAX_EPOCHS)
+    fin.add_argument("--patience", type=int, default=FINAL_PATIENCE)
     _common_options(fin, device=True, progress=True)
 
 
@@ -345,7 +385,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     pl = sub.add_parser(
         "plan",
-        help="cost model, projections for a 12-18 h night, and the overnight experiment file",
+        help=f"cost model, projections for a {NIGHT_HOURS[0]}-{NIGHT_HOURS[-1]} h night, and the "
+        "overnight experiment file",
     )
     _experiment_option(pl, "the compared experiment (its folder under results/)")
     pl.add_argument(
@@ -354,7 +395,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="the experiment to scale to (name or .toml path)",
     )
     pl.add_argument(
-        "--hours", type=float, default=15.0, help="length of the night, 12-18 (default 15)"
+        "--hours",
+        type=float,
+        default=float(NIGHT_HOURS[1]),
+        help=f"length of the night, {NIGHT_HOURS[0]}-{NIGHT_HOURS[-1]} (default {NIGHT_HOURS[1]})",
     )
     pl.add_argument(
         "--calibrate",

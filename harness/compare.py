@@ -15,7 +15,7 @@ from harness.analysis.loading import load_results
 from harness.backends import get_backend
 from harness.converge import converge
 from harness.datasets import load_data
-from harness.defaults import RESULTS_DIR
+from harness.defaults import NOISE_CONFIGS, REEVAL_SEEDS, RESULTS_DIR
 from harness.errors import UserError
 from harness.experiment import Experiment
 from harness.replay.run import load_surrogate
@@ -40,14 +40,14 @@ class CompareOptions:
     n_trials: int | None = None
     timeout_minutes: float | None = None
     device: str | None = None
-    noise_configs: int = 3
+    noise_configs: int = NOISE_CONFIGS
     noise_seeds: int = 0
     audit: int = 0
     progress: bool = True
     workers: int = 1
     backend: str = "real"
     budget_unit: str = "compute"  # equal training FLOPs per run: pruning buys more trials
-    reeval_seeds: int = 2  # fresh training seeds for each run's incumbent (0: none)
+    reeval_seeds: int = REEVAL_SEEDS  # fresh training seeds for each run's incumbent (0: none)
     converge: int = 0  # configurations trained to convergence for horizon trust
     warm_start: bool = True  # every run evaluates the experiment's defaults (v4) first
 

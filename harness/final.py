@@ -16,6 +16,7 @@ from harness.analysis.analyze import Analysis
 from harness.analysis.verdict import ALPHA
 from harness.climb import build_trainer
 from harness.datasets import load_data
+from harness.defaults import FINAL_MAX_EPOCHS, FINAL_PATIENCE, FINAL_SEEDS, FINAL_TOP_K
 from harness.errors import UserError
 from harness.experiment import Experiment
 from harness.fingerprint import differences, fingerprint, fingerprint_of, listed_changes
@@ -62,10 +63,10 @@ def final_check(
     a: Analysis,
     experiment: Experiment,
     out_dir: Path,
-    seeds: int = 5,
-    top_k: int = 1,
-    max_epochs: int = 30,
-    patience: int = 3,
+    seeds: int = FINAL_SEEDS,
+    top_k: int = FINAL_TOP_K,
+    max_epochs: int = FINAL_MAX_EPOCHS,
+    patience: int = FINAL_PATIENCE,
     device: str = "auto",
     progress: bool = True,
 ) -> dict:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from harness.analysis.analyze import Analysis
+from harness.defaults import NIGHT_HOURS
 from harness.errors import UserError
 from harness.experiment import load_experiment, resolve_experiment_path
 from harness.plan.cost import fit_cost_model
@@ -17,7 +18,6 @@ from harness.plan.costing import Costing, model_costing, probe_costing
 from harness.plan.horizon import longer_top_rung
 from harness.plan.overnight import write_overnight
 from harness.plan.projection import (
-    NIGHT_HOURS,
     apply_ceiling,
     project,
     trial_minutes_and_size,
