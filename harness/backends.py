@@ -18,6 +18,7 @@ from optuna.storages import BaseStorage
 
 from harness.errors import UserError
 from harness.layout import results_folder
+from harness.provenance import device_name
 from harness.storage import open_storage
 
 
@@ -40,12 +41,13 @@ class Backend(ABC):
     """One way of running trials. Subclasses set the class attributes and ``prepare``."""
 
     name: str
+    replayed: bool  # answers from a surrogate instead of training the model
     simulated_clock: bool  # wall-clock budgets are checked against reported seconds
     max_workers: int | None = None  # None: any number of worker processes
 
     def folder(self, experiment) -> str:
         """The experiment's folder under results/ for this backend."""
-        return results_folder(experiment, self.name)
+        return results_folder(experiment, self.replayed)
 
     @abstractmethod
     def open_storage(self, url: str) -> tuple[str, BaseStorage]:
@@ -59,11 +61,16 @@ class Backend(ABC):
         """How the run's device is named in its records."""
         return str(device)
 
+    def device_name(self, device) -> str:
+        """A readable name of what runs the trials: the GPU's name or the CPU's."""
+        return device_name(device)
+
 
 class RealBackend(Backend):
     """The LSTM trained on the experiment's data, on this machine's device."""
 
     name = "real"
+    replayed = False
     simulated_clock = False
 
     def open_storage(self, url: str) -> tuple[str, BaseStorage]:
@@ -80,7 +87,7 @@ class RealBackend(Backend):
         data = load_data(experiment.data)
         fidelity = FidelitySampler(data, seed=experiment.data.seed)
         warm_up(data, device, experiment.precision)  # one-time costs, out of trial 0's time
-        return Workload(data, fidelity, Trainer, replayed=False)
+        return Workload(data, fidelity, Trainer, replayed=self.replayed)
 
 
 class ReplayBackend(Backend):
@@ -91,6 +98,7 @@ class ReplayBackend(Backend):
     """
 
     name = "replay"
+    replayed = True
     simulated_clock = True
     max_workers = 1
 
@@ -103,11 +111,15 @@ class ReplayBackend(Backend):
         from harness.replay.run import prepare_replay
 
         fidelity, factory, finished = prepare_replay(experiment, results_dir, directory)
-        return Workload(None, fidelity, factory, replayed=True, finished=finished)
+        return Workload(None, fidelity, factory, replayed=self.replayed, finished=finished)
 
     def device_label(self, device) -> str:
         """Always "replay": no device trains."""
         return "replay"
+
+    def device_name(self, device) -> str:
+        """The surrogate: no device trains."""
+        return "surrogate (replay)"
 
 
 BACKENDS: dict[str, Backend] = {b.name: b for b in (RealBackend(), ReplayBackend())}
@@ -119,3 +131,10 @@ def get_backend(name: str) -> Backend:
         return BACKENDS[name]
     except KeyError:
         raise UserError(f"--backend must be one of {', '.join(BACKENDS)}, got {name!r}") from None
+
+
+def recorded_replayed(name: str | None) -> bool:
+    """Whether runs whose metadata names backend ``name`` were replayed (a name no backend has,
+    or none, as in records older than the replay, was not)."""
+    backend = BACKENDS.get(name)
+    return backend is not None and backend.replayed

@@ -12,11 +12,28 @@ import textwrap
 from contextlib import contextmanager
 from pathlib import Path
 
+from harness.defaults import (
+    CONFIRM,
+    DATA_DAYS,
+    DATA_STATIONS,
+    DEFAULT_EXPERIMENT,
+    FINAL_MAX_EPOCHS,
+    FINAL_PATIENCE,
+    FINAL_SEEDS,
+    FINAL_TOP_K,
+    MAX_SEEDS,
+    MIN_PROBE_SAMPLES,
+    NIGHT_HOURS,
+    NOISE_CONFIGS,
+    PROBE_SAMPLES,
+    RECORD_REPEATS,
+    REEVAL_SEEDS,
+    RESULTS_DIR,
+    SCREEN_SEEDS,
+)
 from harness.errors import UserError
 from harness.sidefiles import folder_problem
-from harness.team import NIGHT_TRIAL_COUNTS, TARGET_MARGIN
-
-MIN_PROBE_SAMPLES = 4096
+from harness.team import NIGHT_TRIAL_COUNTS, TARGET_MARGIN, TEAM_DEFAULT
 
 # Every option that takes a count or an amount, by its dest: (requirement, test, largest
 # accepted). One table for every command, checked before any work starts (validate_args); the
@@ -78,7 +95,9 @@ def _common_options(
         )
     if device:
         parser.add_argument("--device", help="auto, cpu or cuda[:N] (overrides the experiment's)")
-    parser.add_argument("--results", default="results", help="results folder (default ./results)")
+    parser.add_argument(
+        "--results", default=RESULTS_DIR, help=f"results folder (default ./{RESULTS_DIR})"
+    )
     if progress:
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -112,8 +131,8 @@ def _mlflow_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _experiment_option(parser: argparse.ArgumentParser, help: str) -> None:
-    """The --experiment option (default quick)."""
-    parser.add_argument("--experiment", default="quick", help=help)
+    """The --experiment option (default DEFAULT_EXPERIMENT)."""
+    parser.add_argument("--experiment", default=DEFAULT_EXPERIMENT, help=help)
 
 
 def _budget_override_options(parser: argparse.ArgumentParser, per: str) -> None:
@@ -143,10 +162,12 @@ def _add_data(sub) -> None:
     data.add_argument(
         "--stations",
         type=int,
-        default=150,
-        help="synthetic stations (default 150; full scale 1498)",
+        default=DATA_STATIONS,
+        help=f"synthetic stations (default {DATA_STATIONS}; full scale 1498)",
     )
-    data.add_argument("--days", type=int, default=28, help="synthetic days (default 28)")
+    data.add_argument(
+        "--days", type=int, default=DATA_DAYS, help=f"synthetic days (default {DATA_DAYS})"
+    )
     data.add_argument("--seed", type=int, default=0, help="synthetic generator seed")
     data.add_argument(
         "--source",
@@ -164,7 +185,9 @@ def _add_run(sub) -> None:
         "--strategy",
         help="a registered strategy (see 'list'); default: the experiment's [run] strategy",
     )
-    _experiment_option(run, "a name in experiments/ or a path to a .toml file (default quick)")
+    _experiment_option(
+        run, f"a name in experiments/ or a path to a .toml file (default {DEFAULT_EXPERIMENT})"
+    )
     run.add_argument("--seed", type=int, default=0, help="strategy seed (default 0)")
     _budget_override_options(run, "")
     _int_option(
@@ -197,8 +220,8 @@ def _add_worker(sub) -> None:
     work.add_argument("--device", help="auto, cpu or cuda[:N]")
     work.add_argument(
         "--results",
-        default="results",
-        help="where this worker writes its records (default ./results)",
+        default=RESULTS_DIR,
+        help=f"where this worker writes its records (default ./{RESULTS_DIR})",
     )
     work.add_argument("--no-progress", action="store_true")
 
@@ -222,7 +245,12 @@ def _add_compare(sub) -> None:
     _int_option(
         comp, "--noise-seeds", 0, "retrain the best configurations with N seeds (noise floor)"
     )
-    _int_option(comp, "--noise-configs", 3, "how many best configurations to retrain (default 3)")
+    _int_option(
+        comp,
+        "--noise-configs",
+        NOISE_CONFIGS,
+        f"how many best configurations to retrain (default {NOISE_CONFIGS})",
+    )
     _int_option(comp, "--audit", 0, "finish K pruned trials at full fidelity (false prunes)")
     _int_option(comp, "--workers", 1, "worker processes per run (default 1)")
     _backend_option(comp, "real training, or the replay surrogate")
@@ -230,9 +258,9 @@ def _add_compare(sub) -> None:
     _int_option(
         comp,
         "--reeval-seeds",
-        2,
+        REEVAL_SEEDS,
         "retrain each run's incumbent with N fresh seeds; strategies are ranked on it "
-        "(default 2, 0: rank on the recorded best)",
+        f"(default {REEVAL_SEEDS}, 0: rank on the recorded best)",
     )
     comp.add_argument(
         "--converge",
@@ -246,12 +274,24 @@ def _add_compare(sub) -> None:
         "--two-stage",
         action="store_true",
         help="a verdict with power: record (if needed), screen every strategy on the replay, "
-        "then confirm the screen's best against tpe_median in real paired runs, the seeds "
+        f"then confirm the screen's best against {TEAM_DEFAULT} in real paired runs, the seeds "
         "sized by a simulated power analysis (--strategies and --seeds are not used)",
     )
-    _int_option(comp, "--screen-seeds", 50, "--two-stage: replayed seeds per strategy (50)")
-    _int_option(comp, "--confirm", 1, "--two-stage: strategies confirmed, 1 or 2 (default 1)")
-    _int_option(comp, "--max-seeds", 20, "--two-stage: most real seeds the power may ask (20)")
+    _int_option(
+        comp,
+        "--screen-seeds",
+        SCREEN_SEEDS,
+        f"--two-stage: replayed seeds per strategy ({SCREEN_SEEDS})",
+    )
+    _int_option(
+        comp, "--confirm", CONFIRM, f"--two-stage: strategies confirmed, 1 or 2 (default {CONFIRM})"
+    )
+    _int_option(
+        comp,
+        "--max-seeds",
+        MAX_SEEDS,
+        f"--two-stage: most real seeds the power may ask ({MAX_SEEDS})",
+    )
     _common_options(comp, storage=True, device=True, progress=True)
     _mlflow_option(comp)
 
@@ -292,14 +332,17 @@ def _cmd_tunability(args: argparse.Namespace) -> int:
     from harness.experiment import load_experiment
     from harness.replay.run import load_surrogate
     from harness.sidefiles import write_json_atomic
-    from harness.team import TEAM_DEFAULT
     from harness.tunability import TUNABILITY_FILE, Setting, check_strategy, measure, summary_lines
     from strategies import get_strategy
+    from strategies.registry import COLD_SUFFIX, strategy_problem
 
     if args.seeds < 3:
         raise UserError(f"--seeds must be >= 3 (a paired interval needs three), got {args.seeds}")
     budgets = _budgets(args.budgets)
-    strategy = get_strategy(args.strategy or TEAM_DEFAULT)
+    name = args.strategy or TEAM_DEFAULT
+    if strategy_problem(name.removesuffix(COLD_SUFFIX)):
+        raise UserError(f"--strategy: {strategy_problem(name.removesuffix(COLD_SUFFIX))}")
+    strategy = get_strategy(name)
     check_strategy(strategy)
     experiment = load_experiment(args.experiment)
     surrogate = load_surrogate(experiment, args.results)
@@ -341,7 +384,12 @@ def _add_record(sub) -> None:
         help="Sobol configurations, plus v4 (default: 8 per searched parameter, at least 32, "
         "rounded up to a power of 2)",
     )
-    _int_option(rec, "--repeats", 2, "training seeds per configuration (default 2)")
+    _int_option(
+        rec,
+        "--repeats",
+        RECORD_REPEATS,
+        f"training seeds per configuration (default {RECORD_REPEATS})",
+    )
     _int_option(rec, "--workers", 1, "worker processes (default 1)")
     _common_options(rec, storage=True, device=True, progress=True)
 
@@ -374,11 +422,18 @@ def _add_final(sub) -> None:
         _cmd_final,
         "retrain the best configuration and v4 with early stopping; test once",
     )
-    fin.add_argument("--experiment", default="quick", help="the compared experiment")
-    fin.add_argument("--seeds", type=int, default=5, help="training seeds (default 5)")
-    _int_option(fin, "--top-k", 1, "retrain the K best configurations, keep the best on validation")
-    fin.add_argument("--max-epochs", type=int, default=30)
-    fin.add_argument("--patience", type=int, default=3)
+    _experiment_option(fin, "the compared experiment")
+    fin.add_argument(
+        "--seeds", type=int, default=FINAL_SEEDS, help=f"training seeds (default {FINAL_SEEDS})"
+    )
+    _int_option(
+        fin,
+        "--top-k",
+        FINAL_TOP_K,
+        "retrain the K best configurations, keep the best on validation",
+    )
+    fin.add_argument("--max-epochs", type=int, default=FINAL_MAX_EPOCHS)
+    fin.add_argument("--patience", type=int, default=FINAL_PATIENCE)
     _common_options(fin, device=True, progress=True)
 
 
@@ -396,18 +451,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     pl = sub.add_parser(
         "plan",
-        help="cost model, projections for a 12-18 h night, and the overnight experiment file",
+        help=f"cost model, projections for a {NIGHT_HOURS[0]}-{NIGHT_HOURS[-1]} h night, and the "
+        "overnight experiment file",
     )
-    pl.add_argument(
-        "--experiment", default="quick", help="the compared experiment (its folder under results/)"
-    )
+    _experiment_option(pl, "the compared experiment (its folder under results/)")
     pl.add_argument(
         "--target",
         default="velib_overnight",
         help="the experiment to scale to (name or .toml path)",
     )
     pl.add_argument(
-        "--hours", type=float, default=15.0, help="length of the night, 12-18 (default 15)"
+        "--hours",
+        type=float,
+        default=float(NIGHT_HOURS[1]),
+        help=f"length of the night, {NIGHT_HOURS[0]}-{NIGHT_HOURS[-1]} (default {NIGHT_HOURS[1]})",
     )
     pl.add_argument(
         "--calibrate",
@@ -434,8 +491,9 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument(
         "--probe-samples",
         type=int,
-        default=65536,
-        help="training samples per probed configuration (default 65536, at least 4096)",
+        default=PROBE_SAMPLES,
+        help=f"training samples per probed configuration (default {PROBE_SAMPLES}, at least "
+        f"{MIN_PROBE_SAMPLES})",
     )
     _common_options(pl, device=True, progress=False)
     pl.set_defaults(func=_cmd_plan)
@@ -606,9 +664,10 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 def _two_stage(experiment, options, args: argparse.Namespace) -> int:
     """compare --two-stage: screen on the replay, confirm in real runs; one summary line."""
+    from harness.backends import get_backend
     from harness.two_stage import TwoStageOptions, two_stage
 
-    if options.backend != "real":
+    if get_backend(options.backend).replayed:
         raise UserError("--two-stage screens on the replay itself: leave --backend out")
     if not options.reeval_seeds:
         raise UserError("--two-stage ranks re-evaluated incumbents: --reeval-seeds must be >= 1")
@@ -652,7 +711,8 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from harness.analysis.analyze import analyze
-    from harness.plan import calibrate_device_factor, make_plan
+    from harness.plan.calibrate import calibrate_device_factor
+    from harness.plan.make import make_plan
 
     if args.probe and (args.calibrate or args.device_factor):
         raise UserError("--probe measures this machine: leave out --calibrate and --device-factor")
@@ -787,14 +847,12 @@ def _check_experiment_option(flag: str, value: str, command: str, folder_ok: boo
 
 
 def _check_strategies(text: str) -> None:
-    from strategies import STRATEGIES
+    from strategies.registry import strategy_problem
 
     names = [s.strip() for s in text.split(",")]
     for name in names:
-        if name not in STRATEGIES:
-            raise UserError(
-                f"--strategies: unknown strategy {name!r}; known: {', '.join(STRATEGIES)}"
-            )
+        if problem := strategy_problem(name):
+            raise UserError(f"--strategies: {problem}")
     if len(set(names)) < len(names):
         raise UserError(f"--strategies: names a strategy twice: {text!r}")
 

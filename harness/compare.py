@@ -12,11 +12,12 @@ import pandas as pd
 from tqdm import tqdm
 
 from harness.analysis.loading import load_results
+from harness.backends import get_backend
 from harness.converge import converge
 from harness.datasets import load_data
+from harness.defaults import NOISE_CONFIGS, REEVAL_SEEDS, RESULTS_DIR
 from harness.errors import UserError
 from harness.experiment import Experiment
-from harness.layout import results_folder
 from harness.replay.run import load_surrogate
 from harness.retrain import audit_pruned, measure_noise, reevaluate_incumbents, retrain
 from harness.run import RunOptions, run_strategy
@@ -24,6 +25,7 @@ from harness.tables import has_rows
 from model.fidelity import FidelitySampler
 from model.runtime import resolve_device
 from strategies import STRATEGIES
+from strategies.registry import strategy_problem
 
 
 @dataclass(frozen=True)
@@ -33,19 +35,19 @@ class CompareOptions:
 
     strategies: tuple[str, ...] = tuple(STRATEGIES)
     seeds: tuple[int, ...] | None = None  # default: the experiment's
-    results_dir: str = "results"
+    results_dir: str = RESULTS_DIR
     storage: str | None = None
     n_trials: int | None = None
     timeout_minutes: float | None = None
     device: str | None = None
-    noise_configs: int = 3
+    noise_configs: int = NOISE_CONFIGS
     noise_seeds: int = 0
     audit: int = 0
     progress: bool = True
     workers: int = 1
     backend: str = "real"
     budget_unit: str = "compute"  # equal training FLOPs per run: pruning buys more trials
-    reeval_seeds: int = 2  # fresh training seeds for each run's incumbent (0: none)
+    reeval_seeds: int = REEVAL_SEEDS  # fresh training seeds for each run's incumbent (0: none)
     converge: int = 0  # configurations trained to convergence for horizon trust
     warm_start: bool = True  # every run evaluates the experiment's defaults (v4) first
 
@@ -64,9 +66,9 @@ def run_order(strategies: tuple[str, ...], seeds: tuple[int, ...]) -> list[tuple
 def compare(experiment: Experiment, opts: CompareOptions) -> dict:
     """Run every (strategy, seed) of the comparison (resuming finished ones), then the retrains
     asked for; returns how many runs and where the results are."""
-    unknown = [s for s in opts.strategies if s not in STRATEGIES]
-    if unknown:
-        raise UserError(f"unknown strategy {unknown[0]!r}; known: {', '.join(STRATEGIES)}")
+    for name in opts.strategies:
+        if problem := strategy_problem(name):
+            raise UserError(problem)
     jobs = run_order(opts.strategies, opts.seeds or experiment.seeds)
     bar = tqdm(jobs, desc=f"compare {experiment.name}", unit="run", disable=not opts.progress)
     for strategy, seed in bar:
@@ -75,8 +77,9 @@ def compare(experiment: Experiment, opts: CompareOptions) -> dict:
         if summary["interrupted"]:
             raise KeyboardInterrupt
     bar.close()
-    base = Path(opts.results_dir) / results_folder(experiment, opts.backend)
-    if opts.backend == "real":  # the retrains train the real model
+    backend = get_backend(opts.backend)
+    base = Path(opts.results_dir) / backend.folder(experiment)
+    if not backend.replayed:  # the retrains train the real model
         retrain_side_files(experiment, opts, base)
     elif opts.reeval_seeds:  # replayed runs are scored as real ones: re-evaluated incumbents
         surrogate = load_surrogate(experiment, opts.results_dir)

@@ -12,7 +12,8 @@ import pandas as pd
 from tqdm import tqdm
 
 from harness.climb import build_trainer, fresh_seed
-from harness.retrain import param_columns, params_of
+from harness.records import as_param_columns, param_columns
+from harness.retrain import params_of
 
 
 def converge_sample(trials: pd.DataFrame, k: int, seed: int = 0) -> pd.DataFrame:
@@ -65,7 +66,7 @@ def converge(
                 "top_rung_mae": row["val_mae"],
                 "converged_mae": converged,
                 "epochs": len(evals),
-                **{f"param_{n}": v for n, v in params.items()},
+                **as_param_columns(params),
             }
         )
     return pd.DataFrame(rows)

@@ -10,13 +10,14 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from harness.defaults import DATA_DAYS, DATA_STATIONS, DEFAULT_EXPERIMENT
 from harness.errors import UserError
+from harness.layout import REPLAY_SUFFIX
 from model.config import PRECISIONS, ModelConfig
 from model.windows import MAX_STATION_HOURS
 from strategies.space import PARAM_TYPES, Ladder, Param, SearchSpace
 
 EXPERIMENTS_DIR = Path(__file__).resolve().parent.parent / "experiments"
-DEFAULT_EXPERIMENT = "quick"
 _TOP_KEYS = {"name", "description", "data", "ladder", "budget", "run", "model", "space"}
 _SECTION_KEYS = {
     "data": {"stations", "days", "seed", "source"},
@@ -35,8 +36,8 @@ _DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
 class DataSpec:
     """Where the data comes from: the synthetic generator, or a user's files (``source``)."""
 
-    stations: int = 150
-    days: int = 28
+    stations: int = DATA_STATIONS
+    days: int = DATA_DAYS
     seed: int = 0
     source: str | None = None
 
@@ -125,8 +126,8 @@ def name_problem(name: object, folder: bool = False) -> str | None:
             f"{name!r} is not a safe folder name: use 1-100 letters, digits, '-', '_' or '.', "
             "not starting with '.'"
         )
-    if name.endswith(".replay") and not folder:
-        return f"{name!r} ends in '.replay', which names replayed runs' folders"
+    if name.endswith(REPLAY_SUFFIX) and not folder:
+        return f"{name!r} ends in '{REPLAY_SUFFIX}', which names replayed runs' folders"
     return None
 
 
@@ -203,7 +204,7 @@ def _name(doc: dict, default_name: str, fail) -> str:
 
 
 def _data(doc: dict, where: str, fail) -> DataSpec:
-    stations, days = doc.get("stations", 150), doc.get("days", 28)
+    stations, days = doc.get("stations", DATA_STATIONS), doc.get("days", DATA_DAYS)
     problem = data_problem(stations, days)
     if problem:
         raise fail(f"data.{problem[0]}", problem[1])
@@ -267,11 +268,10 @@ def _run(doc: dict, fail) -> dict:
         raise fail("run.precision", f"must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     strategy = _str(doc, "strategy", None, "run", fail)
     if strategy is not None:
-        from strategies import STRATEGIES
+        from strategies.registry import strategy_problem
 
-        if strategy not in STRATEGIES:
-            known = ", ".join(STRATEGIES)
-            raise fail("run.strategy", f"unknown strategy {strategy!r}; known: {known}")
+        if problem := strategy_problem(strategy):
+            raise fail("run.strategy", problem)
     return dict(
         seeds=tuple(seeds),
         device=device,

@@ -13,17 +13,21 @@ from scipy import stats
 from tqdm import tqdm
 
 from harness.analysis.analyze import Analysis
+from harness.analysis.verdict import ALPHA
 from harness.climb import build_trainer
 from harness.datasets import load_data
+from harness.defaults import FINAL_MAX_EPOCHS, FINAL_PATIENCE, FINAL_SEEDS, FINAL_TOP_K
 from harness.errors import UserError
 from harness.experiment import Experiment
 from harness.fingerprint import differences, fingerprint, fingerprint_of, listed_changes
-from harness.retrain import param_columns, params_of
+from harness.records import param_columns
+from harness.retrain import params_of
 from harness.sidefiles import replace_atomic, write_json_atomic, write_text_atomic
 from harness.team import TARGET_MARGIN
+from model.config import ModelConfig
 from model.metrics import forecast_metrics, persistence_metrics
-from model.network import ModelConfig
 from model.runtime import resolve_device
+from model.windows import HORIZONS
 
 FINAL_FILE = "final.json"
 TEAM_TARGET = -TARGET_MARGIN  # the team wants more than this MAE reduction against v4
@@ -59,10 +63,10 @@ def final_check(
     a: Analysis,
     experiment: Experiment,
     out_dir: Path,
-    seeds: int = 5,
-    top_k: int = 1,
-    max_epochs: int = 30,
-    patience: int = 3,
+    seeds: int = FINAL_SEEDS,
+    top_k: int = FINAL_TOP_K,
+    max_epochs: int = FINAL_MAX_EPOCHS,
+    patience: int = FINAL_PATIENCE,
     device: str = "auto",
     progress: bool = True,
 ) -> dict:
@@ -207,7 +211,6 @@ def _summarize(
 
 
 TESTED = ("test_mae_h1", "test_mae")  # the team's target is at T+1h; overall shown beside it
-ALPHA = 0.05
 GAP_GUARD = 0.05  # validation and test MAE within 5%: no overfitting to the validation split
 
 
@@ -238,7 +241,7 @@ def shifted_test(recommended: np.ndarray, v4: np.ndarray, margin: float = -TEAM_
 
 
 def _table(per_seed: pd.DataFrame, persistence: dict) -> list[dict]:
-    cols = ["test_mae", "test_mae_h1", "test_mae_h2", "test_mae_h3", "test_r2", "val_mae"]
+    cols = ["test_mae", *(f"test_mae_h{h}" for h in HORIZONS), "test_r2", "val_mae"]
     table = []
     for name, runs in per_seed.groupby("model", sort=False):
         row = {"model": name}
@@ -247,7 +250,8 @@ def _table(per_seed: pd.DataFrame, persistence: dict) -> list[dict]:
         row["val-test gap"] = f"{(runs['test_mae'] - runs['val_mae']).mean():+.4f}"
         table.append(row)
     persisted = {
-        f"test_{k}": f"{persistence[k]:.4f}" for k in ("mae", "mae_h1", "mae_h2", "mae_h3", "r2")
+        f"test_{k}": f"{persistence[k]:.4f}"
+        for k in ("mae", *(f"mae_h{h}" for h in HORIZONS), "r2")
     }
     table.append({"model": "persistence", **persisted, "val_mae": "", "val-test gap": ""})
     return table

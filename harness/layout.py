@@ -10,21 +10,22 @@ from pathlib import Path
 REPLAY_SUFFIX = ".replay"  # replayed runs live apart from real ones: results/<experiment>.replay/
 
 
-def results_folder(experiment, backend: str = "real") -> str:
-    """The experiment's folder name under results/ (``backend`` 'replay' gets its own folder).
+def results_folder(experiment, replayed: bool = False) -> str:
+    """The experiment's folder name under results/ (``replayed`` runs get their own folder:
+    ask the backend, ``Backend.replayed``).
 
     ``experiment`` is an Experiment or its name.
     """
     name = getattr(experiment, "name", experiment)
-    return f"{name}{REPLAY_SUFFIX}" if backend == "replay" else name
+    return f"{name}{REPLAY_SUFFIX}" if replayed else name
 
 
-def study_name(experiment, strategy: str, seed: int, backend: str = "real") -> str:
+def study_name(experiment, strategy: str, seed: int, replayed: bool = False) -> str:
     """The study of one (experiment, strategy, seed) run: ``<folder>.<strategy>.seed-<n>``.
 
     Fixed and unique per run: Hyperband assigns brackets from a hash of "{study_name}_{number}".
     """
-    return f"{results_folder(experiment, backend)}.{strategy}.seed-{seed}"
+    return f"{results_folder(experiment, replayed)}.{strategy}.seed-{seed}"
 
 
 def run_dir(results_dir: str | Path, folder: str, strategy: str, seed: int) -> Path:

@@ -30,19 +30,17 @@ def project_commit() -> str:
         return "unknown"
 
 
-def device_name(device, label: str) -> str:
-    """A readable name of the machine's device: the GPU's name, the CPU's, or the backend's."""
+def device_name(device) -> str:
+    """A readable name of the machine's device: the GPU's name or the CPU's."""
     import torch
 
-    if label == "replay":
-        return "surrogate (replay)"
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     return platform.processor() or platform.machine()
 
 
 def run_metadata(
-    experiment, strategy, *, seed: int, url: str, study: str, device, label: str, budget: dict
+    experiment, strategy, *, seed: int, url: str, study: str, device, backend, budget: dict
 ) -> dict:
     """The resolved description of one run: strategy, seed, study, budget, experiment, base
     configuration, device, library versions, commit and time."""
@@ -65,8 +63,8 @@ def run_metadata(
         "budget": budget,
         "experiment": experiment.to_dict(),
         "base_config": asdict(experiment.base_config()),
-        "device": label,
-        "device_name": device_name(device, label),
+        "device": backend.device_label(device),
+        "device_name": backend.device_name(device),
         "torch_threads": torch.get_num_threads(),
         "versions": {
             "python": platform.python_version(),

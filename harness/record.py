@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+from harness.defaults import RECORD_REPEATS, RESULTS_DIR
 from harness.run import RunOptions, run_strategy
 from strategies.registry import RecordSetting, record_strategy
 
@@ -23,8 +24,8 @@ def record(
     experiment,
     *,
     configs: int | None = None,
-    repeats: int = 2,
-    results_dir: str = "results",
+    repeats: int = RECORD_REPEATS,
+    results_dir: str = RESULTS_DIR,
     storage: str | None = None,
     device: str | None = None,
     progress: bool = True,

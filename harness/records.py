@@ -36,8 +36,8 @@ RUNG_COLUMNS = (
     "samples",
     "train_loss",
     "val_mae",
-    "val_mae_h1",
-    "val_mae_h2",
+    "val_mae_h1",  # one per model.windows.HORIZONS (not imported: analysis reads these
+    "val_mae_h2",  # records without loading the model package; a test ties the two)
     "val_mae_h3",
     "val_r2",
     "train_seconds",
@@ -72,6 +72,35 @@ LATER_COLUMNS = ("finished_at",)
 TRIAL_STATES = ("COMPLETE", "PRUNED", "FAIL")
 TIMING_COLUMNS = ("train_seconds", "eval_seconds", "wall_seconds", "harness_seconds")
 UNKNOWN_SECONDS = float("nan")  # written as an empty cell; summed as nothing
+
+
+def param_column(name: str) -> str:
+    """The records column (rungs.csv, trials.csv and the tables built from them) that holds
+    parameter ``name``."""
+    return f"param_{name}"
+
+
+_PARAM_PREFIX = param_column("")
+
+
+def is_param_column(column) -> bool:
+    """Whether ``column`` is a ``param_column``."""
+    return isinstance(column, str) and column.startswith(_PARAM_PREFIX)
+
+
+def param_name(column: str) -> str:
+    """The parameter a ``param_column`` holds."""
+    return column[len(_PARAM_PREFIX) :]
+
+
+def param_columns(frame: pd.DataFrame) -> list[str]:
+    """The ``param_column``s of a records table, in its order."""
+    return [c for c in frame.columns if is_param_column(c)]
+
+
+def as_param_columns(params: dict) -> dict:
+    """``params`` (name -> value) keyed by their ``param_column``s, for a records row."""
+    return {param_column(name): value for name, value in params.items()}
 
 
 def unfinished_row(strategy: str, seed: int, trial: int, reason: str, **fields) -> dict:
@@ -192,7 +221,7 @@ class RunRecorder:
             raise UserError(
                 f"records {self.directory}: cannot create the folder ({exc.strerror or exc})"
             ) from None
-        params = [f"param_{p}" for p in param_names]
+        params = [param_column(p) for p in param_names]
         self.rungs = _CsvLog(self.directory / "rungs.csv", list(RUNG_COLUMNS) + params)
         self.trials = _CsvLog(self.directory / "trials.csv", list(TRIAL_COLUMNS) + params)
 
@@ -202,12 +231,12 @@ class RunRecorder:
         write_json_atomic(self.directory / "metadata.json", meta)
 
     def add_rung(self, row: dict, params: dict) -> None:
-        """Append one rungs.csv row: ``row`` plus the trial's ``params`` as param_ columns."""
-        self.rungs.append({**row, **{f"param_{k}": v for k, v in params.items()}})
+        """Append one rungs.csv row: ``row`` plus the trial's ``params`` as ``param_column``s."""
+        self.rungs.append({**row, **as_param_columns(params)})
 
     def add_trial(self, row: dict, params: dict) -> None:
-        """Append one trials.csv row: ``row`` plus the trial's ``params`` as param_ columns."""
-        self.trials.append({**row, **{f"param_{k}": v for k, v in params.items()}})
+        """Append one trials.csv row: ``row`` plus the trial's ``params`` as ``param_column``s."""
+        self.trials.append({**row, **as_param_columns(params)})
 
     def forget_rungs(self, strategy: str, seed: int, trials: set[int]) -> int:
         """Drop the rungs.csv rows of ``trials`` (trained again from the start: a resumed trial

@@ -13,6 +13,7 @@ from tqdm import tqdm
 
 from harness.climb import build_trainer, climb, final_mae, fresh_seed, trial_seed
 from harness.experiment import Experiment
+from harness.records import as_param_columns, param_column, param_columns
 
 
 def retrain(
@@ -25,16 +26,11 @@ def retrain(
     return final_mae(climb(trainer, experiment.ladder, fidelity))
 
 
-def param_columns(frame: pd.DataFrame) -> list[str]:
-    """The ``param_*`` columns of a records table."""
-    return [c for c in frame.columns if c.startswith("param_")]
-
-
 def params_of(row: pd.Series, space_names) -> dict:
     """A records row's parameters as plain Python values, by name."""
     out = {}
     for name in space_names:
-        value = row[f"param_{name}"]
+        value = row[param_column(name)]
         out[name] = value.item() if isinstance(value, np.generic) else value
     return out
 
@@ -71,7 +67,7 @@ def measure_noise(
                 "val_mae": retrain(
                     experiment, data, fidelity, params, seed=fresh_seed(s), device=device
                 ),
-                **{f"param_{k}": v for k, v in params.items()},
+                **as_param_columns(params),
             }
         )
     return pd.DataFrame(rows)
@@ -160,7 +156,7 @@ def reevaluate_incumbents(
                 "recorded_mae": row["val_mae"],
                 "train_seed": seed,
                 "val_mae": cache[key],
-                **{f"param_{n}": v for n, v in params.items()},
+                **as_param_columns(params),
             }
         )
     return (

@@ -25,6 +25,7 @@ import optuna
 from harness import study as studies
 from harness.backends import Backend, Workload, get_backend
 from harness.climb import base_trial_flops
+from harness.defaults import RESULTS_DIR
 from harness.errors import UserError
 from harness.experiment import Experiment
 from harness.fingerprint import ensure_fingerprint
@@ -57,7 +58,7 @@ class RunOptions:
 
     strategy: str | Strategy | None
     seed: int = 0
-    results_dir: str = "results"
+    results_dir: str = RESULTS_DIR
     storage: str | None = None
     n_trials: int | None = None
     timeout_minutes: float | None = None
@@ -146,7 +147,7 @@ def _resolve(experiment: Experiment, opts: RunOptions) -> _Run:
         raise UserError(f"--workers must be >= 1, got {opts.workers}")
     if backend.max_workers is not None and opts.workers > backend.max_workers:
         raise UserError(f"--workers: the {backend.name} backend runs in one process")
-    name = study_name(experiment, strategy.name, opts.seed, backend.name)
+    name = study_name(experiment, strategy.name, opts.seed, replayed=backend.replayed)
     directory = run_dir(opts.results_dir, backend.folder(experiment), strategy.name, opts.seed)
     threads = max(1, len(os.sched_getaffinity(0)) // opts.workers)
     return _Run(experiment, opts, strategy, backend, device, budget, name, directory, threads)
@@ -240,7 +241,7 @@ def _metadata(run: _Run, url: str, setup_seconds: float, limits: Limits) -> dict
         url=url,
         study=run.name,
         device=run.device,
-        label=run.backend.device_label(run.device),
+        backend=run.backend,
         budget={**asdict(run.budget), "flops": limits.flops},
     )
     requested = run.opts.device or run.experiment.device
@@ -368,7 +369,7 @@ def summary_of(run: _Run, workload: Workload, url: str, interrupted: bool) -> di
 def join_study(
     storage_url: str,
     name: str,
-    results_dir: str = "results",
+    results_dir: str = RESULTS_DIR,
     device: str | None = None,
     progress: bool = True,
 ) -> dict:

@@ -92,7 +92,7 @@ def open_storage(url: str) -> BaseStorage:
 
     A journal whose last record was torn (a process killed mid-write, a full disk) is repaired
     first: the torn bytes are set aside in a backup and one line on stderr says so."""
-    if url.startswith(JOURNAL_PREFIX) or url.endswith(".journal"):
+    if not is_rdb(url):
         return _open_journal(url)
     if "://" not in url:
         raise UserError(

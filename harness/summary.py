@@ -8,6 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from harness.records import param_columns, param_name
+
 
 def rung_samples(rungs: pd.DataFrame) -> dict[int, float]:
     """Training samples a trial processes at each rung, as recorded (the same for every trial)."""
@@ -65,11 +67,7 @@ def summarize(
     harness = float(trials["harness_seconds"].sum(skipna=True))
     unpruned = unpruned_seconds(rungs, trials, samples_by_rung, n_rungs) if len(rungs) else 0.0
     best = complete.loc[complete["val_mae"].idxmin()] if len(complete) else None
-    params = (
-        {c[len("param_") :]: best[c] for c in trials.columns if c.startswith("param_")}
-        if best is not None
-        else {}
-    )
+    params = {param_name(c): best[c] for c in param_columns(trials)} if best is not None else {}
     return {
         "trials": int(len(trials)),
         "complete": int(counts.get("COMPLETE", 0)),

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import pandas as pd
 
 from harness.errors import UserError
-from harness.records import read_rungs, read_trials
+from harness.records import param_columns, param_name, read_rungs, read_trials
 from harness.sidefiles import folder_problem, read_json_guarded
 from harness.tables import UnusableTable
 
@@ -125,11 +125,7 @@ class MlflowLogger:
             if str(t["trial"]) in done:
                 continue
             mine = rungs[rungs["trial"] == t["trial"]]
-            params = [
-                Param(c[len("param_") :], str(t[c]))
-                for c in trials.columns
-                if c.startswith("param_")
-            ]
+            params = [Param(param_name(c), str(t[c])) for c in param_columns(trials)]
             metrics = [
                 Metric(name, float(r[col]), now, int(r["step"]))
                 for _, r in mine.iterrows()

@@ -23,6 +23,7 @@ from harness.analysis import protocol, verdict
 from harness.analysis.agreement import surrogate_evidence
 from harness.analysis.analyze import TWO_STAGE_FILE, analyze
 from harness.compare import CompareOptions, compare
+from harness.defaults import CONFIRM, MAX_SEEDS, SCREEN_SEEDS
 from harness.errors import UserError
 from harness.layout import results_folder
 from harness.record import record
@@ -36,9 +37,9 @@ class TwoStageOptions:
     """How many replayed seeds screen, how many strategies are confirmed, the most real seeds
     the confirmation may take, and the margin it must detect."""
 
-    screen_seeds: int = 50
-    confirm: int = 1  # strategies confirmed against the default (a family of at most 3 tests)
-    max_seeds: int = 20
+    screen_seeds: int = SCREEN_SEEDS
+    confirm: int = CONFIRM  # strategies confirmed against the default (a family of at most 3 tests)
+    max_seeds: int = MAX_SEEDS
     margin: float = protocol.TARGET_MARGIN
 
 
@@ -54,7 +55,7 @@ def two_stage(experiment, compare_opts: CompareOptions, opts: TwoStageOptions) -
         compare_opts, backend="replay", seeds=tuple(range(opts.screen_seeds)), workers=1
     )
     compare(experiment, screen_opts)
-    screen = analyze(base, results_folder(experiment, "replay"), echo=False)
+    screen = analyze(base, results_folder(experiment, replayed=True), echo=False)
     clock["screen"] = time.monotonic() - start - clock["record"]
     plan = confirmation_plan(screen, opts, compare_opts.reeval_seeds)
     plan["options"] = asdict(opts)

@@ -14,11 +14,11 @@ import time
 
 import numpy as np
 
+from model.config import ModelConfig
 from model.metrics import forecast_metrics, persistence_metrics
-from model.network import ModelConfig
 from model.synthetic import generate_panel
 from model.train import Trainer
-from model.windows import build_windows
+from model.windows import HORIZONS, build_windows
 
 
 def main() -> None:
@@ -46,7 +46,7 @@ def main() -> None:
     history, evals = trainer.fit(
         np.arange(len(data.splits["train"])), args.max_epochs, args.patience, callback=log
     )
-    keep = ("mae", "mae_h1", "mae_h2", "mae_h3", "r2", "r2_h1", "r2_h2", "r2_h3")
+    keep = ("mae", *(f"mae_h{h}" for h in HORIZONS), "r2", *(f"r2_h{h}" for h in HORIZONS))
     v4 = forecast_metrics(trainer.predict("test"), data.splits["test"].target_bikes)
     print(
         json.dumps(

@@ -1,11 +1,12 @@
-"""The multi-input LSTM forecaster (the team's "v4" by default) and its configuration."""
+"""The multi-input LSTM forecaster (the team's "v4" by default; its configuration is
+model.config.ModelConfig)."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from model.config import OPTIMIZERS, ModelConfig  # noqa: F401  (re-exported)
+from model.config import ModelConfig
 from model.windows import HORIZONS, STATIC_FEATURES
 
 
@@ -46,9 +47,3 @@ class ForecastNet(nn.Module):
         if self.embedding is not None:
             parts.append(self.embedding(station))  # (B, E)
         return self.head(torch.cat(parts, dim=1))  # (B, 3)
-
-
-def count_module_parameters(model: nn.Module) -> int:
-    """PyTorch's own count (the reference for model.config.count_parameters, which needs no
-    torch)."""
-    return sum(p.numel() for p in model.parameters())

@@ -16,10 +16,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from model.config import ModelConfig
 from model.metrics import forecast_metrics
-from model.network import ForecastNet, ModelConfig
+from model.network import ForecastNet
 from model.runtime import (
-    PRECISIONS,  # noqa: F401  (re-exported)
     check_precision,
     configure_precision,
     configure_process,

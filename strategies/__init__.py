@@ -1,4 +1,10 @@
-"""Pluggable HPO strategies: a name -> (sampler, pruner) factory registry."""
+"""Pluggable HPO strategies: a name -> (sampler, pruner) factory registry.
+
+- ``base``: ``Strategy`` and what every strategy receives (``StrategyInputs``);
+- ``registry``: every registered strategy by name, its sampler and pruner settings, and
+  cold-start twins;
+- ``space``: the search space and the fidelity ladder, as strategies see them.
+"""
 
 from strategies.base import Strategy, StrategyInputs
 from strategies.registry import STRATEGIES, cold_start, get_strategy

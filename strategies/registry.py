@@ -296,14 +296,20 @@ def cold_start(strategy: Strategy) -> Strategy:
     return replace(strategy, name=strategy.name + COLD_SUFFIX, warm_start=False)
 
 
+def strategy_problem(name: str) -> str | None:
+    """Why ``name`` is not a registered strategy, listing the known ones (None when it is)."""
+    if name in STRATEGIES:
+        return None
+    return f"unknown strategy {name!r}; known: {', '.join(STRATEGIES)}"
+
+
 def get_strategy(name: str) -> Strategy:
     """The registered strategy ``name`` (``<name>.cold``: its cold-start twin); an unknown name
     is a ValueError listing the known ones."""
     base = name.removesuffix(COLD_SUFFIX)
-    try:
-        strategy = STRATEGIES[base]
-    except KeyError:
-        raise ValueError(f"unknown strategy {name!r}; known: {', '.join(STRATEGIES)}") from None
+    if strategy_problem(base):  # named as given, .cold included
+        raise ValueError(strategy_problem(name))
+    strategy = STRATEGIES[base]
     if base == name:
         return strategy
     if strategy.queue is not None:

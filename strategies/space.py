@@ -172,10 +172,6 @@ class SearchSpace:
         """The parameters' names, in order."""
         return tuple(p.name for p in self.params)
 
-    def distributions(self) -> dict[str, BaseDistribution]:
-        """Each parameter's Optuna distribution, by name."""
-        return {p.name: p.distribution() for p in self.params}
-
     def defaults(self) -> dict[str, Any]:
         """Each parameter's default (v4), by name."""
         return {p.name: p.default for p in self.params}

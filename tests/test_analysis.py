@@ -251,7 +251,7 @@ def test_importance_finds_the_parameter_that_matters():
             "m == 'torch' or m == 'model' or m.startswith('model.')",
         ),
         (
-            "harness.plan",
+            "harness.plan.make, harness.plan.calibrate",
             "m == 'torch'",
         ),  # plan validates the experiment it writes (model.config), torch only with --calibrate
     ],

@@ -11,8 +11,8 @@ from model.config import ModelConfig
 from model.flops import forward_flops_per_sample, training_flops
 
 
-def test_v4_flops_match_the_measured_figure_in_perf_notes():
-    # torch's FLOP counter: about 5.5 MFLOP forward and 16.6 MFLOP to train, per sample.
+def test_v4_flops_match_the_figure_the_readme_quotes():
+    # About 5.5 MFLOP forward and 16.6 MFLOP to train, per sample (README, "Equal budgets").
     assert abs(forward_flops_per_sample(ModelConfig()) / 1e6 - 5.5) < 0.1
     assert abs(training_flops(ModelConfig(), 1) / 1e6 - 16.6) < 0.3
 

@@ -11,9 +11,9 @@ import pytest
 
 from harness.cli import main
 from harness.experiment import load_experiment, parse_experiment
-from harness.plan import EXTRAPOLATION_LIMIT, extrapolation, fit_cost_rows
+from harness.plan.cost import fit_cost_rows
 from harness.plan.probe import probe_configs
-from harness.plan.projection import times
+from harness.plan.projection import EXTRAPOLATION_LIMIT, extrapolation, times
 
 SLOPES = {"samples": 0.9, "hidden_1": 0.6, "num_layers": 0.3, "hidden_2": 0.2, "batch_size": -0.5}
 

@@ -10,7 +10,7 @@ import pytest
 from harness.cli import main
 from harness.errors import UserError
 from harness.experiment import MAX_SEED, load_experiment, parse_experiment
-from model.config import PRECISIONS, ModelConfig
+from model.config import ModelConfig
 
 BASE = {
     "data": {"stations": 4, "days": 12},
@@ -262,12 +262,6 @@ def test_model_config_is_typed_and_bounded():
     ):
         with pytest.raises(ValueError, match=next(iter(bad))):
             ModelConfig(**bad)
-
-
-def test_precision_names_match_the_trainer():
-    from model.train import PRECISIONS as TRAINER_PRECISIONS
-
-    assert PRECISIONS == TRAINER_PRECISIONS
 
 
 def _cli(capsys, args) -> tuple[int, str]:

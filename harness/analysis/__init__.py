@@ -1,1 +1,17 @@
-"""Analysis of recorded runs. Reads results/ only; imports neither torch nor model/."""
+"""Analysis of recorded runs. Reads results/ only; imports neither torch nor model/.
+
+- ``loading``: every run of an experiment read from results/ into pooled tables;
+- ``analyze``: every number the comparison reports, gathered once (``Analysis``);
+- ``metrics``: the descriptive numbers (anytime curves, compute saved, fidelity trust,
+  rankings, importance, good ranges, false prunes);
+- ``protocol``: the protocol's numbers (the MAE target, time to target, re-evaluated
+  incumbents, timing noise, horizon trust, warm start) and what the evidence cannot tell;
+- ``verdict``: paired tests against the declared controls, the tie rule, identical strategies;
+- ``agreement``: how far replayed and real verdicts agree;
+- ``pareto``: MAE against cost, and its Pareto fronts;
+- ``plots``: the comparison's figures;
+- ``sections``: the report's content, one function per heading;
+- ``two_stage_section``: the report's two-stage section;
+- ``render``: Markdown and HTML renderers of the content blocks;
+- ``report``: REPORT.md and REPORT.html, put together.
+"""

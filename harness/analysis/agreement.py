@@ -13,6 +13,7 @@ from harness.analysis import metrics, protocol, verdict
 from harness.analysis.loading import Results, load_results
 from harness.layout import REPLAY_SUFFIX
 from harness.replay.learners import CANDIDATES
+from harness.replay.surrogate import TRUSTED_SPEARMAN
 from harness.sidefiles import read_json_guarded
 
 
@@ -165,9 +166,9 @@ def surrogate_text(ev: dict) -> str:
         else ""
     )
     trust = (
-        "trusted to screen (held-out Spearman >= 0.9)"
+        f"trusted to screen (held-out Spearman >= {TRUSTED_SPEARMAN})"
         if ev.get("trusted")
-        else "below the 0.9 a screen needs to decide: it informs, real runs decide"
+        else f"below the {TRUSTED_SPEARMAN} a screen needs to decide: it informs, real runs decide"
     )
     ceiling = ev.get("noise_ceiling")
     # what seed noise alone lets a perfect model score

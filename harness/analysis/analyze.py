@@ -16,6 +16,8 @@ import pandas as pd
 
 from harness.analysis import metrics, plots, protocol, verdict
 from harness.analysis.loading import Results, load_results
+from harness.backends import recorded_replayed
+from harness.defaults import RESULTS_DIR
 from harness.errors import UserError
 from harness.sidefiles import read_json_guarded
 from strategies.registry import COLD_SUFFIX
@@ -57,7 +59,7 @@ class Analysis:
     traits: dict = field(default_factory=dict)  # verdict.Traits per strategy
     apart: list = field(default_factory=list)  # runs left out of the tests, and why
     two_stage: dict | None = None  # the confirmation plan whose family the tests cover
-    results_dir: str = "results"
+    results_dir: str = RESULTS_DIR
 
     @property
     def choice_named(self) -> str:
@@ -68,7 +70,7 @@ class Analysis:
     @property
     def replayed(self) -> bool:
         """Whether these runs were replayed on the surrogate rather than trained."""
-        return any(m.get("backend") == "replay" for m in self.results.meta.values())
+        return any(recorded_replayed(m.get("backend")) for m in self.results.meta.values())
 
     def params_to_search(self) -> list[str]:
         """The most important parameters (at most 6), from final-rung importance, else rung 1's."""

@@ -10,6 +10,7 @@ import pandas as pd
 from scipy import stats
 
 from harness.analysis.loading import Results
+from harness.records import is_param_column, param_column, param_columns, param_name
 from harness.summary import rung_samples, unpruned_seconds
 
 
@@ -145,9 +146,7 @@ def compute_saved(results: Results) -> pd.DataFrame:
 def rung_table(rungs: pd.DataFrame) -> pd.DataFrame:
     """One row per (run, trial), a column of validation MAE per rung (NaN where not reached)."""
     wide = rungs.pivot_table(index=["strategy", "seed", "trial"], columns="rung", values="val_mae")
-    params = rungs.groupby(["strategy", "seed", "trial"])[
-        [c for c in rungs.columns if c.startswith("param_")]
-    ].first()
+    params = rungs.groupby(["strategy", "seed", "trial"])[param_columns(rungs)].first()
     return wide.join(params)
 
 
@@ -157,7 +156,7 @@ def distinct(frame: pd.DataFrame, values: list) -> pd.DataFrame:
     training (strategies that share a sampler's start-up, or random streams, record it in
     several runs) and is dropped."""
     ids = [c for c in ("seed", "trial") if c in frame.columns]
-    params = [c for c in frame.columns if isinstance(c, str) and c.startswith("param_")]
+    params = param_columns(frame)
     return frame.drop_duplicates([*ids, *params, *values])
 
 
@@ -171,10 +170,7 @@ def fidelity_trust(results: Results) -> pd.DataFrame:
     numeric = [
         c
         for c in wide.columns
-        if isinstance(c, str)
-        and c.startswith("param_")
-        and pd.api.types.is_numeric_dtype(wide[c])
-        and wide[c].nunique() > 2
+        if is_param_column(c) and pd.api.types.is_numeric_dtype(wide[c]) and wide[c].nunique() > 2
     ]
     rows = []
     for rung in range(1, last + 1):
@@ -192,7 +188,7 @@ def fidelity_trust(results: Results) -> pd.DataFrame:
         }
         for col in numeric:
             ok = at_rung[[col, rung]].dropna()
-            row[f"rho_{col[len('param_') :]}"] = _spearman(ok[col], ok[rung])
+            row[f"rho_{param_name(col)}"] = _spearman(ok[col], ok[rung])
         rows.append(row)
     columns = ["rung", "trials_at_rung", "trials_with_final", "spearman_with_final"]
     return pd.DataFrame(rows) if rows else pd.DataFrame(columns=columns)  # no rungs recorded
@@ -263,7 +259,7 @@ def importance(results: Results, rung: int | None = None) -> pd.Series:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="minimize")
     for (_, row), value in zip(params.iterrows(), values):
-        p = {name: _native(row[f"param_{name}"], space[name]) for name in space}
+        p = {name: _native(row[param_column(name)], space[name]) for name in space}
         if all(space[n].contains(v) for n, v in p.items()) and math.isfinite(value):
             study.add_trial(
                 optuna.trial.create_trial(
@@ -290,7 +286,7 @@ def good_ranges(
     top = done.head(max(3, int(math.ceil(top_share * len(done)))))
     rows = []
     for p in results.space():
-        col = top[f"param_{p.name}"]
+        col = top[param_column(p.name)]
         if p.type == "categorical":
             rows.append(
                 {

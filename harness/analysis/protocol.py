@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from harness.analysis.verdict import ALPHA, CONTROLS, POWER
+from harness.records import param_columns
 from harness.team import TARGET_MARGIN  # the margin every default here uses
 
 
@@ -156,7 +158,7 @@ def _runs(frame: pd.DataFrame) -> str:
 def timing_noise(rungs: pd.DataFrame) -> dict:
     """Spread of train_seconds over identical work (same configuration, seed, trial and rung
     reaching the same MAE in different strategies' runs): the machine's own noise."""
-    params = sorted(c for c in rungs.columns if c.startswith("param_"))
+    params = sorted(param_columns(rungs))
     keys = ["seed", "trial", "rung", "val_mae", *params]
     groups = rungs.groupby(keys, dropna=False)["train_seconds"]
     spread = groups.agg(["count", "min", "max", "mean", "std"])
@@ -263,8 +265,8 @@ def _power_note(seeds: int, tests: pd.DataFrame) -> str | None:
             "(compare --seeds 5 or more)."
         )
     if not len(tests):
-        return "No declared control (tpe_median, random) ran: no strategy was tested."
-    min_p, level = float(tests["min_p"].min()), 0.05 / len(tests)
+        return f"No declared control ({', '.join(CONTROLS)}) ran: no strategy was tested."
+    min_p, level = float(tests["min_p"].min()), ALPHA / len(tests)
     if min_p > level:
         return (
             f"With {seeds} seeds the smallest p-value a paired test can give is {min_p:.3g}, "
@@ -279,7 +281,7 @@ def _power_note(seeds: int, tests: pd.DataFrame) -> str | None:
         span = f"{low:.3f}" if np.isclose(low, high) else f"{low:.3f} to {high:.3f}"
         return (
             f"Against {against['control'].iloc[0]}, gaps smaller than {span} bikes (by "
-            "comparison) could not be detected with these seeds at 80% power (simulated "
+            f"comparison) could not be detected with these seeds at {POWER:.0%} power (simulated "
             "sign-flip test at Holm's strictest level)."
         )
     return None

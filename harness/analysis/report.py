@@ -1,7 +1,7 @@
 """The write-up: REPORT.md and a self-contained REPORT.html, generated from the records alone.
 
-The content is a list of sections (``harness.analysis.sections``), one per heading, in the
-order below; ``harness.analysis.render`` turns their blocks into Markdown and HTML.
+The content is the list of sections ``harness.analysis.sections.SECTIONS``, one per heading,
+in report order; ``harness.analysis.render`` turns their blocks into Markdown and HTML.
 """
 
 from __future__ import annotations
@@ -11,34 +11,14 @@ from pathlib import Path
 
 from harness.analysis import sections
 from harness.analysis.analyze import Analysis, write_plots
-from harness.analysis.currency import currency_section
 from harness.analysis.render import render_html, render_markdown
 from harness.analysis.sections import ReportInputs
 from harness.sidefiles import read_json_guarded, write_text_atomic
 
-SECTIONS = (
-    sections.title,
-    sections.setup,
-    sections.protocol,
-    sections.results,
-    sections.fidelity_trust,
-    sections.hyperparameters,
-    sections.mae_against_cost,
-    currency_section,
-    sections.two_stage,
-    sections.verdict,
-    sections.brief,
-    sections.overnight_plan,
-    sections.final_check,
-    sections.replay,
-    sections.cannot_tell,
-    sections.caveats_section,
-)
-
 
 def build_sections(inputs: ReportInputs) -> list:
-    """Every section's content blocks, in report order."""
-    return [block for section in SECTIONS for block in section(inputs)]
+    """Every section's content blocks, in report order (``sections.SECTIONS``)."""
+    return [block for section in sections.SECTIONS for block in section(inputs)]
 
 
 # The side records the report includes, by file: the command that makes one, and the keys the

@@ -2,7 +2,8 @@
 
 Each section takes the ``ReportInputs`` and returns its content blocks (see
 ``harness.analysis.render`` for the block kinds); a section with nothing to say returns
-an empty list. ``harness.analysis.report`` lists them in order.
+an empty list. ``SECTIONS``, at the end, lists them in report order: a new section is a
+function here and its place in that list.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from harness.analysis.agreement import (
     surrogate_text,
 )
 from harness.analysis.analyze import Analysis
+from harness.analysis.currency import currency_section
 from harness.analysis.pareto import pareto_front, trial_costs
 from harness.analysis.plots import pareto_plot
 from harness.analysis.render import fmt_number, fmt_share
@@ -214,7 +216,7 @@ def _tests(inputs: ReportInputs) -> list:
             "mean_diff": "mean difference (bikes)",
             "p_holm": "p (Holm)",
             "min_p": "smallest attainable p",
-            "detectable": "detectable difference (80% power)",
+            "detectable": f"detectable difference ({verdict_rules.POWER:.0%} power)",
         }
     )
     blocks = [
@@ -650,3 +652,24 @@ def _prunes(a: Analysis, strategy: str) -> bool:
         return get_strategy(strategy).prunes
     except ValueError:  # a name no longer registered, with no trait recorded
         return False
+
+
+# The report, in order: ``harness.analysis.report`` writes these sections' blocks.
+SECTIONS = (
+    title,
+    setup,
+    protocol,
+    results,
+    fidelity_trust,
+    hyperparameters,
+    mae_against_cost,
+    currency_section,
+    two_stage,
+    verdict,
+    brief,
+    overnight_plan,
+    final_check,
+    replay,
+    cannot_tell,
+    caveats_section,
+)

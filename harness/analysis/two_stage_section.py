@@ -7,6 +7,7 @@ import pandas as pd
 
 from harness.analysis import verdict
 from harness.analysis.render import fmt_number
+from harness.replay.surrogate import TRUSTED_SPEARMAN
 
 
 def two_stage_blocks(a) -> list:
@@ -23,11 +24,11 @@ def two_stage_blocks(a) -> list:
         }
     )
     trusted = (
-        "the surrogate's held-out rank correlation reaches 0.9, so the screen may decide which "
-        "strategies are worth confirming"
+        f"the surrogate's held-out rank correlation reaches {TRUSTED_SPEARMAN}, so the screen may "
+        "decide which strategies are worth confirming"
         if plan["surrogate_trusted"]
-        else "the surrogate's held-out rank correlation is below 0.9: the screen informs which "
-        "strategies to confirm, it decides nothing"
+        else f"the surrogate's held-out rank correlation is below {TRUSTED_SPEARMAN}: the screen "
+        "informs which strategies to confirm, it decides nothing"
     )
     sizing = (
         f"Confirmation sized before it ran: {', '.join(plan['candidates']) or 'nothing'} against "

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from harness.records import param_columns
 from harness.team import TEAM_DEFAULT  # the declared preference
 
 CONTROLS = (TEAM_DEFAULT, "random")  # every strategy is tested against these two
-ALPHA = 0.05  # family-wise error rate over all comparisons (Holm)
+ALPHA = 0.05  # significance: family-wise over the verdict's comparisons (Holm); final's one test
 POWER = 0.8  # for the smallest detectable difference
 
 BETTER, WORSE, NOT_SEPARATED, IDENTICAL = "better", "worse", "not separated", "identical"
@@ -329,7 +330,7 @@ def identical_groups(rungs: pd.DataFrame) -> list[frozenset[str]]:
     """Strategies whose runs trained the same configurations to the same results at every
     rung, on every seed they share (common random numbers, nothing pruned differently):
     identical by construction, to be reported together and never ranked."""
-    params = sorted(c for c in rungs.columns if c.startswith("param_"))
+    params = sorted(param_columns(rungs))
     signature: dict[str, tuple] = {}
     for strategy, runs in rungs.groupby("strategy"):
         ordered = runs.sort_values(["seed", "trial", "rung"])

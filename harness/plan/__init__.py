@@ -11,33 +11,9 @@ file for the night.
 - ``space``: the reduced search space (and grid points for a grid strategy);
 - ``ranges``: what the reduced space's ranges rest on: a good region outside the night's range
   (said, with the widening that would contain it) and each range's leave-one-seed-out stability;
+- ``horizon``: a longer top rung proposed when horizon trust is weak;
 - ``overnight``: the night's experiment file, written as TOML;
 - ``make``: ``make_plan``, which puts them together into ``plan.json``;
 - ``calibrate``: the device factor (``--calibrate``); it and the probe are the only parts
   that touch torch, and only when called.
 """
-
-from harness.plan.calibrate import calibrate_device_factor
-from harness.plan.cost import CostModel, fit_cost_model, fit_cost_rows
-from harness.plan.make import make_plan
-from harness.plan.overnight import toml_value, write_overnight
-from harness.plan.probe import PROBE_SAMPLES
-from harness.plan.projection import EXTRAPOLATION_LIMIT, NIGHT_HOURS, apply_ceiling, extrapolation
-from harness.plan.space import add_grid_values, reduced_space
-
-__all__ = [
-    "EXTRAPOLATION_LIMIT",
-    "NIGHT_HOURS",
-    "PROBE_SAMPLES",
-    "CostModel",
-    "add_grid_values",
-    "apply_ceiling",
-    "calibrate_device_factor",
-    "extrapolation",
-    "fit_cost_model",
-    "fit_cost_rows",
-    "make_plan",
-    "reduced_space",
-    "toml_value",
-    "write_overnight",
-]

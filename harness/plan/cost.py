@@ -15,6 +15,7 @@ from scipy import stats
 
 from harness.analysis.analyze import Analysis
 from harness.errors import UserError
+from harness.records import param_column
 
 COST_FEATURES = ("hidden_1", "hidden_2", "num_layers", "batch_size")
 # The model's inputs, in design-matrix order (after the intercept).
@@ -107,11 +108,12 @@ def t_quantile(df: int) -> float:
 
 
 def configs_of(rows: pd.DataFrame, meta: dict) -> pd.DataFrame:
-    """Each row's value of the cost-driving parameters: searched (param_*) or the run's fixed
-    base (from ``meta``, keyed by (strategy, seed)); one column per ``COST_FEATURES``."""
+    """Each row's value of the cost-driving parameters: searched (its ``param_column``) or the
+    run's fixed base (from ``meta``, keyed by (strategy, seed)); one column per
+    ``COST_FEATURES``."""
     out = {}
     for name in COST_FEATURES:
-        col = f"param_{name}"
+        col = param_column(name)
         if col in rows:
             out[name] = rows[col].to_numpy(float)
             continue

@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from harness.analysis.analyze import Analysis
+from harness.defaults import NIGHT_HOURS
 from harness.errors import UserError
 from harness.experiment import load_experiment, resolve_experiment_path
 from harness.plan.cost import fit_cost_model
@@ -17,7 +18,6 @@ from harness.plan.costing import Costing, model_costing, probe_costing
 from harness.plan.horizon import longer_top_rung
 from harness.plan.overnight import write_overnight
 from harness.plan.projection import (
-    NIGHT_HOURS,
     apply_ceiling,
     project,
     trial_minutes_and_size,
@@ -54,10 +54,7 @@ def make_plan(
     night = load_experiment(str(night_path))
     model = fit_cost_model(a)
     costing = _costing(a, model, night, probe_samples, device=device, factor=device_factor)
-    table = project(a, costing.rungs)
-    if a.choice not in set(table["strategy"]):
-        raise UserError(f"plan: {a.choice} (the recommendation) has no usable rung to cost")
-    row = table.set_index("strategy").loc[a.choice]
+    table, row = _projections(a, costing)
     limits = (max_trial_minutes, max_params)
     allowed, ceiling, minutes = _ceiling(a, model, night, costing, row, limits)
     space, fixed = reduced_space(a, night, allowed)
@@ -77,8 +74,7 @@ def make_plan(
     text = f"searching {', '.join(space)}; written to {path}.{grid_note} {checks['text']}"
     horizon = longer_top_rung(a, night.ladder)
     plan = {
-        "summary": _summary(a, costing, hours, counts, minutes, row, text, ceiling)
-        + (f" {horizon['text']}" if horizon else ""),
+        "summary": _summary(a, costing, hours, counts, minutes, row, text, ceiling, horizon),
         "strategy": a.choice,
         "n_trials": counts[0],
         "n_trials_range": list(counts[1:]),
@@ -105,6 +101,15 @@ def _costing(
     if probe_samples is not None:
         return probe_costing(a, model, night, samples=probe_samples, device=device)
     return model_costing(a, model, night, device_factor=factor)
+
+
+def _projections(a: Analysis, costing: Costing) -> tuple[pd.DataFrame, pd.Series]:
+    """Every strategy's projection for the night at ``costing``'s rung costs, and the
+    recommendation's row (a UserError when it has no usable rung to cost)."""
+    table = project(a, costing.rungs)
+    if a.choice not in set(table["strategy"]):
+        raise UserError(f"plan: {a.choice} (the recommendation) has no usable rung to cost")
+    return table, table.set_index("strategy").loc[a.choice]
 
 
 def _ceiling(a, model, night, costing: Costing, row, limits: tuple):
@@ -170,9 +175,10 @@ def _trials_in_night(
     return (n, min(counts[1], grid_size), min(counts[2], grid_size)), note
 
 
-def _summary(a, costing: Costing, hours, counts, minutes, row, text, ceiling) -> str:
+def _summary(a, costing: Costing, hours, counts, minutes, row, text, ceiling, horizon) -> str:
     """The plan in sentences: the cost and where it came from, the recommendation with its
-    range, the space, the ceiling, and that no MAE is projected to the night's scale."""
+    range, the space, the ceiling, that no MAE is projected to the night's scale, and the
+    longer top rung proposed (``horizon``, when there is one)."""
     return (
         f"{costing.text} Cost source: {costing.source}. Recommended: {a.choice} with "
         f"{counts[0]} trials ({counts[1]}-{counts[2]}, {costing.range_is}) or {hours:g} hours "
@@ -180,6 +186,7 @@ def _summary(a, costing: Costing, hours, counts, minutes, row, text, ceiling) ->
         f"{row['complete share']:.0%} of trials reaching full fidelity in the records), "
         f"{text}{_ceiling_text(ceiling)} No MAE is projected to the night's scale: every MAE "
         f"here was measured at {a.results.experiment['name']}'s."
+        + (f" {horizon['text']}" if horizon else "")
     )
 
 

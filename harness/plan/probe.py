@@ -21,7 +21,6 @@ from harness.experiment import Experiment
 from harness.plan.space import entry_param
 from model.config import ModelConfig
 
-PROBE_SAMPLES = 65536
 PROBE_DRAWS = 2  # configurations drawn from the reduced space, beside the defaults and its own
 # What sets a configuration's cost: its network's shape and its batch (v4's, or not).
 SHAPE = ("hidden_1", "hidden_2", "num_layers", "dense", "embedding_dim", "batch_size")

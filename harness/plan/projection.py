@@ -9,13 +9,14 @@ import numpy as np
 import pandas as pd
 
 from harness.analysis.analyze import Analysis
+from harness.defaults import NIGHT_HOURS
 from harness.errors import UserError
 from harness.experiment import Experiment
 from harness.plan.cost import CostModel, configs_of
 from harness.plan.space import py_value
+from harness.records import param_column
 from model.config import ModelConfig, count_parameters
 
-NIGHT_HOURS = (12, 15, 18)
 # Minutes per trial at the night's scale (the column name the ceiling reads).
 MINUTES_COLUMN = "target_minutes"
 # A costed rung's seconds at the night's scale: the estimate and its interval's (or range's) ends.
@@ -149,7 +150,7 @@ def trial_minutes_and_size(
             ModelConfig(
                 **{
                     **r.meta[(s, int(sd))]["base_config"],
-                    **{n: py_value(row[f"param_{n}"]) for n in names},
+                    **{n: py_value(row[param_column(n)]) for n in names},
                 }
             ),
             night.data.stations,

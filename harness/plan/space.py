@@ -12,6 +12,7 @@ import pandas as pd
 from harness.analysis import metrics
 from harness.analysis.analyze import Analysis
 from harness.experiment import Experiment
+from harness.records import param_column
 from strategies.space import Param
 
 WIDEN_SHARE = 0.25  # each side of a narrowed range grows by this share of its width
@@ -65,7 +66,7 @@ def reduced_space(
     pool = a.results.trials if allowed is None else allowed
     good = metrics.good_ranges(a.results, trials=pool).set_index("param")
     best_row = pool[pool["state"] == "COMPLETE"].sort_values("val_mae").iloc[0]
-    best = {n: py_value(best_row[f"param_{n}"]) for n in measured}
+    best = {n: py_value(best_row[param_column(n)]) for n in measured}
     space, fixed = {}, {}
     for p in night.space.params:
         if p.name not in keep:

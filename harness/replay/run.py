@@ -76,7 +76,7 @@ def load_surrogate(experiment, results_dir: str | Path) -> Surrogate:
     made is a UserError."""
     key = (str(Path(results_dir).resolve()), experiment.name)
     if key not in _CACHE:
-        out = Path(results_dir) / results_folder(experiment, "replay")
+        out = Path(results_dir) / results_folder(experiment, replayed=True)
         curves = _curves_of_this_replay(learning_curves(results_dir, experiment.name), out)
         try:
             surrogate = Surrogate.fit(list(experiment.space.params), curves)

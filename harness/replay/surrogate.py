@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from harness.records import param_column
 from harness.replay.learners import CANDIDATES, make_learner
 from strategies.space import Param
 
@@ -34,7 +35,7 @@ def param_features(space: list[Param], frame: pd.DataFrame) -> np.ndarray:
     """Numeric parameters as their position in [0, 1]; categorical ones one-hot."""
     cols = []
     for p in space:
-        values = frame[f"param_{p.name}"]
+        values = frame[param_column(p.name)]
         if p.type == "categorical":
             cols += [np.array([str(v) == str(c) for v in values], float) for c in p.choices]
         else:
@@ -51,7 +52,7 @@ def observations(curves: pd.DataFrame, space: list[Param]) -> pd.DataFrame:
     """``curves`` (rungs.csv rows, any runs) with one row per distinct trained rung: copies of
     one trial in several strategies' runs (shared start-up draws) count once. Adds ``config``
     (one id per distinct configuration) and ``obs`` (one id per trained curve)."""
-    params = [f"param_{p.name}" for p in space]
+    params = [param_column(p.name) for p in space]
     curves = curves.dropna(subset=["val_mae", *params])
     curves = curves[np.isfinite(curves["val_mae"].to_numpy(float))]
     keys = ["seed", "trial", "rung", "val_mae", *params]
@@ -207,7 +208,7 @@ def _rung_position(rungs: np.ndarray) -> np.ndarray:
 
 def _config_means(obs: pd.DataFrame, space: list[Param], rungs: list[int]) -> dict:
     """The learners' table: one row per (configuration, rung) with the mean MAE over its curves."""
-    params = [f"param_{p.name}" for p in space]
+    params = [param_column(p.name) for p in space]
     grouped = obs.groupby(["config", "rung"], as_index=False).agg(
         y=("val_mae", "mean"), n=("obs", "nunique"), **{c: (c, "first") for c in params}
     )
@@ -306,7 +307,7 @@ def noise_ceiling(table: dict, noise: dict, draws: int = 500) -> float:
 def _costs(obs: pd.DataFrame, space: list[Param], top: int) -> tuple:
     """Per configuration that climbed every rung: features, mean train and eval seconds per
     rung."""
-    params = [f"param_{p.name}" for p in space]
+    params = [param_column(p.name) for p in space]
     full = obs[obs.groupby("obs")["rung"].transform("max") == top]
 
     def mean(col: str) -> pd.DataFrame:

@@ -8,6 +8,7 @@ import numpy as np
 
 from harness.replay.surrogate import Surrogate
 from model.train import EpochResult, EvalResult, TrainResult
+from model.windows import HORIZONS
 
 
 class ReplayFidelity:
@@ -48,7 +49,7 @@ class ReplayTrainer:
         mae = float(self._mae[self._rung])
         seconds = float(self._eval[self._rung])
         self._rung += 1
-        metrics = {"mae": mae, "r2": float("nan"), **{f"mae_h{h}": float("nan") for h in (1, 2, 3)}}
+        metrics = {"mae": mae, "r2": float("nan"), **{f"mae_h{h}": float("nan") for h in HORIZONS}}
         return EvalResult(metrics, seconds)
 
 
