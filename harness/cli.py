@@ -329,10 +329,11 @@ def _add_tunability(sub) -> None:
 
 
 def _cmd_tunability(args: argparse.Namespace) -> int:
+    from harness.analysis.analyze import TUNABILITY_FILE
     from harness.experiment import load_experiment
     from harness.replay.run import load_surrogate
     from harness.sidefiles import write_json_atomic
-    from harness.tunability import TUNABILITY_FILE, Setting, check_strategy, measure, summary_lines
+    from harness.tunability import Setting, check_strategy, measure, summary_lines
     from strategies import get_strategy
     from strategies.registry import COLD_SUFFIX, strategy_problem
 

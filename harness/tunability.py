@@ -40,7 +40,6 @@ from strategies.space import Ladder
 BUDGETS = NIGHT_TRIAL_COUNTS  # the night's trial counts the brief asks about
 REEVAL_SEEDS = 2  # fresh seeds per incumbent, as compare's default --reeval-seeds
 NONINFERIORITY = 0.01  # fixing a parameter at v4 is safe if it costs under 1% of v4's MAE
-TUNABILITY_FILE = "tunability.json"
 
 
 def check_strategy(strategy: Strategy) -> None:

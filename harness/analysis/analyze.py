@@ -24,6 +24,7 @@ from strategies.registry import COLD_SUFFIX
 
 MAX_PARAMS_TO_SEARCH = 6
 TWO_STAGE_FILE = "two_stage.json"  # compare --two-stage's plan, in the real experiment's folder
+TUNABILITY_FILE = "tunability.json"  # `tunability`'s measurement, in the experiment's folder
 
 
 @dataclass
@@ -59,6 +60,7 @@ class Analysis:
     traits: dict = field(default_factory=dict)  # verdict.Traits per strategy
     apart: list = field(default_factory=list)  # runs left out of the tests, and why
     two_stage: dict | None = None  # the confirmation plan whose family the tests cover
+    tunability: dict | None = None  # `tunability`'s measurement for this experiment, if made
     results_dir: str = RESULTS_DIR
 
     @property
@@ -73,9 +75,28 @@ class Analysis:
         return any(recorded_replayed(m.get("backend")) for m in self.results.meta.values())
 
     def params_to_search(self) -> list[str]:
-        """The most important parameters (at most 6), from final-rung importance, else rung 1's."""
+        """The parameters the night searches: where `tunability` measured them, its order and
+        the size it prefers at the middle trial count; else the most important (at most
+        MAX_PARAMS_TO_SEARCH), from final-rung importance, else rung 1's."""
+        if self.tunability:
+            order = [r["param"] for r in self.tunability["tunability"]]
+            return order[: _preferred_size(self.tunability)]
         imp = self.importance_final if len(self.importance_final) else self.importance_rung1
         return list(imp.index[:MAX_PARAMS_TO_SEARCH])
+
+    def search_source(self) -> str:
+        """Where ``params_to_search`` comes from, in words."""
+        t = self.tunability
+        if t:
+            return (
+                f"measured: the smallest nested space not worse than the best at "
+                f"{t['judged_at']} trials ({t['strategy']}, {t['seeds']} replayed seeds; "
+                "`tunability`)"
+            )
+        return (
+            f"the most important by optuna.importance, at most {MAX_PARAMS_TO_SEARCH} (not "
+            "measured: run `python -m harness tunability` for the measured answer)"
+        )
 
 
 def analyze(
@@ -129,8 +150,23 @@ def analyze(
         **judged,
         apart=apart,
         two_stage=plan,
+        tunability=read_tunability(results_dir, experiment),
         results_dir=str(results_dir),
     )
+
+
+def _preferred_size(t: dict) -> int:
+    at = next(n for n in t["nested"] if n["trials"] == t["judged_at"])
+    return int(at["preferred_size"])
+
+
+def read_tunability(results_dir: str | Path, experiment: str) -> dict | None:
+    """`tunability`'s measurement for ``experiment``: None where absent, unreadable (named on
+    stderr) or made for another experiment."""
+    t = read_json_guarded(Path(results_dir) / experiment / TUNABILITY_FILE)
+    if not t or t.get("experiment") != experiment or "nested" not in t:
+        return None
+    return t
 
 
 def read_two_stage_plan(results_dir: str | Path, experiment: str) -> dict | None:

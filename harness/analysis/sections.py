@@ -26,6 +26,7 @@ from harness.analysis.currency import currency_section
 from harness.analysis.pareto import pareto_front, trial_costs
 from harness.analysis.plots import pareto_plot
 from harness.analysis.render import fmt_number, fmt_share
+from harness.analysis.tunability_section import tunability_blocks
 from harness.analysis.two_stage_section import two_stage_blocks
 from harness.layout import REPLAY_SUFFIX
 from strategies.registry import MEDIAN_STARTUP_TRIALS, get_strategy
@@ -357,7 +358,7 @@ def hyperparameters(inputs: ReportInputs) -> list:
         ("p", "Where the best 20% of distinct complete trials lie:"),
         ("table", a.good_ranges[["param", "good", "searched"]]),
         ("img", inputs.plots["importance"], "Parameter importance (optuna.importance)."),
-        ("p", f"Search tonight: {search} (the most important, at most 6)."),
+        ("p", f"Search tonight: {search} ({a.search_source()})."),
     ]
 
 
@@ -661,6 +662,7 @@ SECTIONS = (
     protocol,
     results,
     fidelity_trust,
+    tunability_blocks,
     hyperparameters,
     mae_against_cost,
     currency_section,
