@@ -62,7 +62,8 @@ def tunability_blocks(inputs) -> list:
     )
     size_text = (
         "Nested spaces, the top parameters by tunability searched and the rest at v4 "
-        "(mean re-evaluated MAE). The size the evidence prefers is the smallest space not "
+        f"(mean re-evaluated MAE, on {t['seeds']} other seeds than those that ordered them). "
+        "The size the evidence prefers is the smallest space not "
         f"significantly worse than the best one (paired bootstrap 95%): {sizes}. With few "
         "seeds every interval is wide and small spaces pass: the preference is only as sure "
         f"as the {t['seeds']} seeds behind it."
