@@ -184,9 +184,9 @@ def _summary(a, costing: Costing, hours, counts, minutes, row, text, ceiling, ho
         f"{counts[0]} trials ({counts[1]}-{counts[2]}, {costing.range_is}) or {hours:g} hours "
         f"({minutes[0]:.3g} min per trial on average, {minutes[1]:.3g}-{minutes[2]:.3g}; "
         f"{row['complete share']:.0%} of trials reaching full fidelity in the records), "
-        f"{text}{_ceiling_text(ceiling)} No MAE is projected to the night's scale: every MAE "
-        f"here was measured at {a.results.experiment['name']}'s."
-        + (f" {horizon['text']}" if horizon else "")
+        f"{text} Parameters searched: {a.search_source()}.{_ceiling_text(ceiling)} No MAE is "
+        f"projected to the night's scale: every MAE here was measured at "
+        f"{a.results.experiment['name']}'s." + (f" {horizon['text']}" if horizon else "")
     )
 
 
