@@ -3,7 +3,10 @@ once), then the optional noise-floor retrains and the false-prune audit."""
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import sys
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,14 +73,19 @@ def compare(experiment: Experiment, opts: CompareOptions) -> dict:
         if problem := strategy_problem(name):
             raise UserError(problem)
     jobs = run_order(opts.strategies, opts.seeds or experiment.seeds)
-    bar = tqdm(jobs, desc=f"compare {experiment.name}", unit="run", disable=not opts.progress)
-    for strategy, seed in bar:
-        bar.set_postfix_str(f"{strategy} seed {seed}")
-        summary = run_strategy(experiment, _run_options(opts, strategy, seed))
-        if summary["interrupted"]:
-            raise KeyboardInterrupt
-    bar.close()
     backend = get_backend(opts.backend)
+    bar = tqdm(
+        total=len(jobs), desc=f"compare {experiment.name}", unit="run", disable=not opts.progress
+    )
+    if backend.replayed and opts.workers == 1 and _cores() > 1 and len(jobs) > 1:
+        _replay_in_parallel(experiment, opts, jobs, bar)
+    else:
+        for strategy, seed in jobs:
+            bar.set_postfix_str(f"{strategy} seed {seed}")
+            if run_strategy(experiment, _run_options(opts, strategy, seed))["interrupted"]:
+                raise KeyboardInterrupt
+            bar.update()
+    bar.close()
     base = Path(opts.results_dir) / backend.folder(experiment)
     if not backend.replayed:  # the retrains train the real model
         retrain_side_files(experiment, opts, base)
@@ -86,6 +94,39 @@ def compare(experiment: Experiment, opts: CompareOptions) -> dict:
         results = load_results(opts.results_dir, base.name)
         write_reevaluations(base, results, surrogate.reevaluate, experiment.space.names, opts)
     return {"runs": len(jobs), "results": str(base)}
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0))
+
+
+_PARALLEL: tuple | None = None  # (experiment, opts) for the forked replay processes
+
+
+def _replay_job(job: tuple[str, int]) -> bool:
+    experiment, opts = _PARALLEL
+    return run_strategy(experiment, _run_options(opts, *job))["interrupted"]
+
+
+def _replay_in_parallel(experiment: Experiment, opts: CompareOptions, jobs, bar) -> None:
+    """Replayed runs on every core: a replay trains nothing, so its runs are independent
+    processes of samplers and bookkeeping (each its own study, folder and seeded streams: the
+    records are those of one process running them in order). The surrogate is fitted once,
+    here, before the processes fork."""
+    global _PARALLEL
+    load_surrogate(experiment, opts.results_dir)
+    _PARALLEL = (experiment, opts)
+    context = multiprocessing.get_context("fork")
+    pool = ProcessPoolExecutor(max_workers=min(_cores(), len(jobs)), mp_context=context)
+    try:
+        for interrupted in pool.map(_replay_job, jobs):
+            if interrupted:
+                raise KeyboardInterrupt
+            bar.update()
+    except BaseException:  # Ctrl-C, SIGTERM, a user error: runs not started never start
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown()
 
 
 def _run_options(opts: CompareOptions, strategy: str, seed: int) -> RunOptions:
