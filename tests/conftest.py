@@ -3,6 +3,7 @@ import signal
 import pytest
 
 from harness.datasets import DataSpec, load_data
+from tests import e2e
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -42,28 +43,34 @@ def postgres_url():
     server.stop()
 
 
+def _left_unchanged(root):
+    """Yields ``root``; at the session's end, fails if any test wrote into it (a test that
+    changes results works on a copy: tests.e2e.copy_results)."""
+    before = e2e.fingerprint(root)
+    yield root
+    assert e2e.fingerprint(root) == before, f"a test wrote into the shared folder {root}"
+
+
 @pytest.fixture(scope="session")
 def recorded(tmp_path_factory):
     """Real learning curves of the smoke experiment (10 Sobol configurations + v4, twice each),
-    recorded once for the replay tests and benchmarks."""
-    from harness.cli import main
-
+    recorded once for the replay tests and benchmarks. Read-only: copy it to change it."""
     root = tmp_path_factory.mktemp("recorded")
-    assert (
-        main(
-            [
-                "record",
-                "--experiment",
-                "smoke",
-                "--configs",
-                "10",
-                "--repeats",
-                "2",
-                "--results",
-                str(root),
-                "--no-progress",
-            ]
-        )
-        == 0
-    )
-    return root
+    assert e2e.cli("record", configs=10, repeats=2, results=root) == 0
+    yield from _left_unchanged(root)
+
+
+@pytest.fixture(scope="session")
+def smoke_compare(tmp_path_factory):
+    """The shared real smoke comparison, run once: random and tpe_hyperband, seeds 0 and 1,
+    6 trials a run, each incumbent re-evaluated with 2 seeds (compare's defaults). Read-only:
+    a test that changes results (or adds runs) works on a copy (``smoke_results``)."""
+    root = tmp_path_factory.mktemp("smoke_compare")
+    assert e2e.cli("compare", strategies=e2e.SHARED_STRATEGIES, seeds=2, results=root) == 0
+    yield from _left_unchanged(root)
+
+
+@pytest.fixture
+def smoke_results(smoke_compare, tmp_path):
+    """A copy of the shared smoke comparison that the test may change."""
+    return e2e.copy_results(smoke_compare, tmp_path / "results")

@@ -3,12 +3,13 @@
 import json
 
 import pandas as pd
+import pytest
 
-from harness.cli import main
 from harness.compare import run_order
 from harness.experiment import load_experiment
 from model.config import ModelConfig
 from model.flops import forward_flops_per_sample, training_flops
+from tests.e2e import cli
 
 
 def test_v4_flops_match_the_figure_the_readme_quotes():
@@ -17,22 +18,10 @@ def test_v4_flops_match_the_figure_the_readme_quotes():
     assert abs(training_flops(ModelConfig(), 1) / 1e6 - 16.6) < 0.3
 
 
+@pytest.mark.slow
 def test_a_compute_budget_stops_at_the_first_trial_that_spends_it(tmp_path):
-    args = [
-        "run",
-        "--strategy",
-        "tpe_hyperband",
-        "--experiment",
-        "smoke",
-        "--trials",
-        "4",
-        "--budget-unit",
-        "compute",
-        "--results",
-        str(tmp_path),
-        "--no-progress",
-    ]
-    assert main(args) == 0
+    run = dict(strategy="tpe_hyperband", trials=4, budget_unit="compute", results=tmp_path)
+    assert cli("run", **run) == 0
     run = tmp_path / "smoke/tpe_hyperband/seed-0"
     budget = json.loads((run / "metadata.json").read_text())["budget"]
     trials = pd.read_csv(run / "trials.csv").sort_values("trial")
@@ -43,24 +32,9 @@ def test_a_compute_budget_stops_at_the_first_trial_that_spends_it(tmp_path):
     assert abs(rungs["train_flops"].sum() - trials["train_flops"].sum()) < 1e-6 * budget["flops"]
 
 
+@pytest.mark.slow
 def test_every_run_evaluates_v4_first(tmp_path):
-    assert (
-        main(
-            [
-                "run",
-                "--strategy",
-                "random",
-                "--experiment",
-                "smoke",
-                "--trials",
-                "2",
-                "--results",
-                str(tmp_path),
-                "--no-progress",
-            ]
-        )
-        == 0
-    )
+    assert cli("run", strategy="random", trials=2, results=tmp_path) == 0
     first = pd.read_csv(tmp_path / "smoke/random/seed-0/trials.csv").sort_values("trial").iloc[0]
     defaults = load_experiment("smoke").space.defaults()
     assert {k: first[f"param_{k}"] for k in defaults} == defaults

@@ -1,45 +1,21 @@
 """Bad input: one line naming the file or field, a non-zero exit, no traceback."""
 
 import subprocess
-import sys
 
 import pytest
 
 from harness.cli import main
+from tests.e2e import TINY_EXPERIMENT, cli, command_line
 
-GOOD = """
-[data]
-stations = 4
-days = 12
-[ladder]
-fractions = ["1/3", 1]
-epochs = [1, 1]
-[budget]
-n_trials = 2
-[space.learning_rate]
-type = "float"
-low = 1e-4
-high = 1e-2
-log = true
-default = 1e-3
-"""
+GOOD = TINY_EXPERIMENT
 
 
 def _run(tmp_path, capsys, toml=None, extra=()):
-    args = [
-        "run",
-        "--strategy",
-        "random",
-        "--results",
-        str(tmp_path / "res"),
-        "--no-progress",
-        *extra,
-    ]
+    experiment = None  # in extra, or the file written from toml
     if toml is not None:
-        path = tmp_path / "exp.toml"
-        path.write_text(toml)
-        args += ["--experiment", str(path)]
-    code = main(args)
+        experiment = tmp_path / "exp.toml"
+        experiment.write_text(toml)
+    code = cli("run", *extra, strategy="random", experiment=experiment, results=tmp_path / "res")
     err = capsys.readouterr().err.strip()
     return code, err
 
@@ -117,18 +93,7 @@ def test_bad_flags(tmp_path, capsys, extra, expected):
 
 def test_unknown_strategy_from_the_real_command_line(tmp_path):
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "harness",
-            "run",
-            "--strategy",
-            "nope",
-            "--experiment",
-            "smoke",
-            "--results",
-            str(tmp_path),
-        ],
+        command_line("run", strategy="nope", results=tmp_path),
         capture_output=True,
         text=True,
     )

@@ -8,7 +8,6 @@ import pandas as pd
 import pytest
 
 from harness.backends import BACKENDS, get_backend
-from harness.cli import main
 from harness.climb import build_trainer, climb, trial_seed
 from harness.datasets import load_data
 from harness.errors import UserError
@@ -18,28 +17,12 @@ from harness.records import RunRecorder
 from model.fidelity import FidelitySampler
 from model.train import Trainer
 from strategies import get_strategy
+from tests.e2e import cli
 
 
+@pytest.mark.slow
 def test_retrained_configuration_matches_its_recorded_rungs_exactly(tmp_path):
-    assert (
-        main(
-            [
-                "run",
-                "--strategy",
-                "random",
-                "--experiment",
-                "smoke",
-                "--trials",
-                "2",
-                "--device",
-                "cpu",
-                "--results",
-                str(tmp_path),
-                "--no-progress",
-            ]
-        )
-        == 0
-    )
+    assert cli("run", strategy="random", trials=2, device="cpu", results=tmp_path) == 0
     rungs = pd.read_csv(tmp_path / "smoke/random/seed-0/rungs.csv")
     experiment = load_experiment("smoke")
     data = load_data(experiment.data)

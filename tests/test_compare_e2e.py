@@ -4,10 +4,11 @@ import json
 import tomllib
 
 import pandas as pd
+import pytest
 
 from harness.analysis.loading import load_results
-from harness.cli import main
 from harness.experiment import parse_experiment
+from tests.e2e import cli
 
 PLOTS = (
     "anytime",
@@ -21,51 +22,39 @@ PLOTS = (
 )
 
 
-def test_compare_plan_final_report(tmp_path, capsys):
-    res = ["--results", str(tmp_path)]
-    results = _compare_and_resume(tmp_path, res)
-    _plan_then_capped_plan(tmp_path, res)
-    _final(tmp_path, res)
+@pytest.mark.slow
+def test_compare_plan_final_report(smoke_results, capsys):
+    """On a copy of the shared comparison (random, tpe_hyperband): compare adds grid and the
+    side measurements, resumes, then plan, final and report on the whole."""
+    results = _compare_and_resume(smoke_results)
+    _plan_then_capped_plan(smoke_results)
+    _final(smoke_results)
     capsys.readouterr()
-    _report(tmp_path, res, results)
+    _report(smoke_results, results)
 
 
-def _compare_and_resume(tmp_path, res):
-    args = [
-        "compare",
-        "--experiment",
-        "smoke",
-        "--strategies",
-        "random,tpe_hyperband,grid",
-        "--seeds",
-        "2",
-        "--noise-seeds",
-        "2",
-        "--noise-configs",
-        "2",
-        "--audit",
-        "2",
-        "--no-progress",
-        *res,
-    ]
-    assert main(args) == 0
-    results = load_results(tmp_path, "smoke")
+def _compare_and_resume(root):
+    options = dict(strategies="random,tpe_hyperband,grid", seeds=2, results=root)
+    options.update(noise_seeds=2, noise_configs=2, audit=2)
+    assert cli("compare", **options) == 0
+    results = load_results(root, "smoke")
     assert set(results.meta) == {
         (s, seed) for s in ("random", "tpe_hyperband", "grid") for seed in (0, 1)
     }
-    noise = pd.read_csv(tmp_path / "smoke/noise.csv")
+    noise = pd.read_csv(root / "smoke/noise.csv")
     assert len(noise) == 4 and noise["val_mae"].notna().all()
-    audit = pd.read_csv(tmp_path / "smoke/audit.csv")
+    audit = pd.read_csv(root / "smoke/audit.csv")
     assert len(audit) <= 2 and set(audit.columns) >= {"full_mae", "would_have_won"}
 
     n_rungs_before = len(results.rungs)
-    assert main(args) == 0  # resumable: every (strategy, seed) run is reused, nothing retrained
-    assert len(load_results(tmp_path, "smoke").rungs) == n_rungs_before
+    assert cli("compare", **options) == 0  # resumable: every run is reused, nothing retrained
+    assert len(load_results(root, "smoke").rungs) == n_rungs_before
     return results
 
 
-def _plan_then_capped_plan(tmp_path, res):
-    assert main(["plan", "--experiment", "smoke", "--target", "smoke", "--hours", "12", *res]) == 0
+def _plan_then_capped_plan(tmp_path):
+    plan_options = dict(target="smoke", hours=12, results=tmp_path)
+    assert cli("plan", **plan_options) == 0
     plan = json.loads((tmp_path / "smoke/plan.json").read_text())
     overnight = tmp_path / "smoke/overnight.toml"
     exp = parse_experiment(tomllib.loads(overnight.read_text()), str(overnight))  # runnable
@@ -75,8 +64,7 @@ def _plan_then_capped_plan(tmp_path, res):
 
     # a cost ceiling changes the plan: only small models inform the space, and the plan says
     # what it costs
-    capped_args = ["plan", "--experiment", "smoke", "--target", "smoke", "--hours", "12"]
-    assert main([*capped_args, "--max-params", "2300", *res]) == 0
+    assert cli("plan", **plan_options, max_params=2300) == 0
     capped = json.loads((tmp_path / "smoke/plan.json").read_text())
     assert capped["ceiling"]["mae_cost"] >= 0 and "the ceiling costs" in capped["summary"]
     capped_space = tomllib.loads(overnight.read_text())["space"]
@@ -84,17 +72,16 @@ def _plan_then_capped_plan(tmp_path, res):
         assert capped_space["hidden_1"]["high"] <= free_high
 
 
-def _final(tmp_path, res):
-    args = ["final", "--experiment", "smoke", "--seeds", "2", "--max-epochs", "2", "--no-progress"]
-    assert main([*args, *res]) == 0
+def _final(tmp_path):
+    assert cli("final", seeds=2, max_epochs=2, results=tmp_path) == 0
     assert sorted(p.name for p in (tmp_path / "smoke/final").iterdir()) == [
         "model-seed-0.pt",
         "model-seed-1.pt",
     ]
 
 
-def _report(tmp_path, res, results):
-    assert main(["report", "--experiment", "smoke", *res]) == 0
+def _report(tmp_path, results):
+    assert cli("report", results=tmp_path) == 0
     report = (tmp_path / "smoke/REPORT.md").read_text()
     html = (tmp_path / "smoke/REPORT.html").read_text()
     for plot in PLOTS:
@@ -117,5 +104,5 @@ def _report(tmp_path, res, results):
 
 
 def test_report_without_runs_is_a_clear_error(tmp_path, capsys):
-    assert main(["report", "--experiment", "smoke", "--results", str(tmp_path)]) == 2
+    assert cli("report", results=tmp_path) == 2
     assert "no recorded runs" in capsys.readouterr().err

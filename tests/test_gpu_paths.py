@@ -93,6 +93,7 @@ _FIRST_TRIALS = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_first_trial_costs_what_the_others_cost_after_warm_up(precision):
     """In a fresh process (this one is warm already): after warm_up, the first of six v4 trials

@@ -14,6 +14,7 @@ from harness.experiment import load_experiment, parse_experiment
 from harness.plan.cost import fit_cost_rows
 from harness.plan.probe import probe_configs
 from harness.plan.projection import EXTRAPOLATION_LIMIT, extrapolation, times
+from tests.e2e import cli, copy_results
 
 SLOPES = {"samples": 0.9, "hidden_1": 0.6, "num_layers": 0.3, "hidden_2": 0.2, "batch_size": -0.5}
 
@@ -120,21 +121,18 @@ def test_probe_trains_the_nights_defaults_and_configurations_of_its_reduced_spac
 
 
 @pytest.fixture(scope="module")
-def smoke_records(tmp_path_factory):
-    """A real smoke comparison (random and tpe_hyperband, 2 seeds), no side retrains."""
-    root = tmp_path_factory.mktemp("plan")
-    args = ["compare", "--experiment", "smoke", "--strategies", "random,tpe_hyperband"]
-    args += ["--seeds", "2", "--reeval-seeds", "0", "--no-progress", "--results", str(root)]
-    assert main(args) == 0
-    return root
+def smoke_records(smoke_compare, tmp_path_factory):
+    """A copy of the shared real smoke comparison (random and tpe_hyperband, 2 seeds): plan
+    writes plan.json and overnight.toml beside the runs."""
+    return copy_results(smoke_compare, tmp_path_factory.mktemp("plan"))
 
 
 def _plan(root, *extra) -> dict:
-    args = ["plan", "--experiment", "smoke", "--hours", "12", "--results", str(root), *extra]
-    assert main(args) == 0
+    assert cli("plan", *extra, hours=12, results=root) == 0
     return json.loads((root / "smoke/plan.json").read_text())
 
 
+@pytest.mark.slow
 def test_probe_sizes_the_night_from_rungs_timed_here(smoke_records):
     plan = _plan(smoke_records, "--target", "smoke", "--probe", "--probe-samples", "4096")
     probe = plan["probe"]
@@ -162,6 +160,7 @@ def test_probe_sizes_the_night_from_rungs_timed_here(smoke_records):
     assert not any("MAE" in column for column in plan["projections"][0])
 
 
+@pytest.mark.slow
 def test_cost_model_plan_says_it_extrapolates(smoke_records, capsys):
     plan = _plan(smoke_records, "--target", "velib_overnight")
     ext, model = plan["extrapolation"], plan["cost_model"]

@@ -148,24 +148,13 @@ def test_run_with_a_precision_this_cpu_cannot_run_stops_once_in_one_line(
 ):
     """precision = "bf16" on an AVX2-only CPU: one error line and exit 2 before any trial, not
     a failure in every trial."""
-    from harness.cli import main
+    from tests.e2e import cli
 
     source = (runtime.__file__.rsplit("/model/", 1)[0]) + "/experiments/smoke.toml"
     text = open(source).read().replace('device = "cpu"', 'device = "cpu"\nprecision = "bf16"')
     experiment = tmp_path / "smoke_bf16.toml"
     experiment.write_text(text)
-    code = main(
-        [
-            "run",
-            "--strategy",
-            "random",
-            "--experiment",
-            str(experiment),
-            "--results",
-            str(tmp_path / "r"),
-            "--no-progress",
-        ]
-    )
+    code = cli("run", strategy="random", experiment=experiment, results=tmp_path / "r")
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "precision 'bf16' is not supported on this CPU" in err[0]
     assert not (tmp_path / "r" / "smoke_bf16").exists() or not list(

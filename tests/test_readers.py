@@ -9,21 +9,24 @@ import shutil
 import pytest
 
 from harness.analysis.analyze import analyze
-from harness.cli import main
 from harness.experiment import load_experiment
 from harness.run import RunOptions, run_strategy
+from tests.e2e import SHARED_STRATEGIES, cli, copy_results
 
 BAD = "smoke/random/seed-0"
 NAMES = ("plan.json", "final.json")  # the run folder each case damages; three good runs remain
 
 
+pytestmark = pytest.mark.slow  # every case reads (a copy of) the shared real comparison
+
+
 @pytest.fixture(scope="module")
-def recorded(tmp_path_factory):
-    """Four real smoke runs (random and tpe_hyperband, seeds 0 and 1), and one real run whose
-    every trial failed (training raises, as CUDA does when memory runs out)."""
+def recorded(smoke_compare, tmp_path_factory):
+    """Four real smoke runs (random and tpe_hyperband, seeds 0 and 1: the shared comparison),
+    and one real run whose every trial failed (training raises, as CUDA does when memory runs
+    out)."""
     root = tmp_path_factory.mktemp("readers")
-    args = ["--experiment", "smoke", "--results", str(root / "clean"), "--no-progress"]
-    assert main(["compare", "--strategies", "random,tpe_hyperband", "--seeds", "2"] + args) == 0
+    copy_results(smoke_compare, root / "clean")
     import model.train
 
     def out_of_memory(self, indices, epochs, callback=None):
@@ -44,7 +47,7 @@ def results(recorded, tmp_path):
 
 
 def _report(results, capsys, command="report"):
-    rc = main([command, "--experiment", "smoke", "--results", str(results)])
+    rc = cli(command, results=results)
     out, err = capsys.readouterr()
     return rc, out, err
 
@@ -320,8 +323,7 @@ def test_plan_and_final_work_on_the_good_runs(results, capsys):
     (results / BAD / "metadata.json").write_text('{"strategy": "rand')
     rc, out, err = _report(results, capsys, "plan")
     assert rc == 0 and "Recommended:" in out and f"{results / BAD}: skipped" in err
-    args = ["--results", str(results), "--seeds", "2", "--max-epochs", "1", "--no-progress"]
-    assert main(["final", "--experiment", "smoke"] + args) == 0
+    assert cli("final", seeds=2, max_epochs=1, results=results) == 0
     out, err = capsys.readouterr()
     assert "Recommended configuration against v4" in out and f"{results / BAD}: skipped" in err
     made_for = {json.loads((results / "smoke" / n).read_text())["strategy"] for n in NAMES}
@@ -406,8 +408,7 @@ def test_a_garbage_line_in_reeval_csv_is_dropped_by_compare(results, capsys):
     path = results / "smoke" / "reeval.csv"
     rows = path.read_text().splitlines()
     path.write_text("\n".join([*rows, "garbage,,,,,,,,,,,,,,,,,,,,,,x", ""]))
-    args = ["--experiment", "smoke", "--results", str(results), "--no-progress"]
-    rc = main(["compare", "--strategies", "random,tpe_hyperband", "--seeds", "2", *args])
+    rc = cli("compare", strategies=SHARED_STRATEGIES, seeds=2, results=results)
     err = capsys.readouterr().err
     assert rc == 0 and f"{path}: 1 unreadable line skipped" in err and "Traceback" not in err
     kept = path.read_text().splitlines()

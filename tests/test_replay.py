@@ -6,13 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness.cli import main
 from harness.experiment import load_experiment
 from harness.replay.learners import CANDIDATES
 from harness.replay.run import learning_curves
 from harness.replay.surrogate import Surrogate
+from tests.e2e import cli, copy_record, copy_results
 
 
+@pytest.mark.slow
 def test_record_trains_every_configuration_through_every_rung_repeated(recorded):
     curves = learning_curves(recorded, "smoke")
     assert set(curves["rung"]) == {1, 2, 3} and not curves["pruned"].any()
@@ -30,6 +31,7 @@ def test_record_trains_every_configuration_through_every_rung_repeated(recorded)
     assert len(v4) == 6  # the defaults (v4) are in the design
 
 
+@pytest.mark.slow
 def test_surrogate_is_chosen_on_held_out_evidence(recorded):
     s = Surrogate.fit(
         list(load_experiment("smoke").space.params), learning_curves(recorded, "smoke")
@@ -52,23 +54,31 @@ def test_surrogate_is_chosen_on_held_out_evidence(recorded):
     assert (ev > 0).all()
 
 
-def test_replay_runs_fast_with_the_real_layout_and_agrees_in_the_report(recorded, capsys):
-    res = ["--results", str(recorded)]
+@pytest.mark.slow
+def test_replay_runs_fast_with_the_real_layout_and_agrees_in_the_report(
+    recorded, smoke_compare, tmp_path, capsys
+):
+    """On a copy of the shared record, the replay of four strategies; then, on a copy of the
+    shared real comparison (random, tpe_hyperband), compare adds real tpe_median and qmc runs.
+    The replay's runs are laid out like the real ones, and the report's agreement is held out:
+    the surrogate was fitted to the record alone, before the real runs existed (it once passed
+    only when the replay benchmark had fitted it in the shared record folder first)."""
+    copy_record(recorded, tmp_path)
     strategies = "random,tpe_hyperband,tpe_median,qmc"
-    compare = ["compare", "--experiment", "smoke", "--strategies", strategies, "--no-progress"]
-    assert main([*compare, "--seeds", "2", *res]) == 0
     # this test is about the replay's layout: count trials
-    replay = ["--backend", "replay", "--seeds", "6", "--trials", "20", "--budget-unit", "trials"]
-    assert main([*compare, *replay, *res]) == 0
-    real = pd.read_csv(recorded / "smoke/random/seed-0/rungs.csv")
-    replayed = pd.read_csv(recorded / "smoke.replay/random/seed-0/rungs.csv")
+    replay = dict(backend="replay", seeds=6, trials=20, budget_unit="trials")
+    assert cli("compare", strategies=strategies, **replay, results=tmp_path) == 0
+    copy_results(smoke_compare, tmp_path)
+    assert cli("compare", strategies=strategies, seeds=2, results=tmp_path) == 0
+    real = pd.read_csv(tmp_path / "smoke/random/seed-0/rungs.csv")
+    replayed = pd.read_csv(tmp_path / "smoke.replay/random/seed-0/rungs.csv")
     assert list(real.columns) == list(replayed.columns)  # same layout...
     assert (
         replayed["replayed"].all()
         and not real["replayed"].any()
         and set(replayed["device"]) == {"replay"}
     )  # ...marked
-    trials = pd.read_csv(recorded / "smoke.replay/tpe_hyperband/seed-0/trials.csv")
+    trials = pd.read_csv(tmp_path / "smoke.replay/tpe_hyperband/seed-0/trials.csv")
     assert (
         len(trials) == 20 and (trials["state"] == "PRUNED").any()
     )  # real pruners drive the surrogate
@@ -77,49 +87,33 @@ def test_replay_runs_fast_with_the_real_layout_and_agrees_in_the_report(recorded
         trials["wall_seconds"],
         trials["train_seconds"] + trials["eval_seconds"] + trials["harness_seconds"],
     )
-    meta = json.loads((recorded / "smoke.replay/random/seed-0/metadata.json").read_text())
+    meta = json.loads((tmp_path / "smoke.replay/random/seed-0/metadata.json").read_text())
     assert meta["backend"] == "replay" and meta["finished"]
 
     capsys.readouterr()
-    assert main(["report", "--experiment", "smoke.replay", *res]) == 0
-    report = (recorded / "smoke.replay/REPORT.md").read_text()
-    evidence = json.loads((recorded / "smoke.replay/surrogate.json").read_text())
+    assert cli("report", experiment="smoke.replay", results=tmp_path) == 0
+    report = (tmp_path / "smoke.replay/REPORT.md").read_text()
+    evidence = json.loads((tmp_path / "smoke.replay/surrogate.json").read_text())
     assert "Kendall's tau" in report and f"{evidence[evidence['chosen']]['spearman']:.4f}" in report
 
 
 def test_replay_without_a_record_is_a_clear_error(tmp_path, capsys):
-    code = main(
-        [
-            "run",
-            "--strategy",
-            "random",
-            "--experiment",
-            "smoke",
-            "--backend",
-            "replay",
-            "--results",
-            str(tmp_path),
-            "--no-progress",
-        ]
-    )
+    code = cli("run", strategy="random", backend="replay", results=tmp_path)
     assert (
         code == 2
         and "no recorded learning curves; run 'python -m harness record" in capsys.readouterr().err
     )
 
 
+@pytest.mark.slow
 def test_cold_twins_run_apart_and_the_report_answers_warm_start(recorded, tmp_path):
     """--no-warm-start runs `<strategy>.cold`: its own folder and study, v4 never its trial 0,
     the target taken from the warm runs only, and the report's warm-start answer measured
     from the pairs (the replay makes 8 seeds x 4 runs cheap)."""
-    import shutil
-
-    for record in (recorded / "smoke").glob("record-*"):
-        shutil.copytree(record, tmp_path / "smoke" / record.name)
-    base = ["compare", "--experiment", "smoke", "--strategies", "random,tpe_median"]
-    opts = ["--backend", "replay", "--seeds", "8", "--no-progress", "--results", str(tmp_path)]
-    assert main([*base, *opts]) == 0
-    assert main([*base, *opts, "--no-warm-start"]) == 0
+    copy_record(recorded, tmp_path)
+    opts = dict(strategies="random,tpe_median", backend="replay", seeds=8, results=tmp_path)
+    assert cli("compare", **opts) == 0
+    assert cli("compare", **opts, no_warm_start=True) == 0
     v4 = load_experiment("smoke").space.defaults()
     for name, warm in (("random", True), ("random.cold", False)):
         trials = pd.read_csv(tmp_path / f"smoke.replay/{name}/seed-0/trials.csv")
@@ -127,7 +121,7 @@ def test_cold_twins_run_apart_and_the_report_answers_warm_start(recorded, tmp_pa
         assert (first == v4) is warm, name
         meta = json.loads((tmp_path / f"smoke.replay/{name}/seed-0/metadata.json").read_text())
         assert meta["strategy_traits"]["warm_start"] is warm
-    assert main(["report", "--experiment", "smoke.replay", "--results", str(tmp_path)]) == 0
+    assert cli("report", experiment="smoke.replay", results=tmp_path) == 0
     report = (tmp_path / "smoke.replay/REPORT.md").read_text()
     assert "Against cold starts: random:" in report and "tpe_median:" in report
     assert "of 8 seeds" in report
@@ -147,6 +141,7 @@ def _smoke_surrogate(recorded, curves=None) -> Surrogate:
     return Surrogate.fit(space, learning_curves(recorded, "smoke") if curves is None else curves)
 
 
+@pytest.mark.slow
 def test_the_surrogate_learns_whole_curves_from_pruned_trials_too(recorded):
     """The rung is an input, so a pruned trial's partial curve is data: fitted beside the
     complete ones, scored on folds grouped by configuration, with an interval."""
@@ -166,6 +161,7 @@ def test_the_surrogate_learns_whole_curves_from_pruned_trials_too(recorded):
     assert more["rungs_fitted"] == ev["rungs_fitted"] + 4
 
 
+@pytest.mark.slow
 def test_a_replayed_retrain_uses_common_random_numbers(recorded):
     s = _smoke_surrogate(recorded)
     v4 = load_experiment("smoke").space.defaults()
@@ -175,6 +171,7 @@ def test_a_replayed_retrain_uses_common_random_numbers(recorded):
     assert s.reevaluate(v4, 9_000_000) != s.reevaluate(other, 9_000_000)
 
 
+@pytest.mark.slow
 def test_more_trials_on_a_flat_objective_buy_no_verdict(recorded, tmp_path):
     """Every configuration equally good (a surrogate whose predictions are clamped flat, the
     seed noise kept): a pruner's extra trials only draw more noise. Its recorded bests look
@@ -187,9 +184,8 @@ def test_more_trials_on_a_flat_objective_buy_no_verdict(recorded, tmp_path):
     flat = s.predict(load_experiment("smoke").space.defaults())
     s.low, s.high, s._memo = flat, flat, {}
     replay_run._CACHE[(str(tmp_path.resolve()), "smoke")] = s
-    args = ["compare", "--experiment", "smoke", "--strategies", "tpe_median,tpe_asha"]
-    assert main([*args, "--backend", "replay", "--seeds", "20", "--trials", "12",
-                 "--results", str(tmp_path), "--no-progress"]) == 0  # fmt: skip
+    args = dict(strategies="tpe_median,tpe_asha", backend="replay", seeds=20, trials=12)
+    assert cli("compare", **args, results=tmp_path) == 0
     a = analyze(tmp_path, "smoke.replay", echo=False)
     trials = a.results.trials.groupby("strategy").size()
     assert trials["tpe_asha"] > trials["tpe_median"]  # pruning bought more draws

@@ -2,28 +2,16 @@
 repeated) and horizon trust to convergence (empty side files: tests/test_storage_e2e.py)."""
 
 import pandas as pd
+import pytest
 
-from harness.cli import main
+from tests.e2e import cli, copy_results
 
 
-def test_incumbents_are_reevaluated_and_configurations_converged(tmp_path):
-    args = [
-        "compare",
-        "--experiment",
-        "smoke",
-        "--strategies",
-        "random,tpe_median",
-        "--seeds",
-        "1",
-        "--reeval-seeds",
-        "2",
-        "--converge",
-        "3",
-        "--no-progress",
-        "--results",
-        str(tmp_path),
-    ]
-    assert main(args) == 0
+@pytest.mark.slow
+def test_incumbents_are_reevaluated_and_configurations_converged(smoke_compare, tmp_path):
+    copy_results(smoke_compare, tmp_path, ["smoke/random/seed-0"])  # the shared run, no retrains
+    options = dict(strategies="random,tpe_median", seeds=1, reeval_seeds=2, converge=3)
+    assert cli("compare", **options, results=tmp_path) == 0
     reeval = pd.read_csv(tmp_path / "smoke/reeval.csv")
     assert len(reeval) == 4 and set(reeval["strategy"]) == {"random", "tpe_median"}
     assert reeval["val_mae"].notna().all() and reeval["train_seed"].nunique() == 2
@@ -36,30 +24,21 @@ def test_incumbents_are_reevaluated_and_configurations_converged(tmp_path):
     assert 1 <= len(converge) <= 3 and (converge["epochs"] >= 1).all()
     assert converge["role"].iloc[0] == "incumbent" and converge["converged_mae"].notna().all()
 
-    args[args.index("1")] = "2"  # a second seed: only the new runs are re-evaluated
-    assert main(args) == 0
+    options["seeds"] = 2  # a second seed: only the new runs are re-evaluated
+    assert cli("compare", **options, results=tmp_path) == 0
     again = pd.read_csv(tmp_path / "smoke/reeval.csv")
     assert len(again) == 8 and again.iloc[:4].equals(reeval)
 
 
-def test_a_torn_reeval_file_is_read_tolerantly_like_every_side_file(tmp_path, capsys):
+@pytest.mark.slow
+def test_a_torn_reeval_file_is_read_tolerantly_like_every_side_file(
+    smoke_compare, tmp_path, capsys
+):
     from harness.analysis.analyze import analyze
 
-    args = [
-        "compare",
-        "--experiment",
-        "smoke",
-        "--strategies",
-        "random,tpe_median",
-        "--seeds",
-        "1",
-        "--reeval-seeds",
-        "1",
-        "--no-progress",
-        "--results",
-        str(tmp_path),
-    ]
-    assert main(args) == 0
+    copy_results(smoke_compare, tmp_path, ["smoke/random/seed-0"])  # the shared run, no retrains
+    options = dict(strategies="random,tpe_median", seeds=1, reeval_seeds=1)
+    assert cli("compare", **options, results=tmp_path) == 0
     path = tmp_path / "smoke/reeval.csv"
     good = len(pd.read_csv(path))
     with path.open("a") as fh:

@@ -6,13 +6,15 @@ import optuna
 import pandas as pd
 import pytest
 
-from harness.cli import main
 from harness.experiment import load_experiment
 from harness.layout import study_name
 from harness.optimize import MAX_CONSECUTIVE_FAILURES
 from harness.run import RunOptions, run_strategy
 from harness.storage import open_storage, study_storage_url
 from strategies import STRATEGIES
+from tests.e2e import cli, command_line
+
+pytestmark = pytest.mark.slow  # each test trains the real LSTM, or runs the real command
 
 RUN = "smoke/tpe_hyperband/seed-0"
 
@@ -27,17 +29,8 @@ def _records(results, run=RUN):
 
 
 def test_run_records_everything_then_resumes(tmp_path, capsys):
-    args = [
-        "run",
-        "--strategy",
-        "tpe_hyperband",
-        "--experiment",
-        "smoke",
-        "--results",
-        str(tmp_path),
-        "--no-progress",
-    ]
-    assert main(args) == 0
+    run = dict(strategy="tpe_hyperband", results=tmp_path)
+    assert cli("run", **run) == 0
     out = capsys.readouterr().out
     assert "6 finished" in out and "best params" in out and "unpruned" in out
     meta, rungs, trials = _records(tmp_path)
@@ -62,7 +55,7 @@ def test_run_records_everything_then_resumes(tmp_path, capsys):
         rungs.columns
     )
 
-    assert main(args + ["--trials", "8"]) == 0  # the same command again resumes
+    assert cli("run", **run, trials=8) == 0  # the same command again resumes
     _, rungs2, trials2 = _records(tmp_path)
     assert sorted(trials2["trial"]) == list(range(8))  # two more trials, nothing redone
     pd.testing.assert_frame_equal(rungs2.iloc[: len(rungs)], rungs)  # earlier records untouched
@@ -72,7 +65,7 @@ def test_run_records_everything_then_resumes(tmp_path, capsys):
     )
     assert len(study.trials) == 8  # records agree with the storage
 
-    assert main(args + ["--trials", "8"]) == 0  # budget reached: nothing more runs
+    assert cli("run", **run, trials=8) == 0  # budget reached: nothing more runs
     assert len(_records(tmp_path)[2]) == 8
 
 
@@ -131,24 +124,9 @@ def test_failures_are_recorded_and_a_streak_stops_the_study(tmp_path, monkeypatc
 def test_ctrl_c_stops_cleanly_and_the_same_command_resumes(tmp_path):
     import signal
     import subprocess
-    import sys
     import time
 
-    cmd = [
-        sys.executable,
-        "-m",
-        "harness",
-        "run",
-        "--strategy",
-        "random",
-        "--experiment",
-        "smoke",
-        "--trials",
-        "500",
-        "--results",
-        str(tmp_path),
-        "--no-progress",
-    ]
+    cmd = command_line("run", strategy="random", trials=500, results=tmp_path)
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     trials_csv = tmp_path / "smoke/random/seed-0/trials.csv"
     deadline = time.time() + 120
@@ -174,7 +152,7 @@ def test_ctrl_c_stops_cleanly_and_the_same_command_resumes(tmp_path):
     assert all(f"trial {n} stopped mid-trial" in err for n in stopped)
 
     resumed = subprocess.run(
-        cmd[:-3] + ["--trials", str(len(done) + 2), "--results", str(tmp_path), "--no-progress"],
+        command_line("run", strategy="random", trials=len(done) + 2, results=tmp_path),
         capture_output=True,
         text=True,
         timeout=120,
@@ -198,20 +176,7 @@ def test_a_run_in_which_no_trial_finished_exits_non_zero_with_the_reasons(tmp_pa
 
     model.train.Trainer.train = broken  # simulated device fault (no GPU here)
     try:
-        code = main(
-            [
-                "run",
-                "--strategy",
-                "random",
-                "--experiment",
-                "smoke",
-                "--trials",
-                "3",
-                "--results",
-                str(tmp_path),
-                "--no-progress",
-            ]
-        )
+        code = cli("run", strategy="random", trials=3, results=tmp_path)
     finally:
         model.train.Trainer.train = original
     err = capsys.readouterr().err

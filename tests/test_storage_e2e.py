@@ -5,10 +5,14 @@ import optuna
 import pandas as pd
 import pytest
 
-from harness.cli import main
 from harness.storage import journal_url, open_storage
+from tests.e2e import cli
 
-RUN = ["run", "--strategy", "random", "--experiment", "smoke", "--no-progress"]
+ONE_RANDOM_RUN = dict(strategies="random", seeds=1, trials=2)
+
+
+def _run(results, **options) -> int:
+    return cli("run", strategy="random", results=results, **options)
 
 
 def _journal(results):
@@ -22,10 +26,10 @@ def _complete(results):
     return [t.number for t in study.trials if t.state.name == "COMPLETE"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", ["torn tail", "glued by an older version"])
 def test_a_damaged_journal_resumes_with_every_trial(tmp_path, capsys, damage):
-    args = RUN + ["--results", str(tmp_path)]
-    assert main(args + ["--trials", "2"]) == 0
+    assert _run(tmp_path, trials=2) == 0
     path = _journal(tmp_path)
     last = path.read_bytes().splitlines(keepends=True)[-1]
     tear = last[: len(last) // 2]
@@ -33,7 +37,7 @@ def test_a_damaged_journal_resumes_with_every_trial(tmp_path, capsys, damage):
         tear += last  # Optuna's own backend appended a whole record onto the fragment
     path.write_bytes(path.read_bytes() + tear)
     capsys.readouterr()
-    assert main(args + ["--trials", "4"]) == 0
+    assert _run(tmp_path, trials=4) == 0
     err = capsys.readouterr().err
     assert f"storage {path}: " in err and " set aside in " in err and "Traceback" not in err
     assert _complete(tmp_path) == [0, 1, 2, 3]  # nothing lost, two more trained
@@ -41,23 +45,21 @@ def test_a_damaged_journal_resumes_with_every_trial(tmp_path, capsys, damage):
     assert sorted(trials["trial"]) == [0, 1, 2, 3]
 
 
+@pytest.mark.slow
 def test_an_audit_with_nothing_pruned_writes_no_empty_file(tmp_path, capsys):
-    args = ["compare", "--experiment", "smoke", "--strategies", "random", "--seeds", "1"]
-    args += ["--trials", "2", "--results", str(tmp_path), "--no-progress", "--audit", "2"]
-    assert main(args) == 0  # random never prunes: nothing to audit
+    assert cli("compare", **ONE_RANDOM_RUN, audit=2, results=tmp_path) == 0  # random never prunes
     err = capsys.readouterr().err
     assert "audit: nothing measured (no pruned trial to finish); audit.csv not written" in err
     assert not (tmp_path / "smoke" / "audit.csv").exists()
-    assert main(["report", "--experiment", "smoke", "--results", str(tmp_path)]) == 0
+    assert cli("report", results=tmp_path) == 0
 
 
+@pytest.mark.slow
 def test_an_empty_noise_file_of_an_earlier_version_is_measured_again(tmp_path):
-    base = ["compare", "--experiment", "smoke", "--strategies", "random", "--seeds", "1"]
-    base += ["--trials", "2", "--results", str(tmp_path), "--no-progress"]
-    assert main(base) == 0
+    assert cli("compare", **ONE_RANDOM_RUN, results=tmp_path) == 0
     noise = tmp_path / "smoke" / "noise.csv"
     noise.write_text("")  # what --noise-configs 0 wrote before
-    assert main(base + ["--noise-seeds", "2", "--noise-configs", "1"]) == 0
+    assert cli("compare", **ONE_RANDOM_RUN, noise_seeds=2, noise_configs=1, results=tmp_path) == 0
     assert len(pd.read_csv(noise)) == 2  # one configuration, two training seeds
 
 
@@ -72,8 +74,7 @@ def test_an_empty_noise_file_of_an_earlier_version_is_measured_again(tmp_path):
     ids=["noise seeds -1", "noise seeds 1", "noise configs 0", "audit -1"],
 )
 def test_bad_side_measurement_counts_are_refused_before_training(tmp_path, capsys, flags, message):
-    args = ["compare", "--experiment", "smoke", "--results", str(tmp_path), "--no-progress"]
-    assert main(args + flags) == 2
+    assert cli("compare", *flags, results=tmp_path) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and message in err[0]
     assert not (tmp_path / "smoke").exists()  # nothing trained
@@ -93,11 +94,11 @@ def _trial_rows(results):
     return {(r.trial, r.state, r.val_mae, r.param_learning_rate) for r in trials.itertuples()}
 
 
+@pytest.mark.slow
 def test_a_damaged_creation_record_mid_journal_shifts_no_trial(tmp_path, capsys):
     # One character of trial 1's CREATE_TRIAL op replaced: before, every later op replayed
     # against the next trial id (trial 1 FAIL without params, two rows for one trial).
-    args = RUN + ["--results", str(tmp_path)]
-    assert main(args + ["--trials", "2"]) == 0
+    assert _run(tmp_path, trials=2) == 0
     path = _journal(tmp_path)
     before = _trial_rows(tmp_path)
     lines = path.read_bytes().splitlines(keepends=True)
@@ -105,7 +106,7 @@ def test_a_damaged_creation_record_mid_journal_shifts_no_trial(tmp_path, capsys)
     lines[creates[1]] = lines[creates[1]].replace(b'"study_id":', b'"study_id"#', 1)
     path.write_bytes(b"".join(lines))
     capsys.readouterr()
-    assert main(args + ["--trials", "3"]) == 0
+    assert _run(tmp_path, trials=3) == 0
     assert _complete(tmp_path) == [0, 1, 2]
     after = _trial_rows(tmp_path)
     assert before <= after and len(after) == 3  # the same rows, and one per trial
@@ -113,15 +114,15 @@ def test_a_damaged_creation_record_mid_journal_shifts_no_trial(tmp_path, capsys)
     assert "the creation of trial 1 rebuilt from its later records" in err and "LOST" not in err
 
 
+@pytest.mark.slow
 def test_a_damaged_finishing_record_is_finished_again_from_trials_csv(tmp_path, capsys):
     # One character of trial 0's COMPLETE op replaced: before, the trial came back RUNNING,
     # was failed as "interrupted" and its configuration queued again, though trained and charged.
-    args = RUN + ["--results", str(tmp_path), "--trials", "2"]
-    assert main(args) == 0
+    assert _run(tmp_path, trials=2) == 0
     path = _journal(tmp_path)
     before = _trial_rows(tmp_path)
     _damage_completion(path, trial_id=0)
-    assert main(args) == 0
+    assert _run(tmp_path, trials=2) == 0
     assert "set aside" in capsys.readouterr().err
     study = optuna.load_study(
         study_name="smoke.random.seed-0", storage=open_storage(journal_url(path))
@@ -137,8 +138,7 @@ def test_a_damaged_finishing_record_without_its_row_is_trained_again_and_charged
     # The process died between the storage's COMPLETE record and the trials.csv row, and the
     # record was then damaged: before, the trial was failed as "interrupted" and its compute
     # stayed charged. Now it is trained again under its own number, charged once.
-    args = RUN + ["--results", str(tmp_path), "--trials", "2"]
-    assert main(args) == 0
+    assert _run(tmp_path, trials=2) == 0
     path = _journal(tmp_path)
     storage = open_storage(journal_url(path))
     first = optuna.load_study(study_name="smoke.random.seed-0", storage=storage).trials[1]
@@ -147,7 +147,7 @@ def test_a_damaged_finishing_record_without_its_row_is_trained_again_and_charged
     rows = trials_csv.read_text().splitlines(keepends=True)
     trials_csv.write_text("".join(r for r in rows if not r.startswith("random,0,1,")))
     capsys.readouterr()
-    assert main(args) == 0
+    assert _run(tmp_path, trials=2) == 0
     assert "trial 1 was stopped mid-trial; training it again" in capsys.readouterr().err
     study = optuna.load_study(
         study_name="smoke.random.seed-0", storage=open_storage(journal_url(path))

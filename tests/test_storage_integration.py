@@ -5,7 +5,6 @@ and resume never inventing timings. The real command on the smoke experiment."""
 import shutil
 import signal
 import subprocess
-import sys
 import time
 
 import optuna
@@ -13,16 +12,17 @@ import pandas as pd
 import pytest
 
 from harness import journal
-from harness.cli import main
 from harness.experiment import EXPERIMENTS_DIR
 from harness.storage import default_storage_url, open_storage, study_storage_url
+from tests.e2e import cli, command_line
+
+pytestmark = pytest.mark.slow  # every test runs the real command on smoke
 
 TIMINGS = ["train_seconds", "eval_seconds", "wall_seconds", "harness_seconds"]
 
 
 def _run(results, *extra, strategy="random", experiment="smoke"):
-    args = ["run", "--strategy", strategy, "--experiment", experiment, "--results", str(results)]
-    return main(args + ["--no-progress", *extra])
+    return cli("run", *extra, strategy=strategy, experiment=experiment, results=results)
 
 
 def _trials(results, run="smoke/random/seed-0"):
@@ -34,8 +34,8 @@ def _study(url, name="smoke.random.seed-0"):
 
 
 def test_each_study_keeps_its_journal_beside_its_records(tmp_path, capsys):
-    args = ["--experiment", "smoke", "--strategies", "random,tpe_hyperband", "--seeds", "1"]
-    assert main(["compare", *args, "--trials", "2", "--results", str(tmp_path)]) == 0
+    compare = dict(strategies="random,tpe_hyperband", seeds=1, trials=2, results=tmp_path)
+    assert cli("compare", **compare) == 0
     assert not (tmp_path / "smoke" / "optuna.journal").exists()
     for strategy in ("random", "tpe_hyperband"):
         assert (tmp_path / "smoke" / strategy / "seed-0" / "optuna.journal").is_file()
@@ -59,8 +59,7 @@ def test_a_study_in_the_shared_journal_of_an_earlier_version_resumes_there(tmp_p
 
 
 def test_a_second_coordinator_of_a_running_study_is_refused(tmp_path, capsys):
-    cmd = [sys.executable, "-m", "harness", "run", "--strategy", "random"]
-    cmd += ["--experiment", "smoke", "--trials", "500", "--results", str(tmp_path), "--no-progress"]
+    cmd = command_line("run", strategy="random", trials=500, results=tmp_path)
     first = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         trials = tmp_path / "smoke/random/seed-0/trials.csv"

@@ -89,8 +89,8 @@ def test_a_lock_that_cannot_be_created_is_one_user_error(tmp_path):
 
 def test_a_second_replay_of_a_run_is_refused_and_leaves_its_folder_alone(tmp_path, capsys):
     # Before, replays took no lock: the second one wiped the unfinished folder of the first.
-    from harness.cli import main
     from harness.replay.run import _clear_unfinished
+    from tests.e2e import cli
 
     folder = tmp_path / "smoke.replay/random/seed-0"
     holder = subprocess.Popen(
@@ -99,8 +99,8 @@ def test_a_second_replay_of_a_run_is_refused_and_leaves_its_folder_alone(tmp_pat
     try:
         assert holder.stdout.readline().strip() == "locked"
         (folder / "rungs.csv").write_text("being written\n")
-        args = ["run", "--backend", "replay", "--experiment", "smoke", "--strategy", "random"]
-        assert main([*args, "--no-progress", "--results", str(tmp_path)]) == 2
+        replay = dict(backend="replay", strategy="random", results=tmp_path)
+        assert cli("run", **replay) == 2
         err = capsys.readouterr().err
         assert f"is already being run by process {holder.pid}" in err
         assert len(err.strip().splitlines()) == 1 and "Traceback" not in err

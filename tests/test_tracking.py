@@ -6,7 +6,7 @@ import sys
 import pandas as pd
 import pytest
 
-from harness.cli import main
+from tests.e2e import cli, copy_results
 
 try:
     import mlflow  # noqa: F401
@@ -19,14 +19,18 @@ except ImportError:
     )
 
 
-def test_trials_and_report_logged_and_read_back(tmp_path, capsys):
+@pytest.mark.slow
+def test_trials_and_report_logged_and_read_back(smoke_compare, tmp_path, capsys):
+    """Seed 0 of the shared real comparison, copied: compare --mlflow logs every trial of the
+    runs it finds, once."""
     from mlflow.tracking import MlflowClient
 
-    res = ["--results", str(tmp_path)]
-    compare = ["compare", "--experiment", "smoke", "--strategies", "tpe_hyperband,random"]
-    compare += ["--seeds", "1", "--no-progress", "--mlflow", *res]
-    assert main(compare) == 0
-    assert main(compare) == 0  # again: nothing logged twice
+    copy_results(
+        smoke_compare, tmp_path, [f"smoke/{s}/seed-0" for s in ("tpe_hyperband", "random")]
+    )
+    compare = dict(strategies="tpe_hyperband,random", seeds=1, mlflow=True, results=tmp_path)
+    assert cli("compare", **compare) == 0
+    assert cli("compare", **compare) == 0  # again: nothing logged twice
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     exp = client.get_experiment_by_name("smoke")
     runs = client.search_runs([exp.experiment_id], max_results=1000)
@@ -52,7 +56,7 @@ def test_trials_and_report_logged_and_read_back(tmp_path, capsys):
         assert [m.value for m in history] == pytest.approx(list(mine["val_mae"]))
         assert len(client.get_metric_history(run.info.run_id, "train_seconds")) == len(mine)
 
-    assert main(["report", "--experiment", "smoke", "--mlflow", *res]) == 0
+    assert cli("report", mlflow=True, results=tmp_path) == 0
     report_runs = client.search_runs([exp.experiment_id], filter_string="tags.kind = 'report'")
     artifacts = {f.path for f in client.list_artifacts(report_runs[0].info.run_id)}
     plots = {f.path for f in client.list_artifacts(report_runs[0].info.run_id, "plots")}
@@ -61,18 +65,7 @@ def test_trials_and_report_logged_and_read_back(tmp_path, capsys):
 
 def test_without_the_extra_the_flag_is_a_one_line_error(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "mlflow", None)  # as if the extra were not installed
-    code = main(
-        [
-            "run",
-            "--strategy",
-            "random",
-            "--experiment",
-            "smoke",
-            "--results",
-            str(tmp_path),
-            "--mlflow",
-        ]
-    )
+    code = cli("run", strategy="random", results=tmp_path, mlflow=True)
     err = capsys.readouterr().err.strip()
     assert code == 2 and err == "error: --mlflow needs the MLflow extra: pip install -e '.[mlflow]'"
     assert not (tmp_path / "smoke").exists()  # it failed before training anything

@@ -3,21 +3,20 @@ re-evaluated incumbents, the confirmation sized before it runs, real paired runs
 only, and a report whose verdict tests that family."""
 
 import json
-import shutil
 
 import pandas as pd
+import pytest
 
 from harness.analysis.analyze import analyze
-from harness.cli import main
 from strategies import STRATEGIES
+from tests.e2e import cli, copy_record
 
 
+@pytest.mark.slow
 def test_two_stage_screens_sizes_and_confirms_in_one_command(recorded, tmp_path, capsys):
-    for record in (recorded / "smoke").glob("record-*"):  # the shared record, not its runs
-        shutil.copytree(record, tmp_path / "smoke" / record.name)
-    res = ["--results", str(tmp_path), "--no-progress"]
-    args = ["compare", "--experiment", "smoke", "--two-stage", "--screen-seeds", "8"]
-    assert main([*args, "--max-seeds", "2", *res]) == 0
+    copy_record(recorded, tmp_path)  # the shared record, not its runs
+    two_stage = dict(two_stage=True, screen_seeds=8, max_seeds=2)
+    assert cli("compare", **two_stage, results=tmp_path) == 0
     out = capsys.readouterr().out
     plan = json.loads((tmp_path / "smoke/two_stage.json").read_text())
     # sized and priced before the real runs, and honest that 2 seeds cannot give the power
@@ -35,7 +34,7 @@ def test_two_stage_screens_sizes_and_confirms_in_one_command(recorded, tmp_path,
     assert real - {p for p in real if p.startswith("record-")} == set(plan["family"])
     for strategy in plan["family"]:
         assert {p.name for p in (tmp_path / "smoke" / strategy).iterdir()} == {"seed-0", "seed-1"}
-    assert main(["report", "--experiment", "smoke", *res[:2]]) == 0
+    assert cli("report", results=tmp_path) == 0
     report = (tmp_path / "smoke/REPORT.md").read_text()
     assert "## Two stages: a replayed screen, a real confirmation" in report
     assert "Stage 2 decided" in report

@@ -11,6 +11,7 @@ from harness.cli import main
 from harness.errors import UserError
 from harness.experiment import MAX_SEED, load_experiment, parse_experiment
 from model.config import ModelConfig
+from tests.e2e import TINY_EXPERIMENT
 
 BASE = {
     "data": {"stations": 4, "days": 12},
@@ -378,22 +379,7 @@ def test_an_experiment_path_is_still_accepted(tmp_path, capsys):
     assert code == 2 and "experiment file not found" in err
 
 
-GOOD_TOML = """
-[data]
-stations = 4
-days = 12
-[ladder]
-fractions = ["1/3", 1]
-epochs = [1, 1]
-[budget]
-n_trials = 2
-[space.learning_rate]
-type = "float"
-low = 1e-4
-high = 1e-2
-log = true
-default = 1e-3
-"""
+GOOD_TOML = TINY_EXPERIMENT
 
 
 @pytest.mark.parametrize(

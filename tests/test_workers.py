@@ -3,7 +3,6 @@
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import optuna
@@ -12,15 +11,14 @@ import pytest
 
 from harness.experiment import load_experiment
 from harness.storage import open_storage, study_storage_url
+from tests.e2e import command_line
 
-PY = [sys.executable, "-m", "harness"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+pytestmark = pytest.mark.slow  # every test runs the real command, training the real LSTM
 
 
-def _harness(*args, env=ENV, timeout=300):
-    proc = subprocess.run(
-        [*PY, *args, "--no-progress"], capture_output=True, text=True, env=env, timeout=timeout
-    )
+def _harness(argv, env=ENV, timeout=300):
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=timeout)
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stdout + proc.stderr
     return proc
 
@@ -39,19 +37,7 @@ def _assert_records_agree(study, trials_csv):
 
 
 def test_two_workers_on_the_journal_file_record_every_trial_once(tmp_path):
-    _harness(
-        "run",
-        "--strategy",
-        "random",
-        "--experiment",
-        "smoke",
-        "--trials",
-        "10",
-        "--workers",
-        "2",
-        "--results",
-        str(tmp_path),
-    )
+    _harness(command_line("run", strategy="random", trials=10, workers=2, results=tmp_path))
     study = _study(study_storage_url(tmp_path, "smoke", "random", 0), "smoke.random.seed-0")
     done = _assert_records_agree(study, tmp_path / "smoke/random/seed-0/trials.csv")
     assert (
@@ -62,17 +48,7 @@ def test_two_workers_on_the_journal_file_record_every_trial_once(tmp_path):
 
 
 def test_grid_with_three_workers_covers_each_point_exactly_once(tmp_path):
-    _harness(
-        "run",
-        "--strategy",
-        "grid",
-        "--experiment",
-        "smoke",
-        "--workers",
-        "3",
-        "--results",
-        str(tmp_path),
-    )
+    _harness(command_line("run", strategy="grid", workers=3, results=tmp_path))
     study = _study(study_storage_url(tmp_path, "smoke", "grid", 0), "smoke.grid.seed-0")
     evaluated = [
         tuple(sorted(t.params.items()))
@@ -86,23 +62,14 @@ def test_postgres_two_machines_share_one_study(tmp_path, postgres_url):
     """A coordinator with 2 local workers, plus a worker started separately (as from another
     machine)."""
     coordinator = subprocess.Popen(
-        [
-            *PY,
+        command_line(
             "run",
-            "--strategy",
-            "tpe_hyperband",
-            "--experiment",
-            "smoke",
-            "--trials",
-            "14",
-            "--workers",
-            "2",
-            "--storage",
-            postgres_url,
-            "--results",
-            str(tmp_path / "a"),
-            "--no-progress",
-        ],
+            strategy="tpe_hyperband",
+            trials=14,
+            workers=2,
+            storage=postgres_url,
+            results=tmp_path / "a",
+        ),
         env=ENV,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -119,7 +86,8 @@ def test_postgres_two_machines_share_one_study(tmp_path, postgres_url):
         except KeyError:
             pass
         time.sleep(0.3)
-    _harness("worker", "--storage", postgres_url, "--study", name, "--results", str(tmp_path / "b"))
+    worker = dict(experiment=None, storage=postgres_url, study=name, results=tmp_path / "b")
+    _harness(command_line("worker", **worker))
     out, err = coordinator.communicate(timeout=300)
     assert coordinator.returncode == 0 and "Traceback" not in err, out + err
     study = _study(postgres_url, name)
@@ -136,21 +104,8 @@ def test_postgres_two_machines_share_one_study(tmp_path, postgres_url):
 
 
 def test_postgres_grid_with_two_workers_each_point_once(tmp_path, postgres_url):
-    _harness(
-        "run",
-        "--strategy",
-        "grid",
-        "--experiment",
-        "smoke",
-        "--seed",
-        "3",
-        "--workers",
-        "2",
-        "--storage",
-        postgres_url,
-        "--results",
-        str(tmp_path),
-    )
+    grid = dict(strategy="grid", seed=3, workers=2, storage=postgres_url, results=tmp_path)
+    _harness(command_line("run", **grid))
     study = _study(postgres_url, "smoke.grid.seed-3")
     evaluated = [
         tuple(sorted(t.params.items()))
@@ -172,23 +127,15 @@ def _wait_for(predicate, timeout=120):
 def test_postgres_heartbeat_fails_and_retries_a_killed_workers_trial(tmp_path, postgres_url):
     env = {**ENV, "HARNESS_HEARTBEAT_SECONDS": "1", "HARNESS_HEARTBEAT_GRACE_SECONDS": "4"}
     name = "quick.random.seed-7"
-    args = [
-        *PY,
+    args = command_line(
         "run",
-        "--strategy",
-        "random",
-        "--experiment",
-        "quick",
-        "--seed",
-        "7",
-        "--trials",
-        "2",
-        "--storage",
-        postgres_url,
-        "--results",
-        str(tmp_path),
-        "--no-progress",
-    ]
+        experiment="quick",
+        strategy="random",
+        seed=7,
+        trials=2,
+        storage=postgres_url,
+        results=tmp_path,
+    )
     victim = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def running():
@@ -203,7 +150,7 @@ def test_postgres_heartbeat_fails_and_retries_a_killed_workers_trial(tmp_path, p
     victim.wait()
     killed = next(t for t in _study(postgres_url, name).trials if t.state.name == "RUNNING")
     time.sleep(5)  # past the grace period
-    _harness(*args[3:-1], env=env, timeout=600)
+    _harness(args, env=env, timeout=600)
     study = _study(postgres_url, name)
     assert study.trials[killed.number].state.name == "FAIL"  # the stale trial was failed...
     retried = [t for t in study.trials if t.number > killed.number and t.params == killed.params]
@@ -222,21 +169,7 @@ def test_postgres_heartbeat_fails_and_retries_a_killed_workers_trial(tmp_path, p
 @pytest.mark.parametrize("seed", [0, 1])
 def test_sigkill_at_several_points_then_resume_loses_nothing(tmp_path, seed):
     budget = 12
-    args = [
-        *PY,
-        "run",
-        "--strategy",
-        "tpe_median",
-        "--experiment",
-        "smoke",
-        "--seed",
-        str(seed),
-        "--trials",
-        str(budget),
-        "--results",
-        str(tmp_path),
-        "--no-progress",
-    ]
+    args = command_line("run", strategy="tpe_median", seed=seed, trials=budget, results=tmp_path)
     trials_csv = tmp_path / f"smoke/tpe_median/seed-{seed}/trials.csv"
     rungs_csv = tmp_path / f"smoke/tpe_median/seed-{seed}/rungs.csv"
     url = study_storage_url(tmp_path, "smoke", "tpe_median", seed)
@@ -254,7 +187,7 @@ def test_sigkill_at_several_points_then_resume_loses_nothing(tmp_path, seed):
         done = {t.number for t in study.trials if t.state.name in ("COMPLETE", "PRUNED")}
         assert survived <= done  # no completed trial lost across kills
         survived = done
-    _harness(*args[3:-1])
+    _harness(args)
     study = _study(url, f"smoke.tpe_median.seed-{seed}")
     done = _assert_records_agree(study, trials_csv)
     assert len(done) == budget and survived <= done  # the study reached its budget, nothing lost

@@ -5,6 +5,10 @@ import json
 import subprocess
 import sys
 
+import pytest
+
+pytestmark = pytest.mark.benchmark
+
 BUILD = """
 import json, resource, time
 start = time.perf_counter()

@@ -17,6 +17,8 @@ from model.fidelity import FidelitySampler
 from model.train import Trainer
 from strategies import StrategyInputs, get_strategy
 
+pytestmark = pytest.mark.benchmark
+
 N_TRIALS = 300
 
 

@@ -22,6 +22,8 @@ from model.runtime import cpu_flags, precision_supported
 from model.train import Trainer, synchronize
 from tests.benchmarks.reference_trainer import ReferenceTrainer
 
+pytestmark = pytest.mark.benchmark
+
 N_SAMPLES = 65_536
 WARM_BATCHES = 8  # first-call kernels, allocator and thread pool, before any timing
 RETRIES = 2
