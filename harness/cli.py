@@ -611,7 +611,9 @@ def surrogate_line(ev: dict) -> str:
 def _cmd_worker(args: argparse.Namespace) -> int:
     from harness.run import join_study
     from harness.summary import format_summary
+    from harness.workers import stop_with_coordinator
 
+    stop_with_coordinator()
     summary = join_study(
         args.storage, args.study, args.results, args.device, progress=not args.no_progress
     )
@@ -862,20 +864,26 @@ def _check_strategies(text: str) -> None:
 def _sigterm_stops_like_ctrl_c():
     """SIGTERM (kill, a job scheduler, a coordinator stopping its workers) ends the command as
     Ctrl-C does: finished trials kept, the trial in flight left to be trained again, local
-    workers stopped, exit 130. Without this, Python would die at once and leave its workers."""
+    workers stopped, exit 130. Without this, Python would die at once and leave its workers.
+    The first signal stops the command; later ones (a second Ctrl-C, the coordinator's SIGTERM
+    on top of it) are ignored while it records what was in flight and exits."""
+    caught = (signal.SIGINT, signal.SIGTERM)
 
     def stop(signum, frame):
+        for s in caught:
+            signal.signal(s, signal.SIG_IGN)
         raise KeyboardInterrupt
 
     try:
-        previous = signal.signal(signal.SIGTERM, stop)
+        previous = {s: signal.signal(s, stop) for s in caught}
     except ValueError:  # not the main thread (an embedding program): leave signals alone
         yield
         return
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,7 +23,9 @@ import json
 import os
 import re
 import shutil
+import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -288,6 +290,20 @@ def repair_journal(path: str | Path) -> Repair | None:
     )
 
 
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM held back (delivered when the block ends) in the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 def _write_all(fd: int, data: bytes) -> None:
     """os.write until every byte is written (a short write is followed by the error's cause)."""
     view = memoryview(data)
@@ -313,11 +329,15 @@ class SafeJournalFileBackend(JournalFileBackend):
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
-        self._harness_lock.acquire()
-        try:
-            yield
-        finally:
-            self._harness_lock.release()
+        # Ctrl-C and SIGTERM wait until the lock is released: Optuna's symlink lock, stopped
+        # while it waits, releases the lock another process holds (its acquire() releases on
+        # any exception), and that process's next release then fails its trial.
+        with _signals_held():
+            self._harness_lock.acquire()
+            try:
+                yield
+            finally:
+                self._harness_lock.release()
 
     def append_logs(self, logs: list[dict[str, Any]]) -> None:
         """Append ``logs`` as whole lines under the lock, fsynced; a torn tail left by a dead

@@ -16,7 +16,7 @@ from harness.climb import Rung, build_trainer, climb, trial_seed
 from harness.errors import UserError
 from harness.experiment import Experiment
 from harness.records import RunRecorder
-from harness.study import FLOPS_ATTR
+from harness.study import FLOPS_ATTR, OWNER_ATTR, this_process
 from model.config import count_parameters
 from model.flops import training_flops
 from model.runtime import release_device_memory
@@ -116,6 +116,7 @@ class Objective:
             trial.set_user_attr("fail_reason", QUEUE_EMPTY)
             trial.study.stop()
             raise TrialFailed(QUEUE_EMPTY)
+        trial.set_user_attr(OWNER_ATTR, this_process())  # a resume leaves live trials alone
         params = self.experiment.space.suggest(trial)
         times = self.times.setdefault(trial.number, TrialTimes(params=params))
         try:

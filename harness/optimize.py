@@ -83,6 +83,7 @@ class TrialBook:
         self.best = best_value(ctx.study)
         self.failures_in_a_row = 0
         self.done = count_done(ctx.study)
+        self.running = 0  # other processes' trials in flight (shared studies): they count too
         # wall-clock of this process's trials (simulated work counted as reported)
         self.elapsed = 0.0
         self.flops = spent_flops(ctx.study) if ctx.limits.flops is not None else 0.0
@@ -112,6 +113,7 @@ class TrialBook:
             self.bar.write(f"trial {trial.number} failed: {reason}")
         if self.ctx.shared:  # study-wide, all workers
             self.done = count_done(study)
+            self.running = len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
             self.flops = spent_flops(study) if self.ctx.limits.flops is not None else 0.0
         else:
             self.done += not failed
@@ -157,7 +159,7 @@ class TrialBook:
             )
             return True
         return (
-            self.done >= limits.target
+            self.done + self.running >= limits.target  # in-flight trials finish the budget
             or (limits.flops is not None and self.flops >= limits.flops)
             or (self.ctx.objective.strategy.queue is not None and not has_waiting(self.ctx.study))
             or (limits.simulated_seconds is not None and self.elapsed >= limits.simulated_seconds)
@@ -230,6 +232,13 @@ def optimize(ctx: LoopContext) -> bool:
     except (KeyboardInterrupt, TrialInterrupted) as stop:
         book.record_interrupted(getattr(stop, "number", None))
         return True
+    except UnboundLocalError as exc:
+        # Optuna's trial loop, stopped while it tells a finished trial, fails in its own
+        # `finally` (the state it reports was never assigned): that is the same stop.
+        if not isinstance(exc.__context__, KeyboardInterrupt | TrialInterrupted):
+            raise
+        book.record_interrupted(None)
+        return True
     finally:
         bar.close()
     return False
@@ -247,7 +256,7 @@ def _resume(ctx: LoopContext, book: TrialBook) -> bool:
         trial = optuna.trial.Trial(
             study, study._storage.get_trial_id_from_study_id_trial_number(study._study_id, number)
         )
-        value, state = None, TrialState.COMPLETE
+        value, state = None, None  # None: Optuna decides (a NaN value fails the trial)
         try:
             with warnings.catch_warnings():  # its rungs reported before the stop stay as they were
                 warnings.filterwarnings("ignore", "The reported value is ignored", UserWarning)

@@ -4,6 +4,8 @@ left behind, and keeping the records in step with the storage."""
 from __future__ import annotations
 
 import math
+import os
+import socket
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -11,6 +13,7 @@ from optuna.trial import FrozenTrial, TrialState
 from harness.records import RunRecorder, read_trials, unfinished_row
 
 FLOPS_ATTR = "train_flops"  # the trial user attribute holding the FLOPs it has spent
+OWNER_ATTR = "process"  # the trial user attribute naming the process training it (host:pid)
 
 INTERRUPTED_BY_USER = (
     "interrupted: stopped by the user (Ctrl-C); its configuration is queued for the next run"
@@ -35,7 +38,11 @@ def stuck_trials(study: optuna.Study, recorder: RunRecorder, strategy: str, seed
     forgotten (they are recorded again). A RUNNING trial that trials.csv records as finished
     (its finishing record was set aside) is finished with its recorded state and MAE instead:
     it was trained, and charged. Call it only where no other process trains the study."""
-    stuck = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    stuck = [
+        t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        if not still_training(t.user_attrs.get(OWNER_ATTR))
+    ]
     finished = recorded_finishes(recorder, strategy, seed)
     again = []
     for t in stuck:
@@ -48,6 +55,28 @@ def stuck_trials(study: optuna.Study, recorder: RunRecorder, strategy: str, seed
     if again:
         recorder.forget_rungs(strategy, seed, set(again))
     return again
+
+
+def this_process() -> str:
+    """This process as a trial's owner: host and pid."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def still_training(owner: str | None) -> bool:
+    """Whether the process named ``owner`` may still be training its trial: alive on this
+    host (and not this process), or on another host (which this one cannot check)."""
+    if not owner or owner == this_process():
+        return False
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except (ProcessLookupError, ValueError):
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
 
 
 def recorded_finishes(

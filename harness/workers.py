@@ -18,6 +18,7 @@ import optuna
 from harness.errors import UserError
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
+COORDINATOR_ENV = "HARNESS_COORDINATOR_PID"  # set for local workers: who they die with
 
 
 def share_with_workers(study: optuna.Study, experiment, strategy, seed: int, limits) -> None:
@@ -45,7 +46,7 @@ def start_workers(
 ) -> list[subprocess.Popen]:
     """Start ``count`` local `harness worker` processes on study ``name``; worker k trains on
     ``devices[k]`` (None: its own default) with ``threads`` CPU threads."""
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), COORDINATOR_ENV: str(os.getpid())}
     children = []
     for k in range(count):
         cmd = [
@@ -70,29 +71,28 @@ def start_workers(
                 env=env,
                 cwd=os.getcwd(),
                 stdout=subprocess.DEVNULL,
-                preexec_fn=_stop_with(os.getpid()),
+                # their own process group: Ctrl-C reaches the coordinator alone, which stops them
+                process_group=0,
             )
         )
     return children
 
 
-def _stop_with(parent: int):
-    """For a child process: be sent SIGTERM when ``parent`` dies, however it dies (kill -9
-    included), so no worker outlives its coordinator and trains on beside the next one. Linux's
-    parent-death signal; elsewhere nothing (the coordinator's SIGTERM handler stops its
-    workers when it is itself stopped by a signal it can catch)."""
+def stop_with_coordinator() -> None:
+    """In a local worker (started by ``start_workers``): be sent SIGTERM when the coordinator
+    dies, however it dies (kill -9 included), so no worker outlives it and trains on beside
+    the next one. Linux's parent-death signal, armed by the worker itself (not between fork
+    and exec, which is unsafe in a threaded parent); elsewhere nothing, and the coordinator's
+    own SIGTERM or Ctrl-C still stops its workers."""
+    parent = os.environ.get(COORDINATOR_ENV)
+    if not parent:
+        return
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        prctl = libc.prctl
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     except (OSError, AttributeError):
-        return None
-
-    def arm() -> None:
-        prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-        if os.getppid() != parent:  # the coordinator died before the signal was armed
-            os.kill(os.getpid(), signal.SIGTERM)
-
-    return arm
+        return
+    if os.getppid() != int(parent):  # the coordinator died before the signal was armed
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def load_shared(storage_url: str, name: str):

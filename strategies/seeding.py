@@ -9,6 +9,7 @@ finished, whichever process makes it.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,7 +29,7 @@ class PerTrialSeeded(BaseSampler):
         self.inner, self.seed = inner, seed
 
     def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        reseed(self.inner, trial_entropy(self.seed, trial.number))
+        reseed(self.inner, self.seed, trial.number)
         self.inner.before_trial(study, trial)
 
     def infer_relative_search_space(
@@ -60,23 +61,23 @@ class PerTrialSeeded(BaseSampler):
         self.inner.after_trial(study, trial, state, values)
 
     def reseed_rng(self) -> None:
-        # Optuna asks for this when threads share a sampler; per-trial seeds already differ.
+        # Optuna asks for this when threads share one sampler (study.optimize(n_jobs > 1)),
+        # which the harness never does: per-trial reseeding of a shared object would race.
         pass
 
 
-def trial_entropy(seed: int, number: int) -> np.random.SeedSequence:
-    """The seed sequence of trial ``number`` in the run seeded ``seed``."""
-    return np.random.SeedSequence((seed, number))
-
-
-def reseed(sampler: BaseSampler, entropy: np.random.SeedSequence) -> int:
+def reseed(sampler: BaseSampler, seed: int, number: int) -> int:
     """Seed every random stream of ``sampler`` and of the samplers it holds (TPE's start-up
-    sampler, CMA-ES's and QMC's independent sampler) from ``entropy``; returns how many."""
-    streams = [v for v in vars(sampler).values() if isinstance(v, LazyRandomState)]
-    children = [v for v in vars(sampler).values() if isinstance(v, BaseSampler)]
-    states = entropy.spawn(len(streams) + len(children))
-    for stream, state in zip(streams, states):
-        stream.rng.seed(state.generate_state(1)[0])
-    return len(streams) + sum(
-        reseed(child, state) for child, state in zip(children, states[len(streams) :])
-    )
+    sampler, CMA-ES's and QMC's independent sampler) for trial ``number``; returns how many.
+    A stream's seed depends on (seed, number) and on the class and attribute that own it, so
+    TPE's start-up draws are the random strategy's draws (the two stay exact twins while TPE
+    starts up) and a sampler's own streams differ from each other."""
+    count = 0
+    for name, value in vars(sampler).items():
+        if isinstance(value, LazyRandomState):
+            owner = zlib.crc32(f"{type(sampler).__name__}.{name}".encode())
+            value.rng.seed(np.random.SeedSequence((seed, number, owner)).generate_state(1)[0])
+            count += 1
+        elif isinstance(value, BaseSampler):
+            count += reseed(value, seed, number)
+    return count

@@ -42,7 +42,9 @@ def test_a_strategy_on_larger_batches_is_cheaper_per_step_than_its_flops_say():
 def test_equal_batches_say_the_currency_does_not_change_the_comparison():
     rungs = _rungs({"tpe_median": 128, "random": 128}, {"tpe_median": 1e-9, "random": 1.3e-9})
     text = currency.currency_text(currency.spend_by_strategy(rungs, {}), None)
-    assert "does not change the comparison" in text and "FLOPs mispriced it too" in text
+    assert "does not change the comparison" in text and "contention counts in that" in text
+    replayed = currency.currency_text(currency.spend_by_strategy(rungs, {}), None, replayed=True)
+    assert "the surrogate's, not measured" in replayed and "contention" not in replayed
 
 
 def test_a_batch_not_searched_is_read_from_the_runs_metadata():
@@ -59,6 +61,7 @@ def test_a_batch_not_searched_is_read_from_the_runs_metadata():
 
 def test_a_probe_says_which_price_the_device_follows():
     small = {"hidden_1": 32, "batch_size": 512}
+    middle = {"hidden_1": 96, "batch_size": 512}
     large = {"hidden_1": 192, "batch_size": 512}
     # launch-bound: both configurations take the same time per step, whatever their FLOPs
     probe = {
@@ -66,6 +69,7 @@ def test_a_probe_says_which_price_the_device_follows():
         "samples": 65536,
         "configs": [
             {"config": small, "train_seconds": 2.0},
+            {"config": middle, "train_seconds": 2.0},
             {"config": large, "train_seconds": 2.0},
         ],
     }
@@ -83,4 +87,6 @@ def test_a_probe_says_which_price_the_device_follows():
 
 def test_no_probe_or_no_flops_is_said_not_guessed():
     assert currency.probed_prices(None) is None
+    two = {"samples": 4096, "configs": [{"config": {}, "train_seconds": 1.0}] * 2}
+    assert currency.probed_prices(two) is None  # too few to tell a price's spread
     assert "cannot be checked" in currency.currency_text(pd.DataFrame(), None)

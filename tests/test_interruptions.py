@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,14 +15,10 @@ import pandas as pd
 import pytest
 
 from harness.storage import open_storage, study_storage_url
+from tests.e2e import command_line
 
-COMPARE = ["compare", "--experiment", "smoke", "--strategies", "random,tpe_asha", "--seeds", "1"]
-COMPARE += ["--reeval-seeds", "0", "--no-progress"]
+COMPARE = dict(strategies="random,tpe_asha", seeds=1, reeval_seeds=0)
 RUNS = ("random", "tpe_asha")
-
-
-def _harness(args: list[str], results: Path) -> list[str]:
-    return [sys.executable, "-m", "harness", *args, "--results", str(results)]
 
 
 def _rows(path: Path) -> int:
@@ -56,13 +51,18 @@ def _reasons(results: Path, strategy: str) -> str:
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory) -> Path:
     results = tmp_path_factory.mktemp("uninterrupted")
-    subprocess.run(_harness(COMPARE, results), check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        command_line("compare", **COMPARE, results=results),
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     return results
 
 
 @pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "sigterm"])
 def test_an_interrupted_compare_resumed_is_the_uninterrupted_one(uninterrupted, tmp_path, signum):
-    cmd = _harness(COMPARE, tmp_path)
+    cmd = command_line("compare", **COMPARE, results=tmp_path)
     # stopped twice: mid-way through random search, then while ASHA prunes
     for strategy, rows in (("random", 4), ("tpe_asha", 9)):
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -106,8 +106,9 @@ def _gone(results: Path, within: float = 30.0) -> bool:
 def test_workers_stop_with_their_coordinator_and_the_budget_is_met_exactly(tmp_path, signum):
     # Before: after kill -TERM the worker trained on under pid 1, the restarted coordinator took
     # the lock, the orphan crashed and the study ended with one COMPLETE trial over its budget.
-    args = ["run", "--strategy", "random", "--experiment", "smoke", "--trials", "12"]
-    cmd = _harness([*args, "--workers", "2", "--budget-unit", "trials", "--no-progress"], tmp_path)
+    cmd = command_line(
+        "run", strategy="random", trials=12, workers=2, budget_unit="trials", results=tmp_path
+    )
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     deadline = time.time() + 120

@@ -61,6 +61,8 @@ def test_the_one_parameter_that_matters_is_found_and_preferred_alone(measured):
     at16 = measured["nested"][-1]
     assert at16["trials"] == 16 and at16["preferred_size"] == 1
     assert [len(s["params"]) for s in at16["spaces"]] == [1, 2, 3, 4]
+    lr_alone = at16["spaces"][0]
+    assert lr_alone["non_inferior"] and lr_alone["vs_v4_high"] < 0  # beats v4 on other seeds
 
 
 def test_a_study_is_seeded_and_scores_each_budget_from_one_run(setting):
@@ -120,6 +122,7 @@ def test_the_report_shows_both_measures_and_the_preferred_sizes(measured):
     assert "at 16 trials, 1" in blocks[3][1] and list(blocks[4][1].columns)[1:] == [
         "8 trials",
         "16 trials",
+        "v4 (same seeds)",
     ]
     absent = tunability_blocks(
         SimpleNamespace(analysis=SimpleNamespace(tunability=None, results=a.results))

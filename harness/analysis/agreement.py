@@ -173,9 +173,14 @@ def surrogate_text(ev: dict) -> str:
     ceiling = ev.get("noise_ceiling")
     # what seed noise alone lets a perfect model score
     if ceiling is not None and np.isfinite(ceiling):
+        spread = (
+            f" ({ev['noise_ceiling_low']:.2f}-{ev['noise_ceiling_high']:.2f} from draw to draw)"
+            if ev.get("noise_ceiling_low") is not None
+            else ""
+        )
         trust += (
-            f"; seed noise caps the held-out Spearman a perfect model could expect at about "
-            f"{ceiling:.2f}"
+            f"; with this seed noise, a perfect model would score about {ceiling:.2f} held out"
+            f"{spread}"
         )
     return (
         f"The surrogate was fitted to {ev['rungs_fitted']} rungs of {ev['curves']} learning curves "

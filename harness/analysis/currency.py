@@ -33,6 +33,7 @@ def spend_by_strategy(rungs: pd.DataFrame, meta: dict) -> pd.DataFrame:
         return pd.DataFrame()
     frame = rungs.dropna(subset=["train_flops", "samples"]).copy()
     frame["batch"] = _batches(frame, meta)
+    frame = frame[frame["batch"] > 0]  # a rung whose batch is unknown prices nothing
     frame["steps"] = np.ceil(frame["samples"] / frame["batch"])
     runs = frame.groupby(["strategy", "seed"])[["train_flops", "steps", "train_seconds"]].sum()
     table = runs.groupby("strategy").mean()
@@ -63,7 +64,7 @@ def _batches(frame: pd.DataFrame, meta: dict) -> pd.Series:
 def probed_prices(probe: dict | None) -> dict | None:
     """On the device ``plan --probe`` timed: each probed configuration's seconds per FLOP and
     per step, and how many times the dearest exceeds the cheapest in each price (the spread a
-    fair price would not have); None without a probe of two or more configurations."""
+    fair price would not have); None without a probe of three or more configurations."""
     configs = (probe or {}).get("configs") or []
     rows = []
     for c in configs:
@@ -75,7 +76,7 @@ def probed_prices(probe: dict | None) -> dict | None:
         flops = training_flops(config, samples)
         steps = math.ceil(samples / config.batch_size)
         rows.append((c["train_seconds"] / flops, c["train_seconds"] / steps))
-    if len(rows) < 2:
+    if len(rows) < 3:  # two configurations cannot tell a price's spread from a warm-up
         return None
     per_flop, per_step = np.array(rows).T
     return {
@@ -86,11 +87,12 @@ def probed_prices(probe: dict | None) -> dict | None:
     }
 
 
-def currency_text(table: pd.DataFrame, probed: dict | None) -> str:
+def currency_text(table: pd.DataFrame, probed: dict | None, replayed: bool = False) -> str:
     """The section's words, computed from the table and the probe."""
     if table.empty:
         return "No FLOPs were recorded: the budget's currency cannot be checked."
     steps = table.filter(like="steps per FLOP vs").iloc[:, 0]
+    reference = steps.name.removeprefix("steps per FLOP vs ")
     worst = steps.sub(1).abs().idxmax()
     far = table.loc[worst]
     gap = steps.loc[worst] - 1
@@ -100,27 +102,33 @@ def currency_text(table: pd.DataFrame, probed: dict | None) -> str:
     )
     if abs(gap) <= AGREE:
         words += (
-            f"Here every strategy's steps per FLOP lie within {AGREE:.0%} of the default's "
+            f"Here every strategy's steps per FLOP lie within {AGREE:.0%} of {reference}'s "
             f"(at most {far['strategy']}, {gap:+.0%}): the currency does not change the "
             "comparison."
         )
     else:
         more = "fewer" if gap > 0 else "more"
         words += (
-            f"{far['strategy']} takes {gap:+.0%} steps per FLOP against the default: on a "
+            f"{far['strategy']} takes {gap:+.0%} steps per FLOP against {reference}: on a "
             f"launch-bound GPU its budget would cost {steps.loc[worst]:.2f} times what the "
-            f"FLOPs charge, relative to the default. A night of equal hours there would give it "
+            f"FLOPs charge, relative to {reference}. A night of equal hours there would give it "
             f"{more} trials than this comparison did, so the comparison "
             + ("overstates" if gap > 0 else "understates")
             + " it for such a device."
         )
     seconds = table.filter(like="seconds per FLOP vs").iloc[:, 0]
-    if seconds.notna().all() and len(seconds) > 1:
+    if replayed:
+        words += " These runs were replayed: their seconds are the surrogate's, not measured."
+    elif seconds.notna().all() and len(seconds) > 1:
         off = seconds.sub(1).abs().max()
         words += (
-            f" On the machine these runs trained on, measured seconds per FLOP differ from the "
-            f"default's by at most {off:.0%}"
-            + (": FLOPs priced it fairly." if off <= AGREE else ": FLOPs mispriced it too.")
+            f" On the machine these runs trained on, measured seconds per FLOP differ from "
+            f"{reference}'s by at most {off:.0%}"
+            + (
+                ": FLOPs priced it fairly."
+                if off <= AGREE
+                else " (a busy machine's contention counts in that, as much as the price)."
+            )
         )
     if probed:
         follows = "FLOPs" if probed["flop_spread"] <= probed["step_spread"] else "steps"

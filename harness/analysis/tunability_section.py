@@ -42,30 +42,35 @@ def tunability_blocks(inputs) -> list:
     )
     nested = pd.DataFrame(
         {
-            f"{n['trials']} trials": [fmt_number(s["mean"]) for s in n["spaces"]]
-            for n in t["nested"]
+            **{
+                f"{n['trials']} trials": [fmt_number(s["mean"]) for s in n["spaces"]]
+                for n in t["nested"]
+            },
+            "v4 (same seeds)": [fmt_number(t["nested"][-1]["v4"])] * len(t["nested"][0]["spaces"]),
         },
         index=[f"top {s['size']}: {', '.join(s['params'])}" for s in t["nested"][0]["spaces"]],
     ).reset_index(names="space searched (the rest at v4)")
     sizes = "; ".join(
-        f"at {n['trials']} trials, {n['preferred_size']} (the best mean: {n['best_size']})"
+        f"at {n['trials']} trials, {n['preferred_size']} (lowest mean: {n['best_size']})"
         for n in t["nested"]
     )
+    share = f"{t['margin'] / t['v4_score']:.0%} of v4"
     text = (
         f"Measured on the replay with {t['strategy']} over {t['seeds']} seeds, each incumbent "
-        f"re-evaluated on fresh seeds shared by every space (paired by seed). Tunability is the "
-        f"gain over v4 ({fmt_number(t['v4_score'])} bikes) from tuning one parameter alone; "
-        f"tuning risk is the loss from fixing it at v4 while the others are tuned, safe when "
-        f"its 95% interval stays under {fmt_number(t['margin'])} bikes "
-        f"({t['margin'] / t['v4_score']:.0%} of v4); both at "
-        f"{t['judged_at']} trials, bootstrap intervals. Higher gains mean more worth searching."
+        f"re-evaluated on fresh seeds (paired by seed). Tunability is the realised gain over v4 "
+        f"({fmt_number(t['v4_score'])} bikes) of a search of that parameter alone, its best "
+        f"trial re-evaluated; tuning risk is the loss from fixing it at v4 while the others are "
+        f"searched, safe when the upper end of its 95% interval stays under "
+        f"{fmt_number(t['margin'])} bikes ({share}; one parameter at a time, not all together). "
+        f"Both at {t['judged_at']} trials, bootstrap intervals; gains whose interval holds 0 "
+        "are noise, and their order is too."
     )
     size_text = (
         "Nested spaces, the top parameters by tunability searched and the rest at v4 "
-        f"(mean re-evaluated MAE, on {t['seeds']} other seeds than those that ordered them). "
-        "The size the evidence prefers is the smallest space not "
-        f"significantly worse than the best one (paired bootstrap 95%): {sizes}. With few "
-        "seeds every interval is wide and small spaces pass: the preference is only as sure "
-        f"as the {t['seeds']} seeds behind it."
+        f"(mean re-evaluated MAE, on {t['seeds']} other seeds than those that ordered them, "
+        "v4 beside them on the same seeds). The size the evidence prefers is the smallest "
+        f"space that is, with 95% confidence, at most {fmt_number(t['margin'])} bikes "
+        f"({share}) worse than searching every parameter (the full space where none is): "
+        f"{sizes}."
     )
     return [heading, ("p", text), ("table", table), ("p", size_text), ("table", nested)]

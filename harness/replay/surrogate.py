@@ -283,25 +283,27 @@ def _calibration(table: dict, obs: pd.DataFrame, pred: np.ndarray, noise: dict) 
     return {"supported": True, "nominal": 0.9, "coverage": float(inside.mean()), "n": len(rows)}
 
 
-def noise_ceiling(table: dict, noise: dict, draws: int = 500) -> float:
+def noise_ceiling(table: dict, noise: dict, draws: int = 500) -> tuple[float, float, float]:
     """The held-out Spearman a perfect model could expect at the top rung, where each
     configuration's measured mean carries seed noise (nan without a noise model). Simulated on
     ranks, not from a variance ratio: configurations bunched within the noise of each other
     swap ranks even when a few outliers make the spread look large. The truth is taken as the
     measured means shrunk by their noise share; each draw adds the modelled noise of a mean of
-    that configuration's repeats. A held-out score near it is as good as these data allow."""
+    that configuration's repeats. Returns the expected value and the 2.5-97.5% range of the
+    draws (the noise estimate's own error, from a few dozen repeats, is not in that range). A
+    held-out score near it is as good as these data allow."""
     top = table["rung"] == table["top"]
     real, n = table["y"][top], table["n"][top]
     if not noise["supported"] or len(real) < 3 or real.var() == 0:
-        return float("nan")
+        return float("nan"), float("nan"), float("nan")
     sd = np.hypot(noise["trial"], noise["rung"][-1]) / np.sqrt(n)
     signal = np.sqrt(max(0.0, 1.0 - (sd**2).mean() / real.var()))
     if signal == 0:  # the measured spread is all noise: no model can rank these
-        return 0.0
+        return 0.0, 0.0, 0.0
     truth = real.mean() + (real - real.mean()) * signal
     rng = np.random.default_rng(0)
     rhos = [stats.spearmanr(truth, truth + rng.normal(0, sd)).statistic for _ in range(draws)]
-    return float(np.mean(rhos))
+    return float(np.mean(rhos)), float(np.percentile(rhos, 2.5)), float(np.percentile(rhos, 97.5))
 
 
 def _costs(obs: pd.DataFrame, space: list[Param], top: int) -> tuple:
@@ -340,5 +342,10 @@ def _evidence(
         "repeated_configs": noise["repeated_configs"],
         "noise_trial": noise["trial"],
         "noise_rung": noise["rung"],
-        "noise_ceiling": noise_ceiling(table, noise),
+        **dict(
+            zip(
+                ("noise_ceiling", "noise_ceiling_low", "noise_ceiling_high"),
+                noise_ceiling(table, noise),
+            )
+        ),
     }
