@@ -292,10 +292,12 @@ def test_the_brief_lists_parameters_in_importance_order_not_the_spaces():
         good_ranges=good,
         params_to_search=lambda: ["decay", "lr"],  # importance: decay first, units never
         choice="tpe",
+        choice_named="random = tpe",  # the verdict's group of twins
         mae_target=float("nan"),
     )
     text = " ".join(str(part[1]) for part in brief(SimpleNamespace(analysis=a, plan=None)))
     assert "most important first: decay (0), lr (1e-3 .. 3e-3)" in text and "units" not in text
+    assert "Which strategy: random = tpe" in text
 
 
 def _copied_to(rows: pd.DataFrame, strategy: str, trials=None) -> pd.DataFrame:

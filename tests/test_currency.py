@@ -60,17 +60,12 @@ def test_a_batch_not_searched_is_read_from_the_runs_metadata():
 
 
 def test_a_probe_says_which_price_the_device_follows():
-    small = {"hidden_1": 32, "batch_size": 512}
-    middle = {"hidden_1": 96, "batch_size": 512}
-    large = {"hidden_1": 192, "batch_size": 512}
-    # launch-bound: both configurations take the same time per step, whatever their FLOPs
+    # launch-bound: three configurations take the same time per step, whatever their FLOPs
     probe = {
         "device": "cuda:0",
         "samples": 65536,
         "configs": [
-            {"config": small, "train_seconds": 2.0},
-            {"config": middle, "train_seconds": 2.0},
-            {"config": large, "train_seconds": 2.0},
+            {"train_seconds": 2.0, "train_flops": f, "train_steps": 128} for f in (1e11, 4e11, 9e11)
         ],
     }
     probed = currency.probed_prices(probe)
@@ -87,6 +82,8 @@ def test_a_probe_says_which_price_the_device_follows():
 
 def test_no_probe_or_no_flops_is_said_not_guessed():
     assert currency.probed_prices(None) is None
-    two = {"samples": 4096, "configs": [{"config": {}, "train_seconds": 1.0}] * 2}
+    two = {"configs": [{"train_seconds": 1.0, "train_flops": 1e9, "train_steps": 8}] * 2}
     assert currency.probed_prices(two) is None  # too few to tell a price's spread
+    old = {"configs": [{"train_seconds": 1.0}] * 3}  # a probe of an earlier version
+    assert currency.probed_prices(old) is None
     assert "cannot be checked" in currency.currency_text(pd.DataFrame(), None)

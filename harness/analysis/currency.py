@@ -11,14 +11,10 @@ and the seconds this machine measured), each relative to the team's default. Whe
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 
 from harness.team import TEAM_DEFAULT
-from model.config import ModelConfig
-from model.flops import training_flops
 
 BATCH = "param_batch_size"
 AGREE = 0.10  # prices within 10% of each other: the currency does not change the comparison
@@ -66,16 +62,11 @@ def probed_prices(probe: dict | None) -> dict | None:
     per step, and how many times the dearest exceeds the cheapest in each price (the spread a
     fair price would not have); None without a probe of three or more configurations."""
     configs = (probe or {}).get("configs") or []
-    rows = []
-    for c in configs:
-        try:
-            config = ModelConfig(**c["config"])
-        except (TypeError, KeyError, ValueError):
-            continue
-        samples = int(probe["samples"])
-        flops = training_flops(config, samples)
-        steps = math.ceil(samples / config.batch_size)
-        rows.append((c["train_seconds"] / flops, c["train_seconds"] / steps))
+    rows = [
+        (c["train_seconds"] / c["train_flops"], c["train_seconds"] / c["train_steps"])
+        for c in configs
+        if c.get("train_flops", 0) > 0 and c.get("train_steps", 0) > 0  # earlier probes: none
+    ]
     if len(rows) < 3:  # two configurations cannot tell a price's spread from a warm-up
         return None
     per_flop, per_step = np.array(rows).T

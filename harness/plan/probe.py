@@ -10,6 +10,7 @@ cheapest to the dearest probed one. torch is imported only when a probe runs."""
 
 from __future__ import annotations
 
+import math
 import platform
 import time
 from dataclasses import asdict, dataclass
@@ -36,6 +37,8 @@ class ProbedConfig:
     train_seconds: float  # one epoch of the probe's samples
     eval_seconds: float  # one evaluation of the night's whole validation split
     rung_seconds: list[float]  # training scaled to each night rung's samples, plus evaluation
+    train_flops: float = 0.0  # the timed epoch's training FLOPs (0: a probe of an earlier version)
+    train_steps: int = 0  # its optimizer steps
 
     @property
     def trial_seconds(self) -> float:
@@ -144,8 +147,11 @@ def _time_config(night, data, name, cfg, idx, rung_samples, device: str) -> Prob
         trainer.release()
     per_sample = train.seconds / max(train.samples, 1)
     rungs = [per_sample * n + evaluation.seconds for n in rung_samples]
+    from model.flops import training_flops
+
     params = {k: getattr(cfg, k) for k in SHAPE}
-    return ProbedConfig(name, params, train.seconds, evaluation.seconds, rungs)
+    flops, steps = training_flops(cfg, train.samples), math.ceil(train.samples / cfg.batch_size)
+    return ProbedConfig(name, params, train.seconds, evaluation.seconds, rungs, flops, steps)
 
 
 def _device_text(device) -> str:
