@@ -13,6 +13,8 @@ from harness.analysis.loading import Results
 from harness.records import is_param_column, param_column, param_columns, param_name
 from harness.summary import rung_samples, unpruned_seconds
 
+IMPORTANCE_TRIALS = 3000  # trials fANOVA ranks parameters on (a seeded sample beyond)
+
 
 def anytime(trials: pd.DataFrame) -> pd.DataFrame:
     """Per run and trial: elapsed wall-clock and best COMPLETE validation MAE so far.
@@ -246,13 +248,17 @@ def _bootstrap_ci(values: np.ndarray, seed: int) -> tuple[float, float]:
 
 def importance(results: Results, rung: int | None = None) -> pd.Series:
     """optuna.importance over the pooled trials: COMPLETE trials at the last rung, or every trial
-    that reached ``rung`` with its MAE there (far more data when pruning is aggressive)."""
+    that reached ``rung`` with its MAE there (far more data when pruning is aggressive); a
+    seeded sample of IMPORTANCE_TRIALS of them where there are more (fANOVA's forest on tens of
+    thousands of replayed trials took most of a report's time, for the same ranking)."""
     space = {p.name: p for p in results.space()}
     if rung is None:
         params = results.trials[results.trials["state"] == "COMPLETE"]
     else:
         params = results.rungs[results.rungs["rung"] == rung]
     params = distinct(params, ["val_mae"])  # a trial shared by several runs counts once
+    if len(params) > IMPORTANCE_TRIALS:  # 50 replayed seeds hold tens of thousands
+        params = params.sample(n=IMPORTANCE_TRIALS, random_state=0)
     values = params["val_mae"].to_numpy()
     if len(params) < 4:
         return pd.Series(dtype=float)
@@ -268,8 +274,9 @@ def importance(results: Results, rung: int | None = None) -> pd.Series:
                     value=float(value),
                 )
             )
-    varying = [n for n in space if len({t.params[n] for t in study.trials}) > 1]
-    if len(study.trials) < 4 or not varying:
+    added = study.get_trials(deepcopy=False)  # study.trials deep-copies them all at each call
+    varying = [n for n in space if len({t.params[n] for t in added}) > 1]
+    if len(added) < 4 or not varying:
         return pd.Series(dtype=float)
     imp = optuna.importance.get_param_importances(study, params=varying)
     return pd.Series(imp, dtype=float).sort_values(ascending=False)
