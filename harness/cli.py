@@ -6,10 +6,8 @@ import argparse
 import json
 import math
 import os
-import signal
 import sys
 import textwrap
-from contextlib import contextmanager
 from pathlib import Path
 
 from harness.defaults import (
@@ -33,6 +31,7 @@ from harness.defaults import (
 )
 from harness.errors import UserError
 from harness.sidefiles import folder_problem
+from harness.signals import stops_like_ctrl_c
 from harness.team import NIGHT_TRIAL_COUNTS, TARGET_MARGIN, TEAM_DEFAULT
 
 # Every option that takes a count or an amount, by its dest: (requirement, test, largest
@@ -860,38 +859,12 @@ def _check_strategies(text: str) -> None:
         raise UserError(f"--strategies: names a strategy twice: {text!r}")
 
 
-@contextmanager
-def _sigterm_stops_like_ctrl_c():
-    """SIGTERM (kill, a job scheduler, a coordinator stopping its workers) ends the command as
-    Ctrl-C does: finished trials kept, the trial in flight left to be trained again, local
-    workers stopped, exit 130. Without this, Python would die at once and leave its workers.
-    The first signal stops the command; later ones (a second Ctrl-C, the coordinator's SIGTERM
-    on top of it) are ignored while it records what was in flight and exits."""
-    caught = (signal.SIGINT, signal.SIGTERM)
-
-    def stop(signum, frame):
-        for s in caught:
-            signal.signal(s, signal.SIG_IGN)
-        raise KeyboardInterrupt
-
-    try:
-        previous = {s: signal.signal(s, stop) for s in caught}
-    except ValueError:  # not the main thread (an embedding program): leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the command line ``argv``; returns the exit status (2 for a user error)."""
     args = build_parser().parse_args(argv)
     try:
         validate_args(args)
-        with _sigterm_stops_like_ctrl_c():
+        with stops_like_ctrl_c():
             return args.func(args)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -23,9 +23,7 @@ import json
 import os
 import re
 import shutil
-import signal
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,6 +36,7 @@ from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
 from optuna.storages.journal._storage import JournalOperation, JournalStorageReplayResult
 from optuna.trial import TrialState
 
+from harness import signals
 from harness.errors import UserError
 
 OP_CODE = b'{"op_code"'  # how every record Optuna writes begins
@@ -290,20 +289,6 @@ def repair_journal(path: str | Path) -> Repair | None:
     )
 
 
-@contextmanager
-def _signals_held() -> Iterator[None]:
-    """SIGINT and SIGTERM held back (delivered when the block ends) in the main thread."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    held = {signal.SIGINT, signal.SIGTERM}
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-
-
 def _write_all(fd: int, data: bytes) -> None:
     """os.write until every byte is written (a short write is followed by the error's cause)."""
     view = memoryview(data)
@@ -331,8 +316,8 @@ class SafeJournalFileBackend(JournalFileBackend):
     def _locked(self) -> Iterator[None]:
         # Ctrl-C and SIGTERM wait until the lock is released: Optuna's symlink lock, stopped
         # while it waits, releases the lock another process holds (its acquire() releases on
-        # any exception), and that process's next release then fails its trial.
-        with _signals_held():
+        # any exception); stopped inside its release, it unlinks twice. Either fails a trial.
+        with signals.held():
             self._harness_lock.acquire()
             try:
                 yield

@@ -173,3 +173,18 @@ def test_a_live_processs_trial_is_not_taken_over(tmp_path):
         alive.kill()
         alive.wait()
     assert stuck_trials(study, recorder, "random", 0) == [trial.number]  # its owner is gone
+
+
+def test_a_stop_inside_a_held_block_waits_for_its_end():
+    # A journal write under its lock must finish: Optuna's symlink lock, stopped inside its
+    # acquire or release, removes a lock it does not hold or unlinks twice (a failed trial).
+    from harness import signals
+
+    reached_end = False
+    with pytest.raises(KeyboardInterrupt), signals.stops_like_ctrl_c():
+        with signals.held():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.05)  # the handler has run by now, and raised nothing
+            reached_end = True
+    assert reached_end
+    assert signal.getsignal(signal.SIGTERM) is not signals._stop  # handlers restored
