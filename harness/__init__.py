@@ -8,6 +8,7 @@ Commands (``python -m harness``):
 - ``compare``: every strategy x seed under one budget, then the optional retrains;
 - ``two_stage``: ``compare --two-stage``, a replayed screen then a sized real confirmation;
 - ``record``: the learning curves the replay surrogate is fitted to;
+- ``tunability``: which parameters to search, and how many, measured on the replay;
 - ``final``: the recommendation and v4 retrained with early stopping, tested once;
 - ``workers``: several processes, or machines, on one study.
 
@@ -37,7 +38,8 @@ Files and storage:
 - ``tracking``: optional MLflow logging.
 
 Shared settings: ``team`` (the team's goals), ``defaults`` (the CLI's defaults), ``errors``
-(user errors, printed as one line).
+(user errors, printed as one line), ``signals`` (how Ctrl-C and SIGTERM stop a command, and
+the writes they wait for).
 
 Packages: ``analysis`` (the report), ``plan`` (the night's plan), ``replay`` (the surrogate).
 """

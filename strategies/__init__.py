@@ -3,7 +3,8 @@
 - ``base``: ``Strategy`` and what every strategy receives (``StrategyInputs``);
 - ``registry``: every registered strategy by name, its sampler and pruner settings, and
   cold-start twins;
-- ``space``: the search space and the fidelity ladder, as strategies see them.
+- ``space``: the search space and the fidelity ladder, as strategies see them;
+- ``seeding``: every sampler's random numbers for trial n drawn from (seed, n) alone.
 """
 
 from strategies.base import Strategy, StrategyInputs
