@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import optuna
 
+from harness import signals
 from harness.backends import Workload
 from harness.climb import Rung, build_trainer, climb, trial_seed
 from harness.errors import UserError
@@ -106,7 +107,8 @@ class Objective:
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
         try:
-            return self._trial(trial)
+            with signals.released():  # the loop around holds stops; a trial may be cut
+                return self._trial(trial)
         except KeyboardInterrupt:
             raise TrialInterrupted(trial.number) from None
 

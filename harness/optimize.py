@@ -13,6 +13,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 from tqdm import tqdm
 
+from harness import signals
 from harness.objective import Objective, TrialFailed, TrialInterrupted
 from harness.records import RunRecorder, unfinished_row
 from harness.storage import storage_errors
@@ -23,6 +24,7 @@ from harness.study import (
     count_done,
     has_waiting,
     mae_of,
+    trial_id,
 )
 
 MAX_CONSECUTIVE_FAILURES = 5
@@ -173,9 +175,7 @@ class TrialBook:
         numbers = set(objective.times) | ({stopped} if stopped is not None else set())
         for number in sorted(numbers):
             times = objective.times.get(number)
-            trial = study._storage.get_trial(
-                study._storage.get_trial_id_from_study_id_trial_number(study._study_id, number)
-            )
+            trial = study._storage.get_trial(trial_id(study, number))
             if trial.state != TrialState.RUNNING:  # it finished; the records will catch up
                 continue
             if not self.ctx.requeue:
@@ -217,7 +217,9 @@ def optimize(ctx: LoopContext) -> bool:
     book = TrialBook(ctx, bar)
     ctx.objective.on_rung = book.on_rung
     try:
-        with storage_errors():  # a failed write: its own one-line error, not Optuna's assertion
+        # A stop waits for the objective (signals.released): landing in Optuna's bookkeeping
+        # between trials, it would fail Optuna's own `finally` instead of stopping cleanly.
+        with storage_errors(), signals.held():
             if _resume(ctx, book) and ctx.limits.open(ctx.study):
                 deadline = ctx.limits.deadline
                 ctx.study.optimize(
@@ -231,13 +233,6 @@ def optimize(ctx: LoopContext) -> bool:
                 )
     except (KeyboardInterrupt, TrialInterrupted) as stop:
         book.record_interrupted(getattr(stop, "number", None))
-        return True
-    except UnboundLocalError as exc:
-        # Optuna's trial loop, stopped while it tells a finished trial, fails in its own
-        # `finally` (the state it reports was never assigned): that is the same stop.
-        if not isinstance(exc.__context__, KeyboardInterrupt | TrialInterrupted):
-            raise
-        book.record_interrupted(None)
         return True
     finally:
         bar.close()
@@ -253,9 +248,7 @@ def _resume(ctx: LoopContext, book: TrialBook) -> bool:
             f"trial {number} was stopped mid-trial; training it again from its start",
             file=sys.stderr,
         )
-        trial = optuna.trial.Trial(
-            study, study._storage.get_trial_id_from_study_id_trial_number(study._study_id, number)
-        )
+        trial = optuna.trial.Trial(study, trial_id(study, number))
         value, state = None, None  # None: Optuna decides (a NaN value fails the trial)
         try:
             with warnings.catch_warnings():  # its rungs reported before the stop stay as they were

@@ -2,9 +2,11 @@
 
 The command's handler (``stops_like_ctrl_c``) turns the first SIGINT or SIGTERM into a
 KeyboardInterrupt and ignores later ones while the command records what was in flight. Inside
-``held()`` the stop waits: it is raised when the block ends. Blocking the signal itself would
-not do: in a process with threads, the kernel hands a blocked signal to another thread and
-Python still runs its handler in the main thread at the next instruction.
+``held()`` the stop waits: it is raised when the block ends, or as soon as a ``released()``
+block inside it starts. The optimize loop is held and only the objective released, so a stop
+lands inside a trial, never in Optuna's bookkeeping between trials. Blocking the signal itself
+would not do: in a process with threads, the kernel hands a blocked signal to another thread
+and Python still runs its handler in the main thread at the next instruction.
 """
 
 from __future__ import annotations
@@ -38,6 +40,20 @@ def held() -> Iterator[None]:
         if not _state["held"] and _state["pending"]:
             _state["pending"] = False
             _stop(signal.SIGTERM, None)
+
+
+@contextmanager
+def released() -> Iterator[None]:
+    """Inside a held block, a part a stop may cut (training a trial): a stop that waited is
+    raised on entry, and one that arrives inside is raised at once."""
+    outer, _state["held"] = _state["held"], 0
+    try:
+        if _state["pending"]:
+            _state["pending"] = False
+            _stop(signal.SIGTERM, None)
+        yield
+    finally:
+        _state["held"] = outer
 
 
 @contextmanager

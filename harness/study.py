@@ -112,6 +112,11 @@ def reconcile(study: optuna.Study, recorder: RunRecorder, strategy: str, seed: i
         recorder.add_trial(row, t.params)
 
 
+def trial_id(study: optuna.Study, number: int) -> int:
+    """The storage's id of trial ``number`` of ``study``."""
+    return study._storage.get_trial_id_from_study_id_trial_number(study._study_id, number)
+
+
 def count_done(study: optuna.Study) -> int:
     """COMPLETE and PRUNED trials: what the trial budget counts."""
     return len(study.get_trials(deepcopy=False, states=DONE_STATES))

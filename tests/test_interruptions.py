@@ -188,3 +188,15 @@ def test_a_stop_inside_a_held_block_waits_for_its_end():
             reached_end = True
     assert reached_end
     assert signal.getsignal(signal.SIGTERM) is not signals._stop  # handlers restored
+
+
+def test_a_stop_between_trials_waits_for_the_next_trial_to_start():
+    # The optimize loop is held and only the objective released: a stop that arrives during
+    # Optuna's bookkeeping is raised where a trial starts, never inside Optuna's `tell`.
+    from harness import signals
+
+    with signals.stops_like_ctrl_c(), signals.held():
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.05)  # between trials: nothing raised
+        with pytest.raises(KeyboardInterrupt), signals.released():
+            pass  # a trial starting: the waiting stop is raised here
