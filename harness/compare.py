@@ -3,10 +3,7 @@ once), then the optional noise-floor retrains and the false-prune audit."""
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +11,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from harness import parallel
 from harness.analysis.loading import load_results
 from harness.backends import get_backend
 from harness.converge import converge
@@ -77,7 +75,7 @@ def compare(experiment: Experiment, opts: CompareOptions) -> dict:
     bar = tqdm(
         total=len(jobs), desc=f"compare {experiment.name}", unit="run", disable=not opts.progress
     )
-    if backend.replayed and opts.workers == 1 and _cores() > 1 and len(jobs) > 1:
+    if backend.replayed and opts.workers == 1 and parallel.usable_cores() > 1 and len(jobs) > 1:
         _replay_in_parallel(experiment, opts, jobs, bar)
     else:
         for strategy, seed in jobs:
@@ -96,15 +94,8 @@ def compare(experiment: Experiment, opts: CompareOptions) -> dict:
     return {"runs": len(jobs), "results": str(base)}
 
 
-def _cores() -> int:
-    return len(os.sched_getaffinity(0))
-
-
-_PARALLEL: tuple | None = None  # (experiment, opts) for the forked replay processes
-
-
-def _replay_job(job: tuple[str, int]) -> bool:
-    experiment, opts = _PARALLEL
+def _replay_job(shared: tuple, job: tuple[str, int]) -> bool:
+    experiment, opts = shared
     return run_strategy(experiment, _run_options(opts, *job))["interrupted"]
 
 
@@ -113,20 +104,11 @@ def _replay_in_parallel(experiment: Experiment, opts: CompareOptions, jobs, bar)
     processes of samplers and bookkeeping (each its own study, folder and seeded streams: the
     records are those of one process running them in order). The surrogate is fitted once,
     here, before the processes fork."""
-    global _PARALLEL
     load_surrogate(experiment, opts.results_dir)
-    _PARALLEL = (experiment, opts)
-    context = multiprocessing.get_context("fork")
-    pool = ProcessPoolExecutor(max_workers=min(_cores(), len(jobs)), mp_context=context)
-    try:
-        for interrupted in pool.map(_replay_job, jobs):
-            if interrupted:
-                raise KeyboardInterrupt
-            bar.update()
-    except BaseException:  # Ctrl-C, SIGTERM, a user error: runs not started never start
-        pool.shutdown(wait=True, cancel_futures=True)
-        raise
-    pool.shutdown()
+    for interrupted in parallel.forked_map(_replay_job, (experiment, opts), jobs):
+        if interrupted:  # runs not started never start
+            raise KeyboardInterrupt
+        bar.update()
 
 
 def _run_options(opts: CompareOptions, strategy: str, seed: int) -> RunOptions:

@@ -13,7 +13,6 @@ reconciliation), `optimize` (the loop), `workers`, `provenance`, `layout` (names
 from __future__ import annotations
 
 import math
-import os
 import sys
 import time
 from contextlib import nullcontext
@@ -32,6 +31,7 @@ from harness.fingerprint import ensure_fingerprint
 from harness.layout import run_dir, study_name
 from harness.objective import Objective
 from harness.optimize import Limits, LoopContext, optimize
+from harness.parallel import usable_cores
 from harness.provenance import run_metadata
 from harness.records import RunRecorder, read_rungs, read_trials
 from harness.storage import is_rdb, resolve_storage_url
@@ -149,7 +149,7 @@ def _resolve(experiment: Experiment, opts: RunOptions) -> _Run:
         raise UserError(f"--workers: the {backend.name} backend runs in one process")
     name = study_name(experiment, strategy.name, opts.seed, replayed=backend.replayed)
     directory = run_dir(opts.results_dir, backend.folder(experiment), strategy.name, opts.seed)
-    threads = max(1, len(os.sched_getaffinity(0)) // opts.workers)
+    threads = max(1, usable_cores() // opts.workers)
     return _Run(experiment, opts, strategy, backend, device, budget, name, directory, threads)
 
 

@@ -21,9 +21,7 @@ smaller count too: a sampler does not know its budget.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +30,7 @@ from scipy import stats
 from tqdm import tqdm
 
 from harness.errors import UserError
+from harness.parallel import forked_map
 from harness.replay.surrogate import Surrogate
 from harness.team import NIGHT_TRIAL_COUNTS
 from strategies import SearchSpace, Strategy, StrategyInputs
@@ -124,12 +123,8 @@ def interval(diffs: np.ndarray) -> tuple[float, float]:
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
-_SETTING: Setting | None = None  # each pool process's copy (set before the fork)
-
-
-def _task(job: tuple[tuple[str, ...], int]) -> tuple[tuple[str, ...], int, list[float]]:
-    searched, seed = job
-    return searched, seed, replay_study(_SETTING, searched, seed)
+def _task(setting: Setting, job: tuple[tuple[str, ...], int]) -> list[float]:
+    return replay_study(setting, *job)
 
 
 def run_studies(
@@ -141,17 +136,13 @@ def run_studies(
 ) -> dict[tuple[str, ...], np.ndarray]:
     """Every space x seed (``first_seed`` onwards), on the machine's cores: (seeds, budgets)
     scores per space."""
-    global _SETTING
-    _SETTING = setting
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # one line per trial otherwise
     jobs = [(s, first_seed + k) for s in spaces for k in range(seeds)]
     out = {s: np.empty((seeds, len(setting.budgets))) for s in spaces}
-    workers = max(1, min(len(os.sched_getaffinity(0)), len(jobs)))
     bar = tqdm(total=len(jobs), desc="replayed studies", unit="study", disable=not progress)
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        for searched, seed, scores in pool.map(_task, jobs, chunksize=4):
-            out[searched][seed - first_seed] = scores
-            bar.update()
+    for (searched, seed), scores in zip(jobs, forked_map(_task, setting, jobs, chunksize=4)):
+        out[searched][seed - first_seed] = scores
+        bar.update()
     bar.close()
     return out
 

@@ -5,7 +5,7 @@ import shutil
 
 import pandas as pd
 
-from harness import compare as compare_module
+from harness import parallel as cores
 from harness.cli import main
 
 KEYS = ["strategy", "seed", "trial", "state", "val_mae"]
@@ -30,9 +30,9 @@ def test_replayed_runs_in_parallel_equal_the_runs_in_order(recorded, tmp_path, m
     parallel, in_order = tmp_path / "parallel", tmp_path / "in_order"
     for root in (parallel, in_order):
         shutil.copytree(recorded / "smoke", root / "smoke")
-    monkeypatch.setattr(compare_module, "_cores", lambda: 2)
+    monkeypatch.setattr(cores, "usable_cores", lambda: 2)
     assert main([*args, "--results", str(parallel)]) == 0
-    monkeypatch.setattr(compare_module, "_cores", lambda: 1)
+    monkeypatch.setattr(cores, "usable_cores", lambda: 1)
     assert main([*args, "--results", str(in_order)]) == 0
     a, b = _records(parallel), _records(in_order)
     assert len(a[0]) > 9 and a[0].equals(b[0]) and a[1].equals(b[1])
