@@ -29,6 +29,7 @@ import optuna
 from scipy import stats
 from tqdm import tqdm
 
+from harness.defaults import REEVAL_SEEDS  # fresh seeds per incumbent, as compare's default
 from harness.errors import UserError
 from harness.parallel import forked_map
 from harness.replay.surrogate import Surrogate
@@ -37,7 +38,6 @@ from strategies import SearchSpace, Strategy, StrategyInputs
 from strategies.space import Ladder
 
 BUDGETS = NIGHT_TRIAL_COUNTS  # the night's trial counts the brief asks about
-REEVAL_SEEDS = 2  # fresh seeds per incumbent, as compare's default --reeval-seeds
 NONINFERIORITY = 0.01  # fixing a parameter at v4 is safe if it costs under 1% of v4's MAE
 
 
@@ -169,7 +169,8 @@ def measure(setting: Setting, seeds: int, progress: bool = True) -> dict:
 
     def risk(p: str) -> dict:
         loss = scores[tuple(n for n in names if n != p)][:, at] - scores[full][:, at]
-        return {**_row(p, loss), "safe_to_fix": bool(interval(loss)[1] < margin)}
+        row = _row(p, loss)
+        return {**row, "safe_to_fix": bool(row["high"] < margin)}
 
     return {
         "strategy": setting.strategy.name,
