@@ -14,9 +14,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from harness.records import param_column
 from harness.team import TEAM_DEFAULT
 
-BATCH = "param_batch_size"
+BATCH = param_column("batch_size")
 AGREE = 0.10  # prices within 10% of each other: the currency does not change the comparison
 
 
