@@ -1,6 +1,8 @@
+import os
 import signal
 
 import pytest
+from filelock import FileLock
 
 from harness.datasets import DataSpec, load_data
 from tests import e2e
@@ -13,6 +15,44 @@ def ctrl_c_reaches_children():
     here makes the children start with the default, as from a terminal."""
     if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def pytest_configure(config):
+    """Under pytest-xdist, each worker trains on its own cores (its children inherit them): two
+    workers sharing both cores slow each other's training many times over."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker is None:
+        return
+    cores = sorted(os.sched_getaffinity(0))
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    index = int(worker.removeprefix("gw"))
+    mine = cores[index::count] or [cores[index % len(cores)]]
+    os.sched_setaffinity(0, mine)
+    import torch  # already imported by the conftest's imports, with a thread per core
+
+    torch.set_num_threads(len(mine))
+
+
+def pytest_collection_modifyitems(items):
+    """The end-to-end (slow) tests first, each group in its order: under pytest-xdist a long
+    test started last would leave the other worker idle at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+def _built_once(tmp_path_factory, name, build):
+    """The folder ``name`` built by ``build(folder)`` once for the whole run: under pytest-xdist
+    the first worker builds it and the others wait for it, then read the same folder."""
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        root = tmp_path_factory.mktemp(name)
+        build(root)
+        return root
+    root = tmp_path_factory.getbasetemp().parent / name
+    with FileLock(str(root) + ".lock"):
+        if not (root / ".built").exists():
+            root.mkdir(exist_ok=True)
+            build(root)
+            (root / ".built").touch()
+    return root
 
 
 @pytest.fixture(scope="session")
@@ -55,8 +95,11 @@ def _left_unchanged(root):
 def recorded(tmp_path_factory):
     """Real learning curves of the smoke experiment (10 Sobol configurations + v4, twice each),
     recorded once for the replay tests and benchmarks. Read-only: copy it to change it."""
-    root = tmp_path_factory.mktemp("recorded")
-    assert e2e.cli("record", configs=10, repeats=2, results=root) == 0
+
+    def build(root):
+        assert e2e.cli("record", configs=10, repeats=2, results=root) == 0
+
+    root = _built_once(tmp_path_factory, "recorded", build)
     yield from _left_unchanged(root)
 
 
@@ -65,8 +108,11 @@ def smoke_compare(tmp_path_factory):
     """The shared real smoke comparison, run once: random and tpe_hyperband, seeds 0 and 1,
     6 trials a run, each incumbent re-evaluated with 2 seeds (compare's defaults). Read-only:
     a test that changes results (or adds runs) works on a copy (``smoke_results``)."""
-    root = tmp_path_factory.mktemp("smoke_compare")
-    assert e2e.cli("compare", strategies=e2e.SHARED_STRATEGIES, seeds=2, results=root) == 0
+
+    def build(root):
+        assert e2e.cli("compare", strategies=e2e.SHARED_STRATEGIES, seeds=2, results=root) == 0
+
+    root = _built_once(tmp_path_factory, "smoke_compare", build)
     yield from _left_unchanged(root)
 
 
