@@ -81,11 +81,10 @@ class RealBackend(Backend):
         """Loads the data, builds the fidelity sampler and warms the device up; trainers are
         model.train.Trainer."""
         from harness.datasets import load_data
-        from model.fidelity import FidelitySampler
         from model.train import Trainer, warm_up
 
         data = load_data(experiment.data)
-        fidelity = FidelitySampler(data, seed=experiment.data.seed)
+        fidelity = experiment.fidelity_sampler(data)
         warm_up(data, device, experiment.precision)  # one-time costs, out of trial 0's time
         return Workload(data, fidelity, Trainer, replayed=self.replayed)
 
@@ -108,7 +107,7 @@ class ReplayBackend(Backend):
 
     def prepare(self, experiment, *, results_dir: str, directory: Path, device) -> Workload:
         """The surrogate's fidelity stand-in and trainer factory; no data is loaded."""
-        from harness.replay.run import prepare_replay
+        from harness.replay.prepare import prepare_replay
 
         fidelity, factory, finished = prepare_replay(experiment, results_dir, directory)
         return Workload(None, fidelity, factory, replayed=self.replayed, finished=finished)

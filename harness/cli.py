@@ -330,7 +330,7 @@ def _add_tunability(sub) -> None:
 def _cmd_tunability(args: argparse.Namespace) -> int:
     from harness.analysis.analyze import TUNABILITY_FILE
     from harness.experiment import load_experiment
-    from harness.replay.run import load_surrogate
+    from harness.replay.prepare import load_surrogate
     from harness.sidefiles import write_json_atomic
     from harness.tunability import Setting, check_strategy, measure, summary_lines
     from strategies import get_strategy
@@ -456,10 +456,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _experiment_option(pl, "the compared experiment (its folder under results/)")
     pl.add_argument(
-        "--target",
+        "--night",
         default="velib_overnight",
-        help="the experiment to scale to (name or .toml path)",
+        help="the night's experiment, the one the plan scales to (name or .toml path)",
     )
+    pl.add_argument("--target", dest=_OLD_NIGHT, help=argparse.SUPPRESS)  # before 2026-12
     pl.add_argument(
         "--hours",
         type=float,
@@ -575,7 +576,7 @@ def _exit_code(summary: dict) -> int:
 def _cmd_record(args: argparse.Namespace) -> int:
     from harness.experiment import load_experiment
     from harness.record import record
-    from harness.replay.run import load_surrogate
+    from harness.replay.prepare import load_surrogate
 
     experiment = load_experiment(args.experiment)
     summary = record(
@@ -713,7 +714,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from harness.analysis.analyze import analyze
-    from harness.plan.calibrate import calibrate_device_factor
+    from harness.plan.device_factor import calibrate_device_factor
     from harness.plan.make import make_plan
 
     if args.probe and (args.calibrate or args.device_factor):
@@ -723,7 +724,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     plan = make_plan(
         a,
         Path(args.results) / args.experiment,
-        scale_to=args.target,
+        night_name=args.night,
         hours=args.hours,
         device_factor=factor,
         max_trial_minutes=args.max_trial_minutes,
@@ -806,9 +807,13 @@ def validate_args(args: argparse.Namespace) -> None:
         problem = data_problem(args.stations, args.days)
         if problem:
             raise UserError(f"--{problem[0]}: {problem[1]}")
-    for dest in ("experiment", "target"):
+    flags = (("experiment", "--experiment"), ("night", "--night"), (_OLD_NIGHT, "--target"))
+    for dest, flag in flags:
         if dest in given:
-            _check_experiment_option(f"--{dest}", given[dest], args.command, dest == "experiment")
+            _check_experiment_option(flag, given[dest], args.command, dest == "experiment")
+    if _OLD_NIGHT in given:
+        print("note: plan --target is now --night (the night's experiment)", file=sys.stderr)
+        args.night = given[_OLD_NIGHT]
     if "strategies" in given:
         _check_strategies(args.strategies)
     if "source" in given and not args.source.strip():
@@ -829,6 +834,9 @@ def _check_amount(dest: str, value) -> None:
         raise UserError(f"{flag} must be {rule[0]}, got {value!r}")
     if len(rule) > 2 and rule[2] is not None and value > rule[2]:
         raise UserError(f"{flag} must be <= {rule[2]:,}, got {value!r}")
+
+
+_OLD_NIGHT = "night_as_target"  # plan's old spelling --target, still read
 
 
 def _check_experiment_option(flag: str, value: str, command: str, folder_ok: bool) -> None:

@@ -26,11 +26,7 @@ def base_trial_flops(experiment, fidelity) -> float:
     """Training FLOPs of the experiment's base configuration (v4) climbing the whole ladder:
     the unit of a compute budget."""
     config = experiment.base_config()
-    ladder = experiment.ladder
-    return sum(
-        training_flops(config, len(fidelity.indices(f)) * e)
-        for f, e in zip(ladder.fractions, ladder.epochs)
-    )
+    return sum(training_flops(config, n) for n in experiment.ladder.samples(fidelity).values())
 
 
 def fresh_seed(k: int) -> int:
@@ -81,11 +77,10 @@ def climb(trainer: Trainer, ladder, fidelity) -> Iterator[Rung]:
     training loss or validation MAE is not finite is yielded with its ``failure`` and ends
     the climb.
     """
-    for number, (fraction, epochs, step) in enumerate(
-        zip(ladder.fractions, ladder.epochs, ladder.steps), start=1
-    ):
+    for rung in ladder.rungs:
+        number, step, fraction = rung.number, rung.step, rung.fraction
         start = time.perf_counter()
-        result = trainer.train(fidelity.indices(fraction), epochs)
+        result = trainer.train(rung.indices(fidelity), rung.epochs)
         if result.diverged:
             reason = getattr(result, "diverged_reason", "") or "non-finite training loss"
             failure = f"diverged: {reason} at epoch {result.diverged_at_epoch} (rung {number})"

@@ -19,11 +19,10 @@ from harness.datasets import load_data
 from harness.defaults import NOISE_CONFIGS, REEVAL_SEEDS, RESULTS_DIR
 from harness.errors import UserError
 from harness.experiment import Experiment
-from harness.replay.run import load_surrogate
+from harness.replay.prepare import load_surrogate
 from harness.retrain import audit_pruned, measure_noise, reevaluate_incumbents, retrain
 from harness.run import RunOptions, run_strategy
 from harness.tables import has_rows
-from model.fidelity import FidelitySampler
 from model.runtime import resolve_device
 from strategies import STRATEGIES
 from strategies.registry import strategy_problem
@@ -139,7 +138,7 @@ def retrain_side_files(experiment: Experiment, opts: CompareOptions, base: Path)
     trials = results.trials
     device = str(resolve_device(opts.device or experiment.device))
     data = load_data(experiment.data)
-    fidelity = FidelitySampler(data, seed=experiment.data.seed)
+    fidelity = experiment.fidelity_sampler(data)
     common = {"device": device, "progress": opts.progress}
     if opts.reeval_seeds:
 

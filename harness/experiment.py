@@ -73,6 +73,13 @@ class Experiment:
         """The configuration every trial starts from: v4, the fixed values and the defaults."""
         return ModelConfig().with_params({**self.model, **self.space.defaults()})
 
+    def fidelity_sampler(self, data):
+        """What draws each rung's training subsample on ``data``: the one place the kind of
+        fidelity is chosen (nested stratified subsamples of the training windows)."""
+        from model.fidelity import FidelitySampler
+
+        return FidelitySampler(data, seed=self.data.seed)
+
     def to_dict(self) -> dict:
         """A plain dict of every field (with the ladder's steps), as written to run metadata."""
         out = asdict(self)

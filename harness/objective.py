@@ -188,7 +188,7 @@ class Objective:
             "rung": rung.number,
             "step": rung.step,
             "fraction": rung.fraction,
-            "epochs": trainer.epochs_done,
+            "epochs_done": trainer.epochs_done,
             "samples": rung.train.samples,
             "train_loss": rung.train.train_loss,
             "val_mae": rung.mae,

@@ -34,13 +34,13 @@ MAX_CONSECUTIVE_FAILURES = 5
 class Limits:
     """When a run stops, study-wide.
 
-    ``target``: finished trials (inf: no count); ``deadline``: a time.time() value (None: no
-    wall-clock limit); ``flops``: training FLOPs all trials may spend (None: not counted);
-    ``simulated_seconds``: the wall-clock budget in reported seconds when the clock is
-    simulated (None otherwise).
+    ``trials``: the trial budget, in finished trials (inf: no count); ``deadline``: a
+    time.time() value (None: no wall-clock limit); ``flops``: training FLOPs all trials may
+    spend (None: not counted); ``simulated_seconds``: the wall-clock budget in reported
+    seconds when the clock is simulated (None otherwise).
     """
 
-    target: float
+    trials: float
     deadline: float | None = None
     flops: float | None = None
     simulated_seconds: float | None = None
@@ -48,7 +48,7 @@ class Limits:
     def open(self, study: optuna.Study) -> bool:
         """Whether the study may still train (as far as storage and clock can tell)."""
         return (
-            count_done(study) < self.target
+            count_done(study) < self.trials
             and (self.deadline is None or self.deadline > time.time())
             and (self.flops is None or spent_flops(study) < self.flops)
         )
@@ -161,7 +161,7 @@ class TrialBook:
             )
             return True
         return (
-            self.done + self.running >= limits.target  # in-flight trials finish the budget
+            self.done + self.running >= limits.trials  # in-flight trials finish the budget
             or (limits.flops is not None and self.flops >= limits.flops)
             or (self.ctx.objective.strategy.queue is not None and not has_waiting(self.ctx.study))
             or (limits.simulated_seconds is not None and self.elapsed >= limits.simulated_seconds)
@@ -207,7 +207,7 @@ def optimize(ctx: LoopContext) -> bool:
     """Train until the study-wide budget is met; returns True if the user interrupted."""
     done = count_done(ctx.study)
     bar = tqdm(
-        total=None if math.isinf(ctx.limits.target) else ctx.limits.target,
+        total=None if math.isinf(ctx.limits.trials) else ctx.limits.trials,
         initial=done,
         desc=f"{ctx.objective.strategy.name} seed {ctx.objective.seed}",
         unit="trial",

@@ -17,6 +17,7 @@ import io
 import math
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -32,7 +33,7 @@ RUNG_COLUMNS = (
     "rung",
     "step",
     "fraction",
-    "epochs",
+    "epochs_done",  # the trainer's running total for the trial, not [ladder] epochs at this rung
     "samples",
     "train_loss",
     "val_mae",
@@ -67,6 +68,13 @@ TRIAL_COLUMNS = (
 # Columns added after runs were first recorded: a run resumed from older records keeps writing
 # its own header's columns (these stay empty there) instead of being refused.
 LATER_COLUMNS = ("finished_at",)
+# Columns read and appended under their new name; records written before the rename keep
+# their header. rungs.csv's "epochs" became "epochs_done" in 2026-12.
+RENAMED_COLUMNS = {"epochs": "epochs_done"}
+
+
+def _current_names(header: list[str]) -> list[str]:
+    return [RENAMED_COLUMNS.get(c, c) for c in header]
 
 
 TRIAL_STATES = ("COMPLETE", "PRUNED", "FAIL")
@@ -139,9 +147,10 @@ class _CsvLog:
             raise UserError(f"records {path}: cannot open ({exc.strerror or exc})") from None
         found = data[: data.find(b"\n") + 1].decode("utf-8", errors="replace") if keep else ""
         older = [c for c in columns if c not in LATER_COLUMNS]
-        if found and next(csv.reader([found]), []) == older:
+        found_names = _current_names(next(csv.reader([found]), []))
+        if found and found_names == older:
             self.columns = older  # records begun before LATER_COLUMNS existed
-        elif found and next(csv.reader([found]), []) != columns:
+        elif found and found_names != columns:
             raise UserError(
                 f"records {path}: its columns are not this run's ({found.strip()[:120]}); "
                 "was the experiment changed? use a new experiment name or --results folder"
@@ -287,4 +296,5 @@ def read_rungs(path: str | Path, strategy: str | None = None, seed: int | None =
             ok &= finite(f[c])
         return ok
 
-    return read_table(path, ("strategy", "seed", "trial", "rung") + numbers, usable)
+    table = read_table(path, ("strategy", "seed", "trial", "rung") + numbers, usable)
+    return replace(table, frame=table.frame.rename(columns=RENAMED_COLUMNS))

@@ -84,7 +84,7 @@ class _Budget:
     unit: str = "trials"
 
     @property
-    def target(self) -> float:
+    def trials(self) -> float:
         """The trial budget (inf: none, or counted in compute instead)."""
         return math.inf if self.n_trials is None or self.unit == "compute" else self.n_trials
 
@@ -96,7 +96,7 @@ class _Budget:
 
 
 @dataclass(frozen=True)
-class _Run:
+class _ResolvedRun:
     """One run, resolved once from the experiment and the options."""
 
     experiment: Experiment
@@ -114,7 +114,7 @@ class _Run:
         return self.opts.role == "coordinator"
 
 
-def _resolve(experiment: Experiment, opts: RunOptions) -> _Run:
+def _resolve(experiment: Experiment, opts: RunOptions) -> _ResolvedRun:
     """Everything a run needs to know before it starts; every user mistake is a UserError."""
     try:
         chosen = opts.strategy or experiment.strategy
@@ -150,7 +150,9 @@ def _resolve(experiment: Experiment, opts: RunOptions) -> _Run:
     name = study_name(experiment, strategy.name, opts.seed, replayed=backend.replayed)
     directory = run_dir(opts.results_dir, backend.folder(experiment), strategy.name, opts.seed)
     threads = max(1, usable_cores() // opts.workers)
-    return _Run(experiment, opts, strategy, backend, device, budget, name, directory, threads)
+    return _ResolvedRun(
+        experiment, opts, strategy, backend, device, budget, name, directory, threads
+    )
 
 
 def run_strategy(experiment: Experiment, opts: RunOptions) -> dict:
@@ -165,7 +167,7 @@ def run_strategy(experiment: Experiment, opts: RunOptions) -> dict:
         return _run(run)
 
 
-def _run(run: _Run) -> dict:
+def _run(run: _ResolvedRun) -> dict:
     experiment, opts = run.experiment, run.opts
     url, storage = run.backend.open_storage(_storage_url(run))
     if run.device.type == "cpu" and not run.backend.simulated_clock:
@@ -219,7 +221,7 @@ def _run(run: _Run) -> dict:
     return summary_of(run, workload, url, interrupted)
 
 
-def _storage_url(run: _Run) -> str:
+def _storage_url(run: _ResolvedRun) -> str:
     """The storage asked for, else the study's own journal beside its records (or the shared
     journal of earlier versions that already holds the study, said in one line)."""
     url = run.opts.storage or run.experiment.storage
@@ -233,7 +235,7 @@ def _storage_url(run: _Run) -> str:
     return url or ""
 
 
-def _metadata(run: _Run, url: str, setup_seconds: float, limits: Limits) -> dict:
+def _metadata(run: _ResolvedRun, url: str, setup_seconds: float, limits: Limits) -> dict:
     described = run_metadata(
         run.experiment,
         run.strategy,
@@ -257,7 +259,7 @@ def _metadata(run: _Run, url: str, setup_seconds: float, limits: Limits) -> dict
     }
 
 
-def _create_study(run: _Run, storage):
+def _create_study(run: _ResolvedRun, storage):
     """Create or load the study with the strategy's sampler and pruner; returns the study, the
     strategy's inputs and the trials it held before."""
     opts, strategy = run.opts, run.strategy
@@ -280,20 +282,20 @@ def _create_study(run: _Run, storage):
 
 
 def _limits(
-    run: _Run, study, inputs, existing, url: str, recorder: RunRecorder, flops: float | None
+    run: _ResolvedRun, study, inputs, existing, url: str, recorder: RunRecorder, flops: float | None
 ) -> tuple[Limits, list[int]]:
     """As coordinator: queue (v4 first, or the strategy's fixed points), find the trials a
     stopped process left (to train again), set the deadline and share it all; as worker: read
     the shared limits. Returns the limits and the trials to train again."""
     opts, strategy = run.opts, run.strategy
-    target = run.budget.target
+    trials = run.budget.trials
     queue = strategy.queue(inputs) if strategy.queue is not None else None
     if queue is not None:
-        target = min(target, len(queue))
+        trials = min(trials, len(queue))
     elif strategy.warm_start:
-        queue = [run.experiment.space.defaults()]  # v4 first: the warm start and the target
+        queue = [run.experiment.space.defaults()]  # v4 first: the warm start and the MAE target
     if not run.coordinator:
-        return shared_limits(study, Limits(target, None, flops, _simulated_budget(run))), []
+        return shared_limits(study, Limits(trials, None, flops, _simulated_budget(run))), []
     if not existing:
         for params in queue or ():
             study.enqueue_trial(params, skip_if_exists=False)
@@ -305,17 +307,17 @@ def _limits(
     if run.budget.timeout_minutes is not None and not run.backend.simulated_clock:
         remaining = run.budget.timeout_minutes - _spent_minutes(recorder) / opts.workers
         deadline = time.time() + remaining * 60
-    limits = Limits(target, deadline, flops, _simulated_budget(run))
+    limits = Limits(trials, deadline, flops, _simulated_budget(run))
     share_with_workers(study, run.experiment, strategy, opts.seed, limits)
     return limits, resume
 
 
-def _simulated_budget(run: _Run) -> float | None:
+def _simulated_budget(run: _ResolvedRun) -> float | None:
     minutes = run.budget.timeout_minutes
     return minutes * 60 if run.backend.simulated_clock and minutes else None
 
 
-def _train(run: _Run, loop: LoopContext, url: str) -> bool:
+def _train(run: _ResolvedRun, loop: LoopContext, url: str) -> bool:
     """This process's optimize loop, with the local workers alongside; True if interrupted."""
     opts = run.opts
     children = []
@@ -346,16 +348,12 @@ def _train(run: _Run, loop: LoopContext, url: str) -> bool:
     return interrupted
 
 
-def summary_of(run: _Run, workload: Workload, url: str, interrupted: bool) -> dict:
+def summary_of(run: _ResolvedRun, workload: Workload, url: str, interrupted: bool) -> dict:
     """The run's summary from its records (see harness.summary), with where it lives."""
     rungs = read_rungs(run.directory / "rungs.csv").frame
     trials = read_trials(run.directory / "trials.csv").frame
     ladder = run.experiment.ladder
-    samples = {
-        k: len(workload.fidelity.indices(f)) * e
-        for k, (f, e) in enumerate(zip(ladder.fractions, ladder.epochs), start=1)
-    }
-    summary = summarize(rungs, trials, samples, len(ladder))
+    summary = summarize(rungs, trials, ladder.samples(workload.fidelity), len(ladder))
     summary.update(
         study=run.name,
         storage=url,

@@ -58,7 +58,7 @@ def study_storage_url(results_dir: str | Path, folder: str, strategy: str, seed:
     return journal_url(run_dir(results_dir, folder, strategy, seed) / JOURNAL_NAME)
 
 
-def default_storage_url(results_dir: Path, experiment: str) -> str:
+def legacy_journal_url(results_dir: Path, experiment: str) -> str:
     """The journal every study of an experiment shared before studies had their own (legacy: read
     through resolve_storage_url so older results resume where they are)."""
     return journal_url(Path(results_dir) / experiment / JOURNAL_NAME)
@@ -75,7 +75,7 @@ def resolve_storage_url(
     legacy_path = Path(results_dir) / folder / JOURNAL_NAME
     if journal_path(own).exists() or not legacy_path.is_file():
         return own, None
-    legacy = default_storage_url(Path(results_dir), folder)
+    legacy = legacy_journal_url(Path(results_dir), folder)
     try:
         optuna.load_study(study_name=study, storage=open_storage(legacy))
     except KeyError:

@@ -27,7 +27,7 @@ from harness.defaults import CONFIRM, MAX_SEEDS, SCREEN_SEEDS
 from harness.errors import UserError
 from harness.layout import results_folder
 from harness.record import record
-from harness.replay.run import learning_curves
+from harness.replay.prepare import learning_curves
 from harness.sidefiles import write_json_atomic
 from strategies.registry import COLD_SUFFIX
 

@@ -33,7 +33,7 @@ def share_with_workers(study: optuna.Study, experiment, strategy, seed: int, lim
         "strategy": strategy.name,
         "record": None if record is None else [record.configs, record.repeats],
         "seed": seed,
-        "target": None if math.isinf(limits.target) else limits.target,
+        "trial_budget": None if math.isinf(limits.trials) else limits.trials,
         "deadline": limits.deadline,
         "flops_budget": limits.flops,
     }
@@ -128,10 +128,10 @@ def shared_limits(study: optuna.Study, local):
     """A worker's limits: the coordinator's trial budget, deadline and compute budget, as
     stored in the study (``local`` where the study holds none)."""
     attrs = study.user_attrs
-    target = attrs.get("target")
+    trials = attrs.get("trial_budget", attrs.get("target"))  # "target" before 2026-12
     return replace(
         local,
-        target=local.target if target is None else target,
+        trials=local.trials if trials is None else trials,
         deadline=attrs.get("deadline"),
         flops=attrs.get("flops_budget", local.flops),
     )

@@ -200,12 +200,36 @@ class SearchSpace:
 
 
 @dataclass(frozen=True)
+class LadderRung:
+    """One rung of the ladder: what a trial trains there and the step it reports.
+
+    ``fidelity`` below is whatever draws the training subsample of a fraction (its
+    ``indices(fraction)``): model.fidelity.FidelitySampler, or the replay's stand-in. Everything
+    that walks the rungs asks the rung, so a new kind of fidelity is a new sampler only.
+    """
+
+    number: int  # 1-based; the last is the top rung
+    fraction: float  # of the training windows, in (0, 1]
+    epochs: int  # trained at this rung, on its subsample (not the running total)
+    step: int  # the budget in units of the first rung's: what the trial reports to the pruner
+
+    def indices(self, fidelity):
+        """The training windows of this rung's subsample."""
+        return fidelity.indices(self.fraction)
+
+    def samples(self, fidelity) -> int:
+        """Training samples a trial processes at this rung: its subsample's windows x its epochs."""
+        return len(self.indices(fidelity)) * self.epochs
+
+
+@dataclass(frozen=True)
 class Ladder:
     """Rungs of (data fraction, epochs). Training continues from one rung to the next.
 
     A rung's budget is fraction x epochs; ``steps`` expresses it in units of the first rung,
     so that the step a trial reports at rung k is the budget Hyperband and successive
-    halving expect there (1, 3, 9 for fractions 1/9, 1/3, 1 at equal epochs).
+    halving expect there (1, 3, 9 for fractions 1/9, 1/3, 1 at equal epochs). ``rungs`` is the
+    one way to walk it.
     """
 
     fractions: tuple[float, ...]
@@ -230,6 +254,28 @@ class Ladder:
         """Each rung's budget in units of the first rung's (fraction x epochs), at least 1."""
         base = self.fractions[0] * self.epochs[0]
         return tuple(max(1, round(f * e / base)) for f, e in zip(self.fractions, self.epochs))
+
+    @property
+    def rungs(self) -> tuple[LadderRung, ...]:
+        """The rungs in the order a trial climbs them."""
+        return tuple(
+            LadderRung(k, f, e, s)
+            for k, (f, e, s) in enumerate(zip(self.fractions, self.epochs, self.steps), start=1)
+        )
+
+    @property
+    def budget(self) -> float:
+        """Training a whole climb does, in epochs of the full training set (sum of fraction x
+        epochs)."""
+        return sum(f * e for f, e in zip(self.fractions, self.epochs))
+
+    def samples(self, fidelity) -> dict[int, int]:
+        """Training samples a trial processes at each rung, by rung number."""
+        return {rung.number: rung.samples(fidelity) for rung in self.rungs}
+
+    def with_top_epochs(self, epochs: int) -> Ladder:
+        """The same ladder with ``epochs`` at its top rung."""
+        return Ladder(self.fractions, (*self.epochs[:-1], epochs))
 
     @property
     def max_step(self) -> int:

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness.analysis import metrics
+from harness.analysis import measures
 from harness.analysis.loading import Results
 
 SPACE = {
@@ -87,7 +87,7 @@ def test_anytime_counts_only_complete_trials():
             ("a", 0, 2, "COMPLETE", 4.0, 10, 9, 1),
         ]
     )
-    curve = metrics.anytime(t)
+    curve = measures.anytime(t)
     assert list(curve["elapsed"]) == [10, 12, 22]
     assert list(curve["best"]) == [5.0, 5.0, 4.0]
 
@@ -122,7 +122,7 @@ def test_compute_saved_extrapolates_pruned_trials_from_their_own_cost():
     t = _trials(
         [("s", 0, 0, "COMPLETE", 5.0, 14, 13, 0.3), ("s", 0, 1, "PRUNED", 6.0, 2.1, 2.0, 0.1)]
     )
-    saved = metrics.compute_saved(_results(t, rungs)).set_index("strategy")
+    saved = measures.compute_saved(_results(t, rungs)).set_index("strategy")
     unpruned = 13.3 + (2.1 + 0.02 * 300 + 0.1 + 0.02 * 900 + 0.1)
     assert saved.loc["s", ("saved_share", "median")] == pytest.approx(1 - (13.3 + 2.1) / unpruned)
     assert saved.loc["s", ("pruned_share", "median")] == 0.5
@@ -160,9 +160,9 @@ def test_fidelity_trust_detects_a_rung_that_ranks_backwards_and_favours_fast_lea
         6.0,
         5.0,
     ]  # rung 1 ranks exactly backwards: a pruner there kills the eventual best
-    trust = metrics.fidelity_trust(_results(_trials([]), _ladder_rungs(final, low, lrs))).set_index(
-        "rung"
-    )
+    trust = measures.fidelity_trust(
+        _results(_trials([]), _ladder_rungs(final, low, lrs))
+    ).set_index("rung")
     assert trust.loc[1, "spearman_with_final"] == pytest.approx(-1.0)
     assert trust.loc[3, "spearman_with_final"] == pytest.approx(1.0)
     assert trust.loc[1, "rho_learning_rate"] == pytest.approx(
@@ -212,7 +212,7 @@ def test_ranking_is_descriptive_and_orders_by_median_then_mean():
             ],
         }
     )
-    table = metrics.ranking(scores).set_index("strategy")
+    table = measures.ranking(scores).set_index("strategy")
     assert list(table.sort_values("rank").index) == ["a", "c", "b"]
     assert table.loc["a", "ci_low"] <= 1.1 <= table.loc["a", "ci_high"]  # the CI covers the mean
     assert "verdict" not in table.columns
@@ -220,7 +220,7 @@ def test_ranking_is_descriptive_and_orders_by_median_then_mean():
 
 def test_false_prunes():
     audit = pd.DataFrame({"would_have_won": [True, False, False, True]})
-    assert metrics.false_prunes(audit) == {"audited": 4, "would_have_won": 2, "share": 0.5}
+    assert measures.false_prunes(audit) == {"audited": 4, "would_have_won": 2, "share": 0.5}
 
 
 def test_importance_finds_the_parameter_that_matters():
@@ -239,7 +239,7 @@ def test_importance_finds_the_parameter_that_matters():
             "param_hidden_1": hidden,
         }
     )
-    imp = metrics.importance(_results(t))
+    imp = measures.importance(_results(t))
     assert imp.index[0] == "learning_rate" and imp["learning_rate"] > 0.8
 
 
@@ -251,7 +251,7 @@ def test_importance_finds_the_parameter_that_matters():
             "m == 'torch' or m == 'model' or m.startswith('model.')",
         ),
         (
-            "harness.plan.make, harness.plan.calibrate",
+            "harness.plan.make, harness.plan.device_factor",
             "m == 'torch'",
         ),  # plan validates the experiment it writes (model.config), torch only with --calibrate
     ],
@@ -318,7 +318,7 @@ def test_fidelity_trust_counts_a_trial_shared_by_several_runs_once():
     pruned_copy = _copied_to(rungs[rungs["rung"] == 1], "m", [0])
     copies = [_copied_to(rungs, s, [3, 4]) for s in ("t", "u")]
     pooled = pd.concat([rungs, *copies, pruned_copy], ignore_index=True)
-    trust = metrics.fidelity_trust(_results(_trials([]), pooled)).set_index("rung")
+    trust = measures.fidelity_trust(_results(_trials([]), pooled)).set_index("rung")
     distinct_rho = stats.spearmanr(low, final).statistic
     assert trust.loc[1, "trials_with_final"] == 5 and trust.loc[1, "trials_at_rung"] == 5
     assert trust.loc[1, "spearman_with_final"] == pytest.approx(distinct_rho)
@@ -326,7 +326,7 @@ def test_fidelity_trust_counts_a_trial_shared_by_several_runs_once():
     assert copied_rho != pytest.approx(distinct_rho)  # what counting copies reported
     # the same trial number and parameters with another seed is another training: kept
     other_seed = rungs.assign(seed=1, val_mae=rungs["val_mae"] + 0.5)
-    trust = metrics.fidelity_trust(_results(_trials([]), pd.concat([rungs, other_seed])))
+    trust = measures.fidelity_trust(_results(_trials([]), pd.concat([rungs, other_seed])))
     assert trust.set_index("rung").loc[1, "trials_with_final"] == 10
 
 
@@ -345,7 +345,7 @@ def test_good_ranges_come_from_distinct_trials_not_copies_of_the_best():
     )
     # the best trial recorded by three more runs (shared start-up): one point, not a range
     pooled = pd.concat([t, *(t.head(1).assign(strategy=s) for s in "abc")], ignore_index=True)
-    good = metrics.good_ranges(_results(pooled)).set_index("param")
+    good = measures.good_ranges(_results(pooled)).set_index("param")
     assert (good.loc["learning_rate", "low"], good.loc["learning_rate", "high"]) == (1e-4, 4e-4)
 
 

@@ -14,7 +14,6 @@ from harness.errors import UserError
 from harness.experiment import load_experiment
 from harness.objective import Objective
 from harness.records import RunRecorder
-from model.fidelity import FidelitySampler
 from model.train import Trainer
 from strategies import get_strategy
 from tests.e2e import cli
@@ -26,7 +25,7 @@ def test_retrained_configuration_matches_its_recorded_rungs_exactly(tmp_path):
     rungs = pd.read_csv(tmp_path / "smoke/random/seed-0/rungs.csv")
     experiment = load_experiment("smoke")
     data = load_data(experiment.data)
-    fidelity = FidelitySampler(data, seed=experiment.data.seed)
+    fidelity = experiment.fidelity_sampler(data)
     for trial, recorded in rungs.groupby("trial"):
         params = {n: recorded[f"param_{n}"].iloc[0] for n in experiment.space.names}
         params = {k: v.item() if hasattr(v, "item") else v for k, v in params.items()}

@@ -53,7 +53,7 @@ def _compare_and_resume(root):
 
 
 def _plan_then_capped_plan(tmp_path):
-    plan_options = dict(target="smoke", hours=12, results=tmp_path)
+    plan_options = dict(night="smoke", hours=12, results=tmp_path)
     assert cli("plan", **plan_options) == 0
     plan = json.loads((tmp_path / "smoke/plan.json").read_text())
     overnight = tmp_path / "smoke/overnight.toml"

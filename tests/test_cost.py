@@ -51,8 +51,8 @@ def test_grid_values_for_a_grid_night_stay_inside_their_ranges():
     import tomllib
 
     from harness.experiment import parse_experiment
+    from harness.plan.night_space import add_grid_values
     from harness.plan.overnight import toml_value as _toml
-    from harness.plan.space import add_grid_values
 
     space = {
         "learning_rate": {"type": "float", "low": 1e-7, "high": 1e-3, "log": True, "default": 1e-5},

@@ -134,7 +134,7 @@ def _plan(root, *extra) -> dict:
 
 @pytest.mark.slow
 def test_probe_sizes_the_night_from_rungs_timed_here(smoke_records):
-    plan = _plan(smoke_records, "--target", "smoke", "--probe", "--probe-samples", "4096")
+    plan = _plan(smoke_records, "--night", "smoke", "--probe", "--probe-samples", "4096")
     probe = plan["probe"]
     assert plan["cost_source"] == f"probe on {probe['device']}" and probe["device"]
     assert plan["cost_source"].startswith("probe on ") and plan["night_scale_measured"]
@@ -162,7 +162,7 @@ def test_probe_sizes_the_night_from_rungs_timed_here(smoke_records):
 
 @pytest.mark.slow
 def test_cost_model_plan_says_it_extrapolates(smoke_records, capsys):
-    plan = _plan(smoke_records, "--target", "velib_overnight")
+    plan = _plan(smoke_records, "--night", "velib_overnight")
     ext, model = plan["extrapolation"], plan["cost_model"]
     assert ext["factor"] > EXTRAPOLATION_LIMIT and plan["warnings"] == [ext["warning"]]
     assert times(ext["factor"]) in ext["warning"] and ext["warning"] in plan["summary"]
@@ -179,7 +179,9 @@ def test_cost_model_plan_says_it_extrapolates(smoke_records, capsys):
     assert all(r["leave_one_seed_out"]["seeds"] == 2 for r in plan["ranges"].values())
     assert "Leave-one-seed-out stability of the ranges" in plan["summary"]
 
-    same = _plan(smoke_records, "--target", "smoke")
+    capsys.readouterr()
+    same = _plan(smoke_records, "--target", "smoke")  # the old spelling of --night still works
+    assert "plan --target is now --night" in capsys.readouterr().err
     assert same["warnings"] == [] and same["extrapolation"]["factor"] == pytest.approx(1)
     assert same["night_scale_measured"] and "scaled x1 to smoke" in same["cost_source"]
 
@@ -252,8 +254,8 @@ def _ranges_case(rows, night_params, search):
 
 
 def test_a_good_region_outside_the_nights_range_is_said_with_the_widening_that_contains_it():
+    from harness.plan.night_space import reduced_space
     from harness.plan.ranges import range_checks
-    from harness.plan.space import reduced_space
     from strategies.space import Param
 
     rows = [(0, 2e-4, 16, 1.0), (1, 3e-4, 32, 1.1), (2, 4e-4, 32, 1.2)]
@@ -284,8 +286,8 @@ def test_a_good_region_outside_the_nights_range_is_said_with_the_widening_that_c
 
 
 def test_leave_one_seed_out_shows_a_range_that_rests_on_one_seeds_trials():
+    from harness.plan.night_space import reduced_space
     from harness.plan.ranges import range_checks
-    from harness.plan.space import reduced_space
     from strategies.space import Param
 
     # The three best trials lie at 3e-4..3.4e-4 (seeds 0 and 1); without seed 0 or seed 1 the

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from harness import records, sidefiles
-from harness.analysis.metrics import anytime
+from harness.analysis.measures import anytime
 from harness.errors import UserError
 from harness.records import RunRecorder, read_trials, unfinished_row
 from harness.summary import format_summary, summarize
@@ -186,6 +186,27 @@ def test_records_begun_before_finished_at_keep_their_columns_on_resume(tmp_path)
     assert path.read_text().splitlines()[0].split(",") == old
     trials = read_trials(path).frame
     assert list(trials["val_mae"]) == [5.0, 3.0] and "finished_at" not in trials
+
+
+def test_rungs_written_with_the_old_epochs_column_are_read_and_resumed_under_the_new_name(
+    tmp_path,
+):
+    """rungs.csv's running total was called "epochs" before "epochs_done": such records resume
+    into their own header, and read back under the new name, old rows and new alike."""
+    rung = dict(
+        strategy="s", seed=0, rung=1, val_mae=4.0, samples=10, train_seconds=1.0, eval_seconds=0.1
+    )
+    rec = RunRecorder(tmp_path / "run", PARAMS)
+    rec.add_rung({**rung, "trial": 0, "epochs_done": 2}, {"lr": 0.01, "units": 8})
+    path = rec.rungs.path
+    lines = path.read_text().splitlines()
+    assert "epochs_done" in lines[0].split(",")
+    path.write_text("\n".join([lines[0].replace("epochs_done", "epochs"), *lines[1:]]) + "\n")
+    resumed = RunRecorder(tmp_path / "run", PARAMS)
+    resumed.add_rung({**rung, "trial": 1, "epochs_done": 3}, {"lr": 0.02, "units": 8})
+    assert path.read_text().splitlines()[0] == lines[0].replace("epochs_done", "epochs")
+    frame = records.read_rungs(path).frame
+    assert list(frame["epochs_done"]) == [2, 3] and "epochs" not in frame
 
 
 def test_anytime_counts_overlapping_workers_once_and_a_resume_gap_not_at_all():

@@ -8,7 +8,7 @@ import pytest
 
 from harness.experiment import load_experiment
 from harness.replay.learners import CANDIDATES
-from harness.replay.run import learning_curves
+from harness.replay.prepare import learning_curves
 from harness.replay.surrogate import Surrogate
 from tests.e2e import cli, copy_record, copy_results
 
@@ -178,12 +178,12 @@ def test_more_trials_on_a_flat_objective_buy_no_verdict(recorded, tmp_path):
     better than its own retrains (winner's curse); ranked on re-evaluated incumbents, as the
     replay now ranks, it is never called significantly better."""
     from harness.analysis.analyze import analyze
-    from harness.replay import run as replay_run
+    from harness.replay import prepare as replay_prepare
 
     s = _smoke_surrogate(recorded)
     flat = s.predict(load_experiment("smoke").space.defaults())
     s.low, s.high, s._memo = flat, flat, {}
-    replay_run._CACHE[(str(tmp_path.resolve()), "smoke")] = s
+    replay_prepare._CACHE[(str(tmp_path.resolve()), "smoke")] = s
     args = dict(strategies="tpe_median,tpe_asha", backend="replay", seeds=20, trials=12)
     assert cli("compare", **args, results=tmp_path) == 0
     a = analyze(tmp_path, "smoke.replay", echo=False)

@@ -12,8 +12,8 @@ from harness import journal
 from harness.errors import UserError
 from harness.journal import JournalWriteError, repair_journal
 from harness.storage import (
-    default_storage_url,
     journal_url,
+    legacy_journal_url,
     open_storage,
     resolve_storage_url,
     storage_errors,
@@ -185,7 +185,7 @@ def test_each_study_has_its_own_journal_so_one_torn_file_spares_the_others(tmp_p
 
 
 def test_a_study_in_the_shared_journal_of_earlier_versions_continues_there(tmp_path):
-    legacy = default_storage_url(tmp_path, "smoke")
+    legacy = legacy_journal_url(tmp_path, "smoke")
     optuna.create_study(study_name="smoke.random.seed-0", storage=open_storage(legacy))
     url, note = resolve_storage_url(tmp_path, "smoke", "random", 0, "smoke.random.seed-0")
     assert url == legacy and "shared journal of earlier versions" in note

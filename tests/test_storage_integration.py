@@ -13,7 +13,7 @@ import pytest
 
 from harness import journal
 from harness.experiment import EXPERIMENTS_DIR
-from harness.storage import default_storage_url, open_storage, study_storage_url
+from harness.storage import legacy_journal_url, open_storage, study_storage_url
 from tests.e2e import cli, command_line
 
 pytestmark = pytest.mark.slow  # every test runs the real command on smoke
@@ -53,7 +53,7 @@ def test_a_study_in_the_shared_journal_of_an_earlier_version_resumes_there(tmp_p
     shutil.move(own[len("journal://") :], legacy)  # where every study was kept before
     assert _run(tmp_path, "--trials", "4") == 0
     assert "continues in the experiment's shared journal" in capsys.readouterr().err
-    study = _study(default_storage_url(tmp_path, "smoke"))
+    study = _study(legacy_journal_url(tmp_path, "smoke"))
     assert sum(t.state.name == "COMPLETE" for t in study.trials) == 4
     assert not (tmp_path / "smoke/random/seed-0/optuna.journal").exists()
 

@@ -89,7 +89,7 @@ def test_a_lock_that_cannot_be_created_is_one_user_error(tmp_path):
 
 def test_a_second_replay_of_a_run_is_refused_and_leaves_its_folder_alone(tmp_path, capsys):
     # Before, replays took no lock: the second one wiped the unfinished folder of the first.
-    from harness.replay.run import _clear_unfinished
+    from harness.replay.prepare import _clear_unfinished
     from tests.e2e import cli
 
     folder = tmp_path / "smoke.replay/random/seed-0"

@@ -310,7 +310,8 @@ BAD_OPTIONS = [
     (["plan", "--max-trial-minutes", "-1"], "--max-trial-minutes", "must be a finite number > 0"),
     (["plan", "--max-params", "0"], "--max-params", "must be >= 1"),
     (["plan", "--experiment", "a/b"], "--experiment", "is not a safe folder name"),
-    (["plan", "--target", "../x"], "--target", "is not a safe folder name"),
+    (["plan", "--target", "../x"], "--target", "is not a safe folder name"),  # old spelling
+    (["plan", "--night", "../x"], "--night", "is not a safe folder name"),
     (["final", "--seeds", "0"], "--seeds", "must be >= 1"),
     (["final", "--top-k", "0"], "--top-k", "must be >= 1"),
     (["final", "--max-epochs", "0"], "--max-epochs", "must be >= 1"),

@@ -81,7 +81,7 @@ def test_postgres_two_machines_share_one_study(tmp_path, postgres_url):
         time.time() < deadline
     ):  # the coordinator creates the study; the other machine then joins it
         try:
-            if "target" in _study(postgres_url, name).user_attrs:
+            if "trial_budget" in _study(postgres_url, name).user_attrs:
                 break
         except KeyError:
             pass

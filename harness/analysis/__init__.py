@@ -2,7 +2,7 @@
 
 - ``loading``: every run of an experiment read from results/ into pooled tables;
 - ``analyze``: every number the comparison reports, gathered once (``Analysis``);
-- ``metrics``: the descriptive numbers (anytime curves, compute saved, fidelity trust,
+- ``measures``: the descriptive numbers (anytime curves, compute saved, fidelity trust,
   rankings, importance, good ranges, false prunes);
 - ``protocol``: the protocol's numbers (the MAE target, time to target, re-evaluated
   incumbents, timing noise, horizon trust, warm start) and what the evidence cannot tell;

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from harness.analysis import metrics, protocol, verdict
+from harness.analysis import measures, protocol, verdict
 from harness.analysis.loading import Results, load_results
 from harness.layout import REPLAY_SUFFIX
 from harness.replay.learners import CANDIDATES
@@ -72,7 +72,7 @@ def agreement(results_dir: str | Path, experiment: str) -> dict | None:
 
 def _scores(res: Results) -> pd.DataFrame:
     """One score per run: the re-evaluated incumbent, else the recorded best."""
-    return protocol.incumbent_scores(metrics.final_best(res.trials), res.reeval)
+    return protocol.incumbent_scores(measures.final_best(res.trials), res.reeval)
 
 
 def _paired_gaps(real: pd.DataFrame, replay: pd.DataFrame, common: list[str]) -> pd.DataFrame:

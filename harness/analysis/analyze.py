@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from harness.analysis import metrics, plots, protocol, verdict
+from harness.analysis import measures, plots, protocol, verdict
 from harness.analysis.loading import Results, load_results
 from harness.backends import recorded_replayed
 from harness.defaults import RESULTS_DIR
@@ -109,8 +109,8 @@ def analyze(
     minus ``margin`` (a share), moved lower when v4's own spread reaches it."""
     results = load_results(results_dir, experiment, echo=echo)
     _require_a_complete_trial(results, Path(results_dir) / experiment)
-    curve = metrics.anytime(results.trials)
-    best = metrics.final_best(results.trials)
+    curve = measures.anytime(results.trials)
+    best = measures.final_best(results.trials)
     scores, apart = protocol.comparable_scores(
         protocol.incumbent_scores(best, results.reeval), results.meta
     )
@@ -128,25 +128,25 @@ def analyze(
     return Analysis(
         results=results,
         curve=curve,
-        bands=metrics.anytime_bands(curve),
+        bands=measures.anytime_bands(curve),
         best=best,
         scores=scores,
-        ranking=metrics.ranking(scores),
+        ranking=measures.ranking(scores),
         identical=identical,
         mae_target=target["target"],
         target=target,
         ttt=ttt,
         warm_start=_warm_start(results.trials, target["target"], warm),
-        saved=metrics.compute_saved(results),
-        trust=metrics.fidelity_trust(results),
-        trust_unpruned=metrics.fidelity_trust(_unpruned_only(results)),
+        saved=measures.compute_saved(results),
+        trust=measures.fidelity_trust(results),
+        trust_unpruned=measures.fidelity_trust(_unpruned_only(results)),
         floor=protocol.noise_floor_interval(results.noise),
         false_prunes=_false_prunes(results.audit),
         timing=protocol.timing_noise(results.rungs),
         horizon=horizon,
-        importance_final=metrics.importance(results),
-        importance_rung1=metrics.importance(results, rung=1),
-        good_ranges=metrics.good_ranges(results),
+        importance_final=measures.importance(results),
+        importance_rung1=measures.importance(results, rung=1),
+        good_ranges=measures.good_ranges(results),
         **judged,
         apart=apart,
         two_stage=plan,
@@ -300,7 +300,7 @@ def _warm_start(trials: pd.DataFrame, target: float, warm: set) -> pd.DataFrame:
 
 
 def _false_prunes(audit: pd.DataFrame | None) -> dict:
-    counted = metrics.false_prunes(audit)
+    counted = measures.false_prunes(audit)
     return {
         **counted,
         **protocol.share_with_interval(counted["would_have_won"], counted["audited"]),

@@ -99,7 +99,9 @@ class Unusable(Exception):
 
 
 @dataclass
-class _Run:
+class _RunFolder:
+    """One run's folder as read: its metadata, tables and what was dropped reading them."""
+
     path: Path
     meta: dict
     rungs: pd.DataFrame
@@ -158,7 +160,7 @@ def _pooled(frames: list[pd.DataFrame]) -> pd.DataFrame:
     return pd.concat(kept, ignore_index=True)
 
 
-def _read_run(path: Path) -> _Run:
+def _read_run(path: Path) -> _RunFolder:
     meta = _metadata(path / "metadata.json")
     strategy, seed = meta["strategy"], int(meta["seed"])
     try:
@@ -181,7 +183,7 @@ def _read_run(path: Path) -> _Run:
     notes = [n for n in (trials.note(path / "trials.csv"), rungs.note(path / "rungs.csv")) if n]
     if rungs.frame.empty:
         notes.append(f"{path / 'rungs.csv'}: no usable rung; curves and fidelity checks omit it")
-    return _Run(path, meta, rungs.frame, t, notes)
+    return _RunFolder(path, meta, rungs.frame, t, notes)
 
 
 def _metadata(path: Path) -> dict:
@@ -201,7 +203,7 @@ def _metadata(path: Path) -> dict:
     return meta
 
 
-def _same_definition(runs: list[_Run], warnings: list[str]) -> list[_Run]:
+def _same_definition(runs: list[_RunFolder], warnings: list[str]) -> list[_RunFolder]:
     """Keep the runs recorded under the most common experiment definition (ties: the newest)."""
     if len(runs) < 2:
         return runs

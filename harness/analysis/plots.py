@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from harness.analysis.metrics import rung_table  # noqa: E402
+from harness.analysis.measures import rung_table  # noqa: E402
 from harness.sidefiles import replace_atomic  # noqa: E402
 
 

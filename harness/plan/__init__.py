@@ -8,12 +8,12 @@ file for the night.
 - ``costing``: the night's cost from the probe, or from the cost model extrapolated (with its
   interval and a warning past 10x the measured scale);
 - ``projection``: per-strategy projections for the night and the cost ceiling;
-- ``space``: the reduced search space (and grid points for a grid strategy);
+- ``night_space``: the reduced search space (and grid points for a grid strategy);
 - ``ranges``: what the reduced space's ranges rest on: a good region outside the night's range
   (said, with the widening that would contain it) and each range's leave-one-seed-out stability;
 - ``horizon``: a longer top rung proposed when horizon trust is weak;
 - ``overnight``: the night's experiment file, written as TOML;
 - ``make``: ``make_plan``, which puts them together into ``plan.json``;
-- ``calibrate``: the device factor (``--calibrate``); it and the probe are the only parts
+- ``device_factor``: the device factor (``--calibrate``); it and the probe are the only parts
   that touch torch, and only when called.
 """

@@ -12,6 +12,7 @@ import pandas as pd
 from harness.analysis.analyze import Analysis
 from harness.experiment import Experiment
 from harness.plan.cost import COST_FEATURES, LEVEL, CostModel
+from harness.plan.night_space import reduced_space
 from harness.plan.probe import Probe, probe_configs, run_probe
 from harness.plan.projection import (
     COST_COLUMNS,
@@ -20,7 +21,6 @@ from harness.plan.projection import (
     sample_scale,
     times,
 )
-from harness.plan.space import reduced_space
 
 
 @dataclass

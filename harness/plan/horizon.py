@@ -23,12 +23,10 @@ def longer_top_rung(a: Analysis, ladder) -> dict | None:
         return None
     converge = a.results.converge
     stopped = float(np.median(converge["epochs"])) if converge is not None else float("nan")
-    epochs = list(ladder.epochs)
-    top = max(2 * epochs[-1], math.ceil(stopped) if np.isfinite(stopped) else 0)
-    budgets = [f * e for f, e in zip(ladder.fractions, epochs)]
-    longer = sum(budgets) + ladder.fractions[-1] * (top - epochs[-1])
-    proposed = [*epochs[:-1], top]
-    factor = longer / sum(budgets)
+    top = max(2 * ladder.epochs[-1], math.ceil(stopped) if np.isfinite(stopped) else 0)
+    longer = ladder.with_top_epochs(top)
+    proposed = list(longer.epochs)
+    factor = longer.budget / ladder.budget
     return {
         "spearman": trust["spearman"],
         "n": trust["n"],
@@ -38,7 +36,8 @@ def longer_top_rung(a: Analysis, ladder) -> dict | None:
         "text": (
             f"Horizon trust is weak (Spearman {trust['spearman']:.2f} over {trust['n']} "
             f"configurations; converged runs stopped after a median of {stopped:.0f} epochs): "
-            f"consider a longer top rung, [ladder] epochs = {proposed} instead of {epochs}, "
+            f"consider a longer top rung, [ladder] epochs = {proposed} instead of "
+            f"{list(ladder.epochs)}, "
             f"which makes a trial that climbs the whole ladder cost about x{factor:.2f} "
             "(fewer trials in the night; not applied to the budget above)."
         ),

@@ -16,6 +16,7 @@ from harness.experiment import load_experiment, resolve_experiment_path
 from harness.plan.cost import fit_cost_model
 from harness.plan.costing import Costing, model_costing, probe_costing
 from harness.plan.horizon import longer_top_rung
+from harness.plan.night_space import add_grid_values, reduced_space
 from harness.plan.overnight import write_overnight
 from harness.plan.projection import (
     apply_ceiling,
@@ -24,7 +25,6 @@ from harness.plan.projection import (
     trials_in,
 )
 from harness.plan.ranges import range_checks
-from harness.plan.space import add_grid_values, reduced_space
 from harness.sidefiles import write_json_atomic
 from strategies import get_strategy
 
@@ -36,7 +36,7 @@ def make_plan(
     a: Analysis,
     out_dir: Path,
     *,
-    scale_to: str,
+    night_name: str,
     hours: float,
     device_factor: float = 1.0,
     max_trial_minutes: float | None = None,
@@ -44,13 +44,14 @@ def make_plan(
     probe_samples: int | None = None,
     device: str | None = None,
 ) -> dict:
-    """Plans ``hours`` of ``a``'s chosen strategy on the experiment ``scale_to`` from the trials
-    under the optional ceiling; its cost from a probe of ``probe_samples`` per configuration on
-    ``device`` (the night's where None) when given, else from the cost model extrapolated on a
-    machine ``device_factor`` times as slow as the recorded one. Writes ``overnight.toml`` and
+    """Plans ``hours`` of ``a``'s chosen strategy on the night's experiment ``night_name`` (a
+    name or .toml path) from the trials under the optional ceiling; its cost from a probe of
+    ``probe_samples`` per configuration on ``device`` (the night's where None) when given, else
+    from the cost model extrapolated on a machine ``device_factor`` times as slow as the
+    recorded one. Writes ``overnight.toml`` and
     ``plan.json`` in ``out_dir``; returns the plan as written."""
     _check_hours(hours)
-    night_path = resolve_experiment_path(scale_to)
+    night_path = resolve_experiment_path(night_name)
     night = load_experiment(str(night_path))
     model = fit_cost_model(a)
     costing = _costing(a, model, night, probe_samples, device=device, factor=device_factor)

@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from harness.analysis import metrics
+from harness.analysis import measures
 from harness.analysis.analyze import Analysis
 from harness.experiment import Experiment
 from harness.records import param_column
@@ -64,7 +64,7 @@ def reduced_space(
     measured = {p.name: p for p in a.results.space()}
     keep = [n for n in a.params_to_search() if n in {p.name for p in night.space.params}]
     pool = a.results.trials if allowed is None else allowed
-    good = metrics.good_ranges(a.results, trials=pool).set_index("param")
+    good = measures.good_ranges(a.results, trials=pool).set_index("param")
     best_row = pool[pool["state"] == "COMPLETE"].sort_values("val_mae").iloc[0]
     best = {n: py_value(best_row[param_column(n)]) for n in measured}
     space, fixed = {}, {}

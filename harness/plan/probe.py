@@ -19,7 +19,7 @@ import numpy as np
 
 from harness.errors import UserError
 from harness.experiment import Experiment
-from harness.plan.space import entry_param
+from harness.plan.night_space import entry_param
 from model.config import ModelConfig
 
 PROBE_DRAWS = 2  # configurations drawn from the reduced space, beside the defaults and its own
@@ -107,7 +107,6 @@ def run_probe(
     """Builds the night's data, warms up ``device`` (the night's own where None) as a run
     does, and times each of ``configs`` on up to ``samples`` training windows."""
     from harness.datasets import load_data
-    from model.fidelity import FidelitySampler
     from model.runtime import resolve_device
     from model.train import warm_up
 
@@ -117,9 +116,9 @@ def run_probe(
     except ValueError as exc:
         raise UserError(f"plan --probe: {exc}") from None
     data = load_data(night.data)
-    fidelity = FidelitySampler(data, seed=night.data.seed)
+    fidelity = night.fidelity_sampler(data)
     ladder = night.ladder
-    rung_samples = [len(fidelity.indices(f)) * e for f, e in zip(ladder.fractions, ladder.epochs)]
+    rung_samples = list(ladder.samples(fidelity).values())
     windows = fidelity.indices(1.0)
     rng = np.random.default_rng(0)
     idx = np.sort(rng.choice(windows, min(samples, len(windows)), replace=False))

@@ -13,7 +13,7 @@ from harness.defaults import NIGHT_HOURS
 from harness.errors import UserError
 from harness.experiment import Experiment
 from harness.plan.cost import CostModel, configs_of
-from harness.plan.space import py_value
+from harness.plan.night_space import py_value
 from harness.records import param_column
 from model.config import ModelConfig, count_parameters
 

@@ -9,10 +9,10 @@ import math
 
 import pandas as pd
 
-from harness.analysis import metrics
+from harness.analysis import measures
 from harness.analysis.analyze import Analysis
 from harness.experiment import Experiment
-from harness.plan.space import kept_choices, narrowed_range
+from harness.plan.night_space import kept_choices, narrowed_range
 from strategies.space import Param
 
 
@@ -26,7 +26,7 @@ def range_checks(
     "text": the notes as one paragraph}."""
     pool = a.results.trials if allowed is None else allowed
     params = [p for p in night.space.params if p.name in space]
-    good = metrics.good_ranges(a.results, trials=pool).set_index("param")
+    good = measures.good_ranges(a.results, trials=pool).set_index("param")
     left_out = _leave_one_seed_out(a, pool, params)
     ranges, notes = {}, []
     for p in params:
@@ -98,7 +98,7 @@ def _leave_one_seed_out(a: Analysis, pool: pd.DataFrame, params: list[Param]) ->
         rest = pool[pool["seed"] != seed]
         if not (rest["state"] == "COMPLETE").any():
             continue
-        good = metrics.good_ranges(a.results, trials=rest).set_index("param")
+        good = measures.good_ranges(a.results, trials=rest).set_index("param")
         for p in params:
             row = good.loc[p.name]
             if p.type == "categorical":

@@ -3,6 +3,6 @@
 - ``learners``: the candidate learners (scikit-learn), one per name;
 - ``surrogate``: the surrogate: fitted and chosen on held-out configurations, with seed noise
   and costs, and its evidence;
-- ``run``: preparing a replay run: the learning curves, the fitted surrogate (cached);
+- ``prepare``: preparing a replay run: the learning curves, the fitted surrogate (cached);
 - ``trainer``: the surrogate behind the Trainer interface, with a simulated clock.
 """

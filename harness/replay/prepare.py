@@ -113,9 +113,7 @@ def _curves_of_this_replay(curves: pd.DataFrame, out: Path) -> pd.DataFrame:
 def prepare_replay(experiment, results_dir, directory: Path):
     """(fidelity stand-in, trainer factory or None, finished?) for one replayed run."""
     surrogate = load_surrogate(experiment, results_dir)
-    fidelity = ReplayFidelity(
-        experiment.ladder.fractions, experiment.ladder.epochs, surrogate.samples
-    )
+    fidelity = ReplayFidelity(experiment.ladder, surrogate.samples)
     meta = directory / "metadata.json"
     if (read_json_guarded(meta) or {}).get("finished"):
         return fidelity, None, True

@@ -14,8 +14,11 @@ from model.windows import HORIZONS
 class ReplayFidelity:
     """Stands in for FidelitySampler: only the number of windows per rung matters to a surrogate."""
 
-    def __init__(self, fractions, epochs, samples_per_rung) -> None:
-        self._sizes = {f: int(round(s / e)) for f, e, s in zip(fractions, epochs, samples_per_rung)}
+    def __init__(self, ladder, samples_per_rung) -> None:
+        self._sizes = {
+            rung.fraction: int(round(s / rung.epochs))
+            for rung, s in zip(ladder.rungs, samples_per_rung)
+        }
 
     def indices(self, fraction: float) -> np.ndarray:
         """Stand-in training indices: as many as the real subsample at ``fraction`` holds."""
