@@ -12,7 +12,7 @@ import torch
 from scipy import stats
 from tqdm import tqdm
 
-from harness.analysis.analyze import Analysis
+from harness.analysis.analyze import Analysis, recommended_candidates
 from harness.analysis.verdict import ALPHA
 from harness.climb import build_trainer
 from harness.datasets import load_data
@@ -20,7 +20,6 @@ from harness.defaults import FINAL_MAX_EPOCHS, FINAL_PATIENCE, FINAL_SEEDS, FINA
 from harness.errors import UserError
 from harness.experiment import Experiment
 from harness.fingerprint import differences, fingerprint, fingerprint_of, listed_changes
-from harness.records import param_columns
 from harness.retrain import params_of
 from harness.sidefiles import replace_atomic, write_json_atomic, write_text_atomic
 from harness.team import TARGET_MARGIN
@@ -44,19 +43,6 @@ def _fit(experiment, data, config, seed, device, max_epochs, patience):
     val = min(e.metrics["mae"] for e in evals)
     test = forecast_metrics(trainer.predict("test"), data.splits["test"].target_bikes)
     return trainer, val, test, len(evals)
-
-
-def recommended_candidates(a: Analysis, top_k: int) -> pd.DataFrame:
-    """The recommended strategy's incumbents (each run's best complete trial), best first by
-    their re-evaluated score (recorded MAE where none), distinct configurations, ``top_k``."""
-    trials = a.results.trials
-    done = trials[(trials["state"] == "COMPLETE") & (trials["strategy"] == a.choice)]
-    if done.empty:
-        raise UserError(f"final: {a.choice} has no complete trial to retrain")
-    incumbents = done.loc[done.groupby("seed")["val_mae"].idxmin()]
-    scored = incumbents.merge(a.scores[["strategy", "seed", "score"]], on=["strategy", "seed"])
-    ranked = scored.sort_values(["score", "val_mae"])
-    return ranked.drop_duplicates(param_columns(ranked)).head(max(1, top_k))
 
 
 def final_check(

@@ -277,7 +277,7 @@ def test_the_replay_agreement_names_every_tied_winner_not_the_first_name():
 def test_the_brief_lists_parameters_in_importance_order_not_the_spaces():
     from types import SimpleNamespace
 
-    from harness.analysis.sections import brief
+    from harness.analysis.synthesis_section import search_text, strategy_text
 
     good = pd.DataFrame({"param": ["lr", "units", "decay"], "good": ["1e-3 .. 3e-3", "64", "0"]})
     saved = pd.DataFrame(
@@ -291,12 +291,13 @@ def test_the_brief_lists_parameters_in_importance_order_not_the_spaces():
         saved=saved,
         good_ranges=good,
         params_to_search=lambda: ["decay", "lr"],  # importance: decay first, units never
-        choice="tpe",
+        choice="tpe_of_another_version",  # not registered here: no sampler to describe
         choice_named="random = tpe",  # the verdict's group of twins
         mae_target=float("nan"),
+        search_source=lambda: "measured",
     )
-    text = " ".join(str(part[1]) for part in brief(SimpleNamespace(analysis=a, plan=None)))
-    assert "most important first: decay (0), lr (1e-3 .. 3e-3)" in text and "units" not in text
+    text = search_text(a) + " " + strategy_text(a)
+    assert "in order: decay (0), lr (1e-3 .. 3e-3); measured" in text and "units" not in text
     assert "Which strategy: random = tpe" in text
 
 

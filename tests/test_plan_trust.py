@@ -176,6 +176,9 @@ def test_cost_model_plan_says_it_extrapolates(smoke_records, capsys):
     assert "No MAE is projected to the night's scale" in plan["summary"]
     # each searched range with its evidence: against the night's range, and without each seed
     assert set(plan["ranges"]) == set(plan["space"])
+    # smoke's trials are not the night's scale: every range says it is carried over
+    assert all(not r["measured_at_night_scale"] for r in plan["ranges"].values())
+    assert all("carried over from smoke" in r["scale"] for r in plan["ranges"].values())
     assert all(r["leave_one_seed_out"]["seeds"] == 2 for r in plan["ranges"].values())
     assert "Leave-one-seed-out stability of the ranges" in plan["summary"]
 
@@ -184,6 +187,7 @@ def test_cost_model_plan_says_it_extrapolates(smoke_records, capsys):
     assert "plan --target is now --night" in capsys.readouterr().err
     assert same["warnings"] == [] and same["extrapolation"]["factor"] == pytest.approx(1)
     assert same["night_scale_measured"] and "scaled x1 to smoke" in same["cost_source"]
+    assert all(r["scale"] == "at the night's scale" for r in same["ranges"].values())
 
     capsys.readouterr()
     bad = ["plan", "--experiment", "smoke", "--probe", "--device-factor", "0.5"]
@@ -249,8 +253,13 @@ def _ranges_case(rows, night_params, search):
 
     t = pd.DataFrame(rows, columns=["seed", "param_learning_rate", "param_hidden_1", "val_mae"])
     t = t.assign(strategy="s", trial=range(len(t)), state="COMPLETE")
+    from harness.datasets import DataSpec
+
     a = SimpleNamespace(results=_results(t), params_to_search=lambda: search)
-    return a, SimpleNamespace(space=SimpleNamespace(params=night_params))
+    night_data = DataSpec(stations=1498, days=28)  # not the trials' scale (1 station x 10 days)
+    space = SimpleNamespace(params=night_params)
+    night = SimpleNamespace(name="night", data=night_data, space=space)
+    return a, night
 
 
 def test_a_good_region_outside_the_nights_range_is_said_with_the_widening_that_contains_it():

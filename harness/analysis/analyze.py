@@ -19,6 +19,7 @@ from harness.analysis.loading import Results, load_results
 from harness.backends import recorded_replayed
 from harness.defaults import RESULTS_DIR
 from harness.errors import UserError
+from harness.records import param_columns
 from harness.sidefiles import read_json_guarded
 from strategies.registry import COLD_SUFFIX
 
@@ -97,6 +98,19 @@ class Analysis:
             f"the most important by optuna.importance, at most {MAX_PARAMS_TO_SEARCH} (not "
             "measured: run `python -m harness tunability` for the measured answer)"
         )
+
+
+def recommended_candidates(a: Analysis, top_k: int) -> pd.DataFrame:
+    """The recommended strategy's incumbents (each run's best complete trial), best first by
+    their re-evaluated score (recorded MAE where none), distinct configurations, ``top_k``."""
+    trials = a.results.trials
+    done = trials[(trials["state"] == "COMPLETE") & (trials["strategy"] == a.choice)]
+    if done.empty:
+        raise UserError(f"final: {a.choice} has no complete trial to retrain")
+    incumbents = done.loc[done.groupby("seed")["val_mae"].idxmin()]
+    scored = incumbents.merge(a.scores[["strategy", "seed", "score"]], on=["strategy", "seed"])
+    ranked = scored.sort_values(["score", "val_mae"])
+    return ranked.drop_duplicates(param_columns(ranked)).head(max(1, top_k))
 
 
 def analyze(

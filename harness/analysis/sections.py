@@ -26,6 +26,7 @@ from harness.analysis.currency import currency_section
 from harness.analysis.pareto import pareto_front, trial_costs
 from harness.analysis.plots import pareto_plot
 from harness.analysis.render import fmt_number, fmt_share
+from harness.analysis.synthesis_section import synthesis
 from harness.analysis.tunability_section import tunability_blocks
 from harness.analysis.two_stage_section import two_stage_blocks
 from harness.layout import REPLAY_SUFFIX
@@ -411,91 +412,6 @@ def two_stage(inputs: ReportInputs) -> list:
     return two_stage_blocks(inputs.analysis)
 
 
-def brief(inputs: ReportInputs) -> list:
-    """The brief's questions, each answered from a measured number."""
-    a = inputs.analysis
-    sv = a.saved
-    pruned_share, saved_share = sv[("pruned_share", "median")], sv[("saved_share", "median")]
-    skipped = (
-        ", ".join(
-            f"{s} prunes {fmt_share(p)} of its trials and saves {fmt_share(v)} of their compute"
-            for s, p, v in zip(sv["strategy"], pruned_share, saved_share)
-            if p > 0
-        )
-        or "nothing was pruned"
-    )
-    good = dict(zip(a.good_ranges["param"], a.good_ranges["good"]))
-    ranges = [(p, good.get(p, "n/a")) for p in a.params_to_search()]  # importance order
-    per_hour = _trials_per_hour(inputs.plan)
-    return [
-        ("h2", "The brief's questions"),
-        ("li", f"Which strategy: {a.choice_named} (see the verdict)."),
-        ("li", f"What pruning skips: {skipped}."),
-        (
-            "li",
-            "Parameters worth searching, most important first: "
-            + (", ".join(f"{p} ({g})" for p, g in ranges) or "n/a"),
-        ),
-        ("li", per_hour),
-        ("li", _warm_start_text(a)),
-    ]
-
-
-def _trials_per_hour(plan: dict | None) -> str:
-    if not plan:
-        return "Trials per hour on the target machine: run `plan --probe` there."
-    source = plan.get("cost_source", "the cost model")
-    return (
-        f"Trials per hour on the target machine: {plan['n_trials'] / plan['hours']:.1f} "
-        f"({plan['n_trials']} in {plan['hours']:g} h, from {source})."
-    )
-
-
-def _warm_start_text(a: Analysis) -> str:
-    if not np.isfinite(a.mae_target):
-        return "Warm start: not measured (no run evaluated v4 first)."
-    trials = a.results.trials  # v4 is trial 0 of a warm run (not the first to finish)
-    v4 = trials[(trials["trial"] == 0) & (trials["state"] == "COMPLETE")]
-    v4 = a.results.warm_rows(v4).rename(columns={"val_mae": "v4"})
-    held = a.scores.merge(v4[["strategy", "seed", "v4"]], on=["strategy", "seed"])
-    improved = float((held["recorded"] < held["v4"] - 1e-12).mean()) if len(held) else np.nan
-    head = (
-        "Warm start (v4 evaluated first): the warm runs improved on v4 in "
-        f"{fmt_share(improved)} of cases."
-    )
-    if a.warm_start.empty:
-        return (
-            f"{head} Its effect on time to target was not measured: `compare --no-warm-start` "
-            "with the same strategies and seeds runs their cold twins (`<strategy>.cold`)."
-        )
-    return f"{head} Against cold starts: " + "; ".join(
-        _warm_against_cold(row) for row in a.warm_start.itertuples(index=False)
-    )
-
-
-def _warm_against_cold(row) -> str:
-    """One strategy's warm-start answer: yes, no, or no measurable effect, with its evidence."""
-    decided = row.warm_first + row.cold_first
-    if decided == 0:
-        answer = "cannot tell (no pair decided)"
-    elif row.p < verdict_rules.ALPHA and row.warm_first > row.cold_first:
-        answer = "yes"
-    elif row.p < verdict_rules.ALPHA:
-        answer = "no (cold starts reach it first)"
-    else:
-        answer = "no measurable effect"
-    return (
-        f"{row.strategy}: {answer}: warm reached the target first on {row.warm_first} of "
-        f"{row.pairs} seeds, cold on {row.cold_first} ({row.undecided} undecided: censored "
-        f"first), two-sided sign test p = {row.p:.2g}; Kaplan-Meier median compute "
-        f"{_flops(row.warm_median)} warm, {_flops(row.cold_median)} cold"
-    )
-
-
-def _flops(value: float) -> str:
-    return "not reached by half" if not np.isfinite(value) else f"{value:.3g} FLOPs"
-
-
 def overnight_plan(inputs: ReportInputs) -> list:
     """The plan's summary and projections, where ``plan`` was run."""
     return _summary_and_table("The overnight plan", inputs.plan, "projections")
@@ -668,7 +584,7 @@ SECTIONS = (
     currency_section,
     two_stage,
     verdict,
-    brief,
+    synthesis,
     overnight_plan,
     final_check,
     replay,

@@ -48,8 +48,7 @@ def make_plan(
     name or .toml path) from the trials under the optional ceiling; its cost from a probe of
     ``probe_samples`` per configuration on ``device`` (the night's where None) when given, else
     from the cost model extrapolated on a machine ``device_factor`` times as slow as the
-    recorded one. Writes ``overnight.toml`` and
-    ``plan.json`` in ``out_dir``; returns the plan as written."""
+    recorded one. Writes ``overnight.toml`` and ``plan.json`` in ``out_dir``; returns the plan."""
     _check_hours(hours)
     night_path = resolve_experiment_path(night_name)
     night = load_experiment(str(night_path))

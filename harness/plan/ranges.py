@@ -6,6 +6,7 @@ are left out."""
 from __future__ import annotations
 
 import math
+from dataclasses import asdict
 
 import pandas as pd
 
@@ -28,6 +29,7 @@ def range_checks(
     params = [p for p in night.space.params if p.name in space]
     good = measures.good_ranges(a.results, trials=pool).set_index("param")
     left_out = _leave_one_seed_out(a, pool, params)
+    scale = _scale(a, night)
     ranges, notes = {}, []
     for p in params:
         entry = space[p.name]
@@ -39,9 +41,25 @@ def range_checks(
             if record["outside"]:
                 notes.append(_outside_text(p, record))
         record["leave_one_seed_out"] = _stability(p, record["planned"], left_out[p.name])
-        ranges[p.name] = record
+        ranges[p.name] = {**record, **scale}
     notes.append(_stability_text(ranges))
     return {"ranges": ranges, "notes": notes, "text": " ".join(notes)}
+
+
+def _scale(a: Analysis, night: Experiment) -> dict:
+    """Whether the ranges rest on trials at the night's scale (the compared data is the
+    night's) or are carried over from another, in words."""
+    ours, theirs = a.results.experiment["data"], asdict(night.data)
+    if all(ours.get(k) == theirs[k] for k in ("source", "stations", "days")):
+        return {"measured_at_night_scale": True, "scale": "at the night's scale"}
+    return {
+        "measured_at_night_scale": False,
+        "scale": (
+            f"carried over from {a.results.experiment['name']} ({ours['stations']} stations x "
+            f"{ours['days']} days) to {night.name} ({theirs['stations']} x {theirs['days']}): "
+            "check it there"
+        ),
+    }
 
 
 def _against_night(p: Param, low: float, high: float) -> dict:
