@@ -115,6 +115,12 @@ def _budget_options(parser: argparse.ArgumentParser, unit: str) -> None:
         action="store_true",
         help="do not evaluate the experiment's defaults (v4) as the first trial",
     )
+    parser.add_argument(
+        "--v4-weights",
+        action="store_true",
+        help="start every trial from v4's trained weights where the shapes match (runs named "
+        "<strategy>.v4w; v4 is trained once per experiment and saved as v4-weights.pt)",
+    )
 
 
 def _mlflow_option(parser: argparse.ArgumentParser) -> None:
@@ -525,6 +531,7 @@ def _run_settings(args: argparse.Namespace) -> dict:
         backend=args.backend,
         budget_unit=args.budget_unit,
         warm_start=not args.no_warm_start,
+        v4_weights=args.v4_weights,
     )
 
 
@@ -548,7 +555,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if logger:
         logged = logger.log_run(Path(summary["records"]))
         print(f"mlflow        {logged} trials logged to {logger.uri}")
-    strategy = args.strategy or experiment.strategy
+    strategy = summary["strategy"]  # with its twin's suffix (.cold, .v4w)
     print(
         f"{experiment.name} / {strategy} / seed {args.seed}  (study {summary['study']}, "
         f"device {summary['device']})"

@@ -50,6 +50,7 @@ class CompareOptions:
     reeval_seeds: int = REEVAL_SEEDS  # fresh training seeds for each run's incumbent (0: none)
     converge: int = 0  # configurations trained to convergence for horizon trust
     warm_start: bool = True  # every run evaluates the experiment's defaults (v4) first
+    v4_weights: bool = False  # every trial starts from v4's trained weights (<strategy>.v4w)
 
 
 def run_order(strategies: tuple[str, ...], seeds: tuple[int, ...]) -> list[tuple[str, int]]:
@@ -124,6 +125,7 @@ def _run_options(opts: CompareOptions, strategy: str, seed: int) -> RunOptions:
         backend=opts.backend,
         budget_unit=opts.budget_unit,
         warm_start=opts.warm_start,
+        v4_weights=opts.v4_weights,
     )
 
 

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 from scipy import stats
 from tqdm import tqdm
 
 from harness.analysis.analyze import Analysis, recommended_candidates
 from harness.analysis.verdict import ALPHA
+from harness.checkpoints import save_checkpoint
 from harness.climb import build_trainer
 from harness.datasets import load_data
 from harness.defaults import FINAL_MAX_EPOCHS, FINAL_PATIENCE, FINAL_SEEDS, FINAL_TOP_K
@@ -21,7 +21,7 @@ from harness.errors import UserError
 from harness.experiment import Experiment
 from harness.fingerprint import differences, fingerprint, fingerprint_of, listed_changes
 from harness.retrain import params_of
-from harness.sidefiles import replace_atomic, write_json_atomic, write_text_atomic
+from harness.sidefiles import write_json_atomic, write_text_atomic
 from harness.team import TARGET_MARGIN
 from model.config import ModelConfig
 from model.metrics import forecast_metrics, persistence_metrics
@@ -144,13 +144,7 @@ def _save_weights(trainer, cfg: ModelConfig, data, metrics: dict, path: Path) ->
         "metrics": metrics,
     }
 
-    def save(tmp: Path) -> None:
-        try:
-            torch.save(checkpoint, tmp)
-        except RuntimeError as exc:  # torch wraps a failed write (a full disk) in RuntimeError
-            raise OSError(str(exc).splitlines()[0][:120]) from exc
-
-    replace_atomic(path, save, " the weights")
+    save_checkpoint(path, checkpoint)
 
 
 def _summarize(

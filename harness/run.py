@@ -16,7 +16,8 @@ import math
 import sys
 import time
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import optuna
@@ -37,6 +38,7 @@ from harness.records import RunRecorder, read_rungs, read_trials
 from harness.storage import is_rdb, resolve_storage_url
 from harness.study_lock import study_lock
 from harness.summary import summarize
+from harness.v4_weights import v4_state
 from harness.workers import load_shared, share_with_workers, shared_limits, start_workers
 from model.runtime import (
     check_precision,
@@ -48,6 +50,7 @@ from model.runtime import (
     worker_device,
 )
 from strategies import Strategy, StrategyInputs, cold_start, get_strategy
+from strategies.registry import from_v4_weights
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,7 @@ class RunOptions:
     workers: int = 1
     role: str = "coordinator"  # or "worker"
     warm_start: bool = True  # evaluate the experiment's defaults (v4) first
+    v4_weights: bool = False  # start every trial from v4's trained weights (<strategy>.v4w)
     backend: str = "real"  # or "replay": the surrogate fitted to `record`'s curves
     # "trials": n_trials counts trials. "compute": n_trials counts the training FLOPs of that
     # many full-ladder trials of the experiment's base configuration (v4), so a strategy that
@@ -125,6 +129,8 @@ def _resolve(experiment: Experiment, opts: RunOptions) -> _ResolvedRun:
         strategy = chosen if isinstance(chosen, Strategy) else get_strategy(chosen)
         if not opts.warm_start:
             strategy = cold_start(strategy)  # its own name: never mixed into a warm study
+        if opts.v4_weights and not strategy.v4_weights:
+            strategy = from_v4_weights(strategy)  # its own name too
         device = resolve_device(worker_device(opts.device or experiment.device, 0))
         backend = get_backend(opts.backend)
         if not backend.simulated_clock:  # one clear error now, not a failure in every trial
@@ -147,6 +153,11 @@ def _resolve(experiment: Experiment, opts: RunOptions) -> _ResolvedRun:
         raise UserError(f"--workers must be >= 1, got {opts.workers}")
     if backend.max_workers is not None and opts.workers > backend.max_workers:
         raise UserError(f"--workers: the {backend.name} backend runs in one process")
+    if strategy.v4_weights and backend.replayed:
+        raise UserError(
+            f"{strategy.name}: a replayed trial has no weights to start from v4's; "
+            "compare the .v4w twins on real runs"
+        )
     name = study_name(experiment, strategy.name, opts.seed, replayed=backend.replayed)
     directory = run_dir(opts.results_dir, backend.folder(experiment), strategy.name, opts.seed)
     threads = max(1, usable_cores() // opts.workers)
@@ -180,6 +191,9 @@ def _run(run: _ResolvedRun) -> dict:
     )
     if workload.finished:
         return summary_of(run, workload, url, interrupted=False)
+    if run.strategy.v4_weights:  # trained once per experiment folder, not charged to the run
+        state = v4_state(experiment, workload.data, run.device, run.directory.parent.parent)
+        workload = replace(workload, make_trainer=partial(workload.make_trainer, init_state=state))
     setup_seconds = time.perf_counter() - setup_start
     study, inputs, existing = _create_study(run, storage)
     # Before anything is written: a study made under another experiment definition is refused.
@@ -360,6 +374,7 @@ def summary_of(run: _ResolvedRun, workload: Workload, url: str, interrupted: boo
         records=str(run.directory),
         device=run.backend.device_label(run.device),
         interrupted=interrupted,
+        strategy=run.strategy.name,
     )
     return summary
 

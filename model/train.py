@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from model.config import ModelConfig
+from model.inherit import inherit
 from model.metrics import forecast_metrics
 from model.network import ForecastNet
 from model.runtime import (
@@ -149,7 +150,10 @@ class Trainer:
         seed: int = 0,
         device: str | torch.device | None = "auto",
         precision: str = "auto",
+        init_state: dict | None = None,
     ) -> None:
+        """``init_state``: trained weights to start from where the shapes match
+        (model.inherit); the rest keep their seeded initialization."""
         self.device = device if isinstance(device, torch.device) else resolve_device(device)
         self.precision = resolve_precision(self.device, precision)
         if self.precision != "fp32":
@@ -162,6 +166,7 @@ class Trainer:
         self.tensors = device_tensors(data, self.device)
         torch.manual_seed(seed)
         self.model = ForecastNet(config, data.n_stations).to(self.device)
+        self.inherited = None if init_state is None else inherit(self.model, init_state)
         opt = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
         self.optimizer = opt(
             self.model.parameters(),

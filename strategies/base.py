@@ -41,3 +41,6 @@ class Strategy:
     # False: the study does not evaluate the experiment's defaults (v4) first (a cold start,
     # named <strategy>.cold so it never shares a study or a folder with the warm one).
     warm_start: bool = True
+    # True: every trial starts from v4's trained weights where the shapes match (named
+    # <strategy>.v4w, apart from the twin that starts from fresh weights).
+    v4_weights: bool = False

@@ -285,6 +285,7 @@ def record_strategy(setting: RecordSetting) -> Strategy:
 
 
 COLD_SUFFIX = ".cold"  # a strategy's cold-start twin: <strategy>.cold
+V4_WEIGHTS_SUFFIX = ".v4w"  # its twin whose trials start from v4's trained weights
 
 
 def cold_start(strategy: Strategy) -> Strategy:
@@ -296,6 +297,11 @@ def cold_start(strategy: Strategy) -> Strategy:
     return replace(strategy, name=strategy.name + COLD_SUFFIX, warm_start=False)
 
 
+def from_v4_weights(strategy: Strategy) -> Strategy:
+    """``strategy`` with every trial started from v4's trained weights, under its own name."""
+    return replace(strategy, name=strategy.name + V4_WEIGHTS_SUFFIX, v4_weights=True)
+
+
 def strategy_problem(name: str) -> str | None:
     """Why ``name`` is not a registered strategy, listing the known ones (None when it is)."""
     if name in STRATEGIES:
@@ -304,8 +310,11 @@ def strategy_problem(name: str) -> str | None:
 
 
 def get_strategy(name: str) -> Strategy:
-    """The registered strategy ``name`` (``<name>.cold``: its cold-start twin); an unknown name
-    is a ValueError listing the known ones."""
+    """The registered strategy ``name`` (``<name>.cold``: its cold-start twin; ``<name>.v4w``:
+    its twin started from v4's weights); an unknown name is a ValueError listing the known
+    ones."""
+    if name.endswith(V4_WEIGHTS_SUFFIX):
+        return from_v4_weights(get_strategy(name.removesuffix(V4_WEIGHTS_SUFFIX)))
     base = name.removesuffix(COLD_SUFFIX)
     if strategy_problem(base):  # named as given, .cold included
         raise ValueError(strategy_problem(name))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from harness.analysis import verdict as verdict_rules
 from harness.analysis.analyze import recommended_candidates
@@ -18,9 +19,11 @@ from harness.records import param_column
 from harness.team import NIGHT_TRIAL_COUNTS, TARGET_MARGIN, TEAM_TRIAL_MINUTES
 from strategies import get_strategy
 from strategies.base import StrategyInputs
+from strategies.registry import V4_WEIGHTS_SUFFIX
 from strategies.space import Ladder, SearchSpace
 
 NOT_MEASURED = "not measured"
+WILCOXON_MIN_PAIRS = 6  # the fewest pairs at which the exact two-sided test reaches p < 0.05
 PRUNED_SHARE_AIM = (0.20, 0.30)  # the brief: pruning should skip 20-30% of trials
 GAP_AIM = 0.05  # the brief: validation and test MAE within 5%
 LEVELS_TEXT = (
@@ -228,9 +231,54 @@ def trials_text(a, plan: dict | None) -> str:
 
 def warm_start_text(a) -> str:
     """Warm start in both senses: v4's configuration as the first trial, v4's weights."""
+    return f"{_warm_configuration_text(a)} {v4_weights_text(a)}"
+
+
+def v4_weights_text(a) -> str:
+    """Whether starting trials from v4's trained weights helped: each ``<strategy>.v4w`` run
+    against its fresh-weights twin, paired by seed on the incumbents' scores (re-evaluated
+    where the comparison did), with the first rung's mean MAE beside it."""
+    names = set(a.results.strategies)
+    pairs = [
+        (s, s.removesuffix(V4_WEIGHTS_SUFFIX))
+        for s in sorted(names)
+        if s.endswith(V4_WEIGHTS_SUFFIX) and s.removesuffix(V4_WEIGHTS_SUFFIX) in names
+    ]
+    if not pairs:
+        return (
+            f"Warm start from v4's trained weights: {NOT_MEASURED} (`compare --v4-weights` with "
+            "the same strategies and seeds runs their <strategy>.v4w twins)."
+        )
     return (
-        f"{_warm_configuration_text(a)} Warm start from v4's trained weights: {NOT_MEASURED} "
-        "(every trial starts from fresh weights; no run has started one from v4's)."
+        "Warm start from v4's trained weights: "
+        + "; ".join(_weights_against_fresh(a, warm, fresh) for warm, fresh in pairs)
+        + "."
+    )
+
+
+def _weights_against_fresh(a, warm: str, fresh: str) -> str:
+    scores = a.scores.pivot_table(index="seed", columns="strategy", values="score")
+    if not {warm, fresh} <= set(scores.columns):
+        return f"{warm} against {fresh}: cannot tell (runs set apart from the comparison)"
+    both = scores[[warm, fresh]].dropna()
+    gap = both[warm] - both[fresh]
+    if len(both) < 2 or not np.any(gap):
+        answer, p = "cannot tell (fewer than 2 paired seeds, or no difference)", np.nan
+    else:
+        p = float(stats.wilcoxon(gap).pvalue)
+        if p < verdict_rules.ALPHA:
+            answer = "YES" if gap.mean() < 0 else "NO (it ends worse)"
+        elif len(both) < WILCOXON_MIN_PAIRS:
+            answer = f"cannot tell yet (no test can reject under {WILCOXON_MIN_PAIRS} pairs)"
+        else:
+            answer = "NO measurable effect"
+    rungs = a.results.rungs
+    first = rungs[rungs["rung"] == 1].groupby("strategy")["val_mae"].mean()
+    return (
+        f"{warm} against {fresh}: {answer}: incumbent {gap.mean():+.4f} bikes over "
+        f"{len(both)} paired seeds (Wilcoxon p = {p:.2g}); first-rung MAE "
+        f"{first.get(warm, np.nan):.4f} from v4's weights against {first.get(fresh, np.nan):.4f} "
+        "fresh (v4's own training is not charged to the budget)"
     )
 
 
