@@ -174,6 +174,9 @@ def test_cost_model_plan_says_it_extrapolates(smoke_records, capsys):
     assert low <= plan["n_trials"] <= high and low < high  # an interval, not a point
     assert not any("MAE" in column for column in plan["projections"][0])
     assert "No MAE is projected to the night's scale" in plan["summary"]
+    n, hours = plan["n_trials"], plan["hours"]
+    assert f"{n} harness trials are not {n} of the team's trials" in plan["summary"]
+    assert f"the same {hours:g} h hold" in plan["summary"]
     # each searched range with its evidence: against the night's range, and without each seed
     assert set(plan["ranges"]) == set(plan["space"])
     # smoke's trials are not the night's scale: every range says it is carried over

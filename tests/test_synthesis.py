@@ -98,10 +98,10 @@ def test_the_night_is_checked_against_the_brief_in_the_teams_trials(smoke_analys
     text = trials_text(smoke_analysis, plan)
     # 12 h hold 36-48 trials of 15-20 minutes: below the brief's 40
     assert "333 harness trials in 12 h (27.8 per hour" in text
-    assert "hold 36-48 of the team's trials, outside the brief's 40-70" in text
-    assert "333 is not 333 of the team's trials" in text and "`final` then trains" in text
+    assert "hold 36-48 of the team's 15-20 minute trials, outside the brief's 40-70" in text
+    assert "333 harness trials are not 333 of the team's" in text and "`final` then trains" in text
     plan = {**plan, "hours": 15}  # 45-60: inside
-    assert "hold 45-60 of the team's trials, within the brief's 40-70" in trials_text(
+    assert "hold 45-60 of the team's 15-20 minute trials, within the brief's 40-70" in trials_text(
         smoke_analysis, plan
     )
 

@@ -16,7 +16,12 @@ from harness.analysis.render import fmt_number, fmt_share
 from harness.defaults import FINAL_MAX_EPOCHS, FINAL_PATIENCE, FINAL_TOP_K
 from harness.errors import UserError
 from harness.records import param_column
-from harness.team import NIGHT_TRIAL_COUNTS, TARGET_MARGIN, TEAM_TRIAL_MINUTES
+from harness.team import (
+    NIGHT_TRIAL_COUNTS,
+    TARGET_MARGIN,
+    TEAM_TRIAL_MINUTES,
+    team_trials_sentence,
+)
 from strategies import get_strategy
 from strategies.base import StrategyInputs
 from strategies.registry import V4_WEIGHTS_SUFFIX
@@ -218,14 +223,11 @@ def trials_text(a, plan: dict | None) -> str:
             f"brief's {low}-{high}-trial ceiling cannot be checked without it. {meaning}"
         )
     hours, n = plan["hours"], plan["n_trials"]
-    team_low, team_high = hours * 60 / long, hours * 60 / short
-    fits = "within" if low <= team_low and team_high <= high else "outside"
     return (
         f"Trials in the night: {n} harness trials in {hours:g} h ({n / hours:.1f} per hour, "
         f"range {plan['n_trials_range'][0]}-{plan['n_trials_range'][1]}; from "
-        f"{plan.get('cost_source', 'the cost model')}). The same {hours:g} h hold "
-        f"{team_low:.0f}-{team_high:.0f} of the team's trials, {fits} the brief's "
-        f"{low}-{high}: {n} is not {n} of the team's trials. {meaning}"
+        f"{plan.get('cost_source', 'the cost model')}). {team_trials_sentence(n, hours)} "
+        f"{meaning}"
     )
 
 

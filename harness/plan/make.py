@@ -26,6 +26,7 @@ from harness.plan.projection import (
 )
 from harness.plan.ranges import range_checks
 from harness.sidefiles import write_json_atomic
+from harness.team import team_trials_sentence
 from strategies import get_strategy
 
 OVERNIGHT_FILE = "overnight.toml"
@@ -184,6 +185,7 @@ def _summary(a, costing: Costing, hours, counts, minutes, row, text, ceiling, ho
         f"{counts[0]} trials ({counts[1]}-{counts[2]}, {costing.range_is}) or {hours:g} hours "
         f"({minutes[0]:.3g} min per trial on average, {minutes[1]:.3g}-{minutes[2]:.3g}; "
         f"{row['complete share']:.0%} of trials reaching full fidelity in the records), "
+        f"{team_trials_sentence(counts[0], hours)} "
         f"{text} Parameters searched: {a.search_source()}.{_ceiling_text(ceiling)} No MAE is "
         f"projected to the night's scale: every MAE here was measured at "
         f"{a.results.experiment['name']}'s." + (f" {horizon['text']}" if horizon else "")
