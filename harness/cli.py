@@ -21,6 +21,7 @@ from harness.defaults import (
     FINAL_TOP_K,
     MAX_SEEDS,
     MIN_PROBE_SAMPLES,
+    NIGHT_EXPERIMENT,
     NIGHT_HOURS,
     NOISE_CONFIGS,
     PROBE_SAMPLES,
@@ -463,8 +464,8 @@ def build_parser() -> argparse.ArgumentParser:
     _experiment_option(pl, "the compared experiment (its folder under results/)")
     pl.add_argument(
         "--night",
-        default="velib_overnight",
-        help="the night's experiment, the one the plan scales to (name or .toml path)",
+        help=f"the night's experiment, the one the plan scales to (name or .toml path; default "
+        f"{NIGHT_EXPERIMENT})",
     )
     pl.add_argument("--target", dest=_OLD_NIGHT, help=argparse.SUPPRESS)  # before 2026-12
     pl.add_argument(
@@ -731,7 +732,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     plan = make_plan(
         a,
         Path(args.results) / args.experiment,
-        night_name=args.night,
+        night_name=args.night or NIGHT_EXPERIMENT,
         hours=args.hours,
         device_factor=factor,
         max_trial_minutes=args.max_trial_minutes,
@@ -819,6 +820,8 @@ def validate_args(args: argparse.Namespace) -> None:
         if dest in given:
             _check_experiment_option(flag, given[dest], args.command, dest == "experiment")
     if _OLD_NIGHT in given:
+        if "night" in given:
+            raise UserError("--target: is --night's old spelling; give --night alone")
         print("note: plan --target is now --night (the night's experiment)", file=sys.stderr)
         args.night = given[_OLD_NIGHT]
     if "strategies" in given:

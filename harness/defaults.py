@@ -2,6 +2,7 @@
 them read one value (no heavy imports: the CLI reads them before any work, as it reads
 harness.team)."""
 
+NIGHT_EXPERIMENT = "velib_overnight"  # the night `plan` scales to unless --night names another
 DEFAULT_EXPERIMENT = "quick"  # the experiment every command uses when --experiment is left out
 RESULTS_DIR = "results"  # where runs, records and reports go when --results is left out
 # The synthetic data set `data` describes by default (a data file's [data] table may leave

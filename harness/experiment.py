@@ -275,10 +275,12 @@ def _run(doc: dict, fail) -> dict:
         raise fail("run.precision", f"must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     strategy = _str(doc, "strategy", None, "run", fail)
     if strategy is not None:
-        from strategies.registry import strategy_problem
+        from strategies.registry import get_strategy
 
-        if problem := strategy_problem(strategy):
-            raise fail("run.strategy", problem)
+        try:  # a twin (<strategy>.cold, .v4w) is a strategy too: a plan may choose one
+            get_strategy(strategy)
+        except ValueError as exc:
+            raise fail("run.strategy", str(exc)) from None
     return dict(
         seeds=tuple(seeds),
         device=device,

@@ -191,9 +191,6 @@ def _run(run: _ResolvedRun) -> dict:
     )
     if workload.finished:
         return summary_of(run, workload, url, interrupted=False)
-    if run.strategy.v4_weights:  # trained once per experiment folder, not charged to the run
-        state = v4_state(experiment, workload.data, run.device, run.directory.parent.parent)
-        workload = replace(workload, make_trainer=partial(workload.make_trainer, init_state=state))
     setup_seconds = time.perf_counter() - setup_start
     study, inputs, existing = _create_study(run, storage)
     # Before anything is written: a study made under another experiment definition is refused.
@@ -202,6 +199,9 @@ def _run(run: _ResolvedRun) -> dict:
         if run.coordinator
         else None
     )
+    if run.strategy.v4_weights:  # after the definition check; not charged to the run
+        state = v4_state(experiment, workload.data, run.device, run.directory.parent.parent)
+        workload = replace(workload, make_trainer=partial(workload.make_trainer, init_state=state))
     recorder = RunRecorder(run.directory, experiment.space.names)
     flops = run.budget.flops(experiment, workload)
     limits, resume = _limits(run, study, inputs, existing, url, recorder, flops)

@@ -2,8 +2,9 @@
 
 v4 is trained once per experiment folder, to convergence the way `final` trains (early
 stopping on validation), and saved as ``<results>/<experiment>/v4-weights.pt`` with the
-experiment's fingerprint: every .v4w run of the comparison, and every worker of one, starts
-from the same file, and a changed experiment trains it again. The training is not charged to
+experiment's fingerprint: every .v4w run of the comparison, and every local worker of one,
+starts from the same file (a worker on another machine trains its own copy), and a changed
+experiment trains it again. The training is not charged to
 any run's budget: the team's v4 weights exist before the night."""
 
 from __future__ import annotations

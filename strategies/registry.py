@@ -294,7 +294,9 @@ def cold_start(strategy: Strategy) -> Strategy:
     A strategy with a fixed queue (grid, record) never warm-starts and comes back unchanged."""
     if strategy.queue is not None or not strategy.warm_start:
         return strategy
-    return replace(strategy, name=strategy.name + COLD_SUFFIX, warm_start=False)
+    weights = V4_WEIGHTS_SUFFIX if strategy.v4_weights else ""  # the order get_strategy reads
+    name = strategy.name.removesuffix(weights) + COLD_SUFFIX + weights
+    return replace(strategy, name=name, warm_start=False)
 
 
 def from_v4_weights(strategy: Strategy) -> Strategy:

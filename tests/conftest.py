@@ -1,4 +1,5 @@
 import os
+import shutil
 import signal
 
 import pytest
@@ -49,7 +50,8 @@ def _built_once(tmp_path_factory, name, build):
     root = tmp_path_factory.getbasetemp().parent / name
     with FileLock(str(root) + ".lock"):
         if not (root / ".built").exists():
-            root.mkdir(exist_ok=True)
+            shutil.rmtree(root, ignore_errors=True)  # what a failed build left
+            root.mkdir()
             build(root)
             (root / ".built").touch()
     return root

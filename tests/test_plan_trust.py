@@ -257,11 +257,12 @@ def _ranges_case(rows, night_params, search):
     t = pd.DataFrame(rows, columns=["seed", "param_learning_rate", "param_hidden_1", "val_mae"])
     t = t.assign(strategy="s", trial=range(len(t)), state="COMPLETE")
     from harness.datasets import DataSpec
+    from strategies.space import Ladder
 
     a = SimpleNamespace(results=_results(t), params_to_search=lambda: search)
     night_data = DataSpec(stations=1498, days=28)  # not the trials' scale (1 station x 10 days)
-    space = SimpleNamespace(params=night_params)
-    night = SimpleNamespace(name="night", data=night_data, space=space)
+    space, ladder = SimpleNamespace(params=night_params), Ladder((1 / 9, 1 / 3, 1.0), (4, 4, 4))
+    night = SimpleNamespace(name="night", data=night_data, space=space, ladder=ladder)
     return a, night
 
 

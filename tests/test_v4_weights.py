@@ -13,7 +13,8 @@ from harness.v4_weights import V4_WEIGHTS_FILE
 from model.config import ModelConfig
 from model.network import ForecastNet
 from model.train import Trainer
-from strategies import get_strategy
+from strategies import STRATEGIES, cold_start, get_strategy
+from strategies.registry import from_v4_weights
 from tests.e2e import cli, copy_results
 
 
@@ -36,11 +37,21 @@ def test_only_tensors_of_matching_shape_are_inherited_the_rest_stay_fresh(tiny_d
     assert same.inherited.share == 1.0  # v4's own shape inherits everything
 
 
-def test_the_twin_is_named_apart_and_keeps_its_strategy():
+def test_the_twin_is_named_apart_and_every_name_reads_back():
     twin = get_strategy("tpe_median.v4w")
     assert twin.name == "tpe_median.v4w" and twin.v4_weights and twin.prunes
     assert not get_strategy("tpe_median").v4_weights
-    assert get_strategy("random.cold.v4w").name == "random.cold.v4w"
+    for base in STRATEGIES:  # every twin, made in either order, is found again by its name
+        for made in (
+            from_v4_weights(cold_start(get_strategy(base))),
+            cold_start(from_v4_weights(get_strategy(base))),
+        ):
+            again = get_strategy(made.name)
+            assert (again.name, again.warm_start, again.v4_weights) == (
+                made.name,
+                made.warm_start,
+                made.v4_weights,
+            )
 
 
 def test_a_replay_refuses_v4_weights_in_one_line(tmp_path, capsys):

@@ -312,6 +312,7 @@ BAD_OPTIONS = [
     (["plan", "--experiment", "a/b"], "--experiment", "is not a safe folder name"),
     (["plan", "--target", "../x"], "--target", "is not a safe folder name"),  # old spelling
     (["plan", "--night", "../x"], "--night", "is not a safe folder name"),
+    (["plan", "--night", "smoke", "--target", "smoke"], "--target", "give --night alone"),
     (["final", "--seeds", "0"], "--seeds", "must be >= 1"),
     (["final", "--top-k", "0"], "--top-k", "must be >= 1"),
     (["final", "--max-epochs", "0"], "--max-epochs", "must be >= 1"),

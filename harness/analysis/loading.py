@@ -22,7 +22,7 @@ from harness.errors import UserError
 from harness.fingerprint import differences, fingerprint_hash, fingerprint_of
 from harness.records import read_rungs, read_trials
 from harness.tables import UnusableTable, finite, has_rows, read_table, whole
-from strategies.registry import RECORD_PREFIX
+from strategies.registry import RECORD_PREFIX, V4_WEIGHTS_SUFFIX
 from strategies.space import Param
 
 # The side files of compare, with what makes a row usable.
@@ -49,6 +49,12 @@ class Results:
     warnings: list[str] = field(default_factory=list)  # skipped folders, dropped lines
     reeval: pd.DataFrame | None = None  # incumbents retrained with fresh seeds
     converge: pd.DataFrame | None = None  # configurations trained to convergence
+    # The <strategy>.v4w runs (trials started from v4's trained weights), kept apart: their
+    # v4 trial starts converged and their curves are not a configuration's from scratch, so
+    # they enter no target, pooled measure or verdict; only the v4-weights answer reads them.
+    weights_meta: dict[tuple[str, int], dict] = field(default_factory=dict)
+    weights_trials: pd.DataFrame | None = None
+    weights_rungs: pd.DataFrame | None = None
 
     @property
     def strategies(self) -> list[str]:
@@ -132,6 +138,13 @@ def load_results(results_dir: str | Path, experiment: str, echo: bool = True) ->
         runs.append(run)
         warnings.extend(run.notes)
     runs = _same_definition(runs, warnings)
+    weights = [r for r in runs if r.meta["strategy"].endswith(V4_WEIGHTS_SUFFIX)]
+    runs = [r for r in runs if not r.meta["strategy"].endswith(V4_WEIGHTS_SUFFIX)]
+    if not runs and weights:
+        raise UserError(
+            f"{base}: only runs started from v4's weights (.v4w); run their fresh twins too "
+            "(the same compare without --v4-weights)"
+        )
     if not runs:
         raise UserError(f"{base}: no usable runs ({len(folders)} skipped; first: {warnings[0]})")
     side = {
@@ -150,6 +163,11 @@ def load_results(results_dir: str | Path, experiment: str, echo: bool = True) ->
         warnings=warnings,
         reeval=side["reeval"],
         converge=side["converge"],
+        weights_meta={(r.meta["strategy"], int(r.meta["seed"])): r.meta for r in weights},
+        weights_trials=pd.concat([r.trials for r in weights], ignore_index=True)
+        if weights
+        else None,
+        weights_rungs=_pooled([r.rungs for r in weights]) if weights else None,
     )
 
 

@@ -16,6 +16,7 @@ from harness.plan.cost import CostModel, configs_of
 from harness.plan.night_space import py_value
 from harness.records import param_column
 from model.config import ModelConfig, count_parameters
+from strategies.space import Ladder
 
 # Minutes per trial at the night's scale (the column name the ceiling reads).
 MINUTES_COLUMN = "target_minutes"
@@ -39,9 +40,10 @@ def _windows(stations: int, days: int) -> int:
 
 
 def ladder_scale(recorded_ladder: dict, night: Experiment) -> float:
-    """Same fractions assumed; epochs per rung may differ (the night's total over the
-    recorded total)."""
-    return sum(night.ladder.epochs) / sum(recorded_ladder["epochs"])
+    """The night's training per climb over the recorded one (``Ladder.budget``: fraction x
+    epochs summed over the rungs), so other fractions or epochs per rung both count."""
+    recorded = Ladder(tuple(recorded_ladder["fractions"]), tuple(recorded_ladder["epochs"]))
+    return night.ladder.budget / recorded.budget
 
 
 def sample_scale(recorded_experiment: dict, night: Experiment) -> float:

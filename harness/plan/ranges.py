@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict
+from pathlib import Path
 
 import pandas as pd
 
@@ -50,16 +51,30 @@ def _scale(a: Analysis, night: Experiment) -> dict:
     """Whether the ranges rest on trials at the night's scale (the compared data is the
     night's) or are carried over from another, in words."""
     ours, theirs = a.results.experiment["data"], asdict(night.data)
-    if all(ours.get(k) == theirs[k] for k in ("source", "stations", "days")):
+    ladder = a.results.experiment["ladder"]
+    same_data = all(ours.get(k) == theirs[k] for k in ("stations", "days")) and _file(
+        ours.get("source")
+    ) == _file(theirs["source"])
+    same_ladder = [ladder["fractions"], ladder["epochs"]] == [
+        list(night.ladder.fractions),
+        list(night.ladder.epochs),
+    ]
+    if same_data and same_ladder:
         return {"measured_at_night_scale": True, "scale": "at the night's scale"}
     return {
         "measured_at_night_scale": False,
         "scale": (
             f"carried over from {a.results.experiment['name']} ({ours['stations']} stations x "
-            f"{ours['days']} days) to {night.name} ({theirs['stations']} x {theirs['days']}): "
-            "check it there"
+            f"{ours['days']} days, [ladder] epochs {ladder['epochs']}) to {night.name} "
+            f"({theirs['stations']} x {theirs['days']}, {list(night.ladder.epochs)}): check it "
+            "there"
         ),
     }
+
+
+def _file(source) -> str | None:
+    """A data source by its file name, as the fingerprint compares it."""
+    return None if not source else Path(source).name
 
 
 def _against_night(p: Param, low: float, high: float) -> dict:

@@ -18,7 +18,7 @@ from harness.replay.trainer import ReplayFidelity, replay_factory
 from harness.sidefiles import read_json_guarded, write_json_atomic
 from harness.study_lock import LOCK_NAME
 from harness.tables import UnusableTable, finite, has_rows, read_table
-from strategies.registry import RECORD_PREFIX
+from strategies.registry import RECORD_PREFIX, V4_WEIGHTS_SUFFIX
 
 _CACHE: dict[tuple[str, str], Surrogate] = {}
 
@@ -31,6 +31,8 @@ def learning_curves(results_dir: str | Path, experiment: str) -> pd.DataFrame:
     base = Path(results_dir) / experiment
     parts = []
     for path in sorted(base.glob("*/seed-*/rungs.csv")):
+        if path.parent.parent.name.endswith(V4_WEIGHTS_SUFFIX):
+            continue  # curves that started from trained weights are not a configuration's
         frame = read_rungs(path).frame
         if len(frame):
             parts.append(frame.assign(source=f"{path.parent.parent.name}/{path.parent.name}"))
