@@ -193,6 +193,14 @@ def test_bad_field_is_one_line_naming_it(path, value, field, words):
     assert f": {field}: " in message and words in message
 
 
+@pytest.mark.parametrize("twin", ["tpe_median.cold", "tpe_median.v4w", "random.cold.v4w"])
+def test_a_plan_may_name_a_strategys_twin(twin):
+    """overnight.toml names the verdict's choice, which may be a cold or v4-weights twin."""
+    experiment = parse_experiment(_doc(run__strategy=twin), "exp.toml", default_name="exp")
+    assert experiment.strategy == twin
+    assert "unknown strategy 'tpe_median.warm'" in _error(_doc(run__strategy="tpe_median.warm"))
+
+
 @pytest.mark.parametrize(
     "name, words",
     [
