@@ -199,4 +199,5 @@ class Objective:
             "device": str(trainer.device),
             "pruned": pruned,
             "replayed": self.workload.replayed,
+            "inherited_share": getattr(getattr(trainer, "inherited", None), "share", ""),
         }

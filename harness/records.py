@@ -47,6 +47,7 @@ RUNG_COLUMNS = (
     "pruned",
     "replayed",
     "train_flops",
+    "inherited_share",  # of the model's tensors taken from v4's weights (.v4w runs; else empty)
 )
 TRIAL_COLUMNS = (
     "strategy",
@@ -67,7 +68,7 @@ TRIAL_COLUMNS = (
 )
 # Columns added after runs were first recorded: a run resumed from older records keeps writing
 # its own header's columns (these stay empty there) instead of being refused.
-LATER_COLUMNS = ("finished_at",)
+LATER_COLUMNS = ("finished_at", "inherited_share")
 # Columns read and appended under their new name; records written before the rename keep
 # their header. rungs.csv's "epochs" became "epochs_done" in 2026-12.
 RENAMED_COLUMNS = {"epochs": "epochs_done"}

@@ -78,8 +78,14 @@ def test_v4_is_trained_once_and_trials_start_from_it(smoke_compare, tmp_path, ca
 
     for seed in (0, 1):
         assert first_rung("random.v4w", seed) < 0.8 * first_rung("random", seed)
+    # each rung records the share of tensors its model inherited: all of them for v4's shape
+    rungs = pd.read_csv(root / "smoke/random.v4w/seed-0/rungs.csv")
+    assert (rungs.loc[rungs["trial"] == 0, "inherited_share"] == 1.0).all()
+    assert rungs["inherited_share"].between(0, 1).all() and rungs["inherited_share"].min() < 1
+    assert pd.read_csv(root / "smoke/random/seed-0/rungs.csv")["inherited_share"].isna().all()
     text = v4_weights_text(analyze(root, "smoke", echo=False))
     assert "random.v4w against random: " in text and "over 2 paired seeds" in text
+    assert "where every tensor was inherited" in text
     assert "not charged to the budget" in text
 
     made = weights.stat().st_mtime_ns

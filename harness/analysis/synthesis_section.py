@@ -299,7 +299,24 @@ def _weights_against_fresh(r, warm: str) -> str:
         f"{warm} against {fresh}: {answer}: best MAE {np.median(gap):+.4f} bikes (median over "
         f"{len(gap)} paired seeds, {differing} differing; Wilcoxon signed-rank p = {p:.2g}); "
         f"first-rung MAE {first.get(warm, np.nan):.4f} from v4's weights against "
-        f"{first.get(fresh, np.nan):.4f} fresh{shape}"
+        f"{first.get(fresh, np.nan):.4f} fresh{shape}{_by_shape(r.weights_rungs, warm, seeds)}"
+    )
+
+
+def _by_shape(rungs: pd.DataFrame, warm: str, seeds: list) -> str:
+    """The first-rung MAE of trials that inherited every tensor against the others: the head
+    start a comparison under v4's weights gives v4's shape ("" where not recorded)."""
+    if "inherited_share" not in rungs:
+        return ""
+    mine = rungs[(rungs["strategy"] == warm) & (rungs["rung"] == 1) & rungs["seed"].isin(seeds)]
+    share = pd.to_numeric(mine["inherited_share"], errors="coerce")
+    whole, part = mine[share >= 1.0], mine[share < 1.0]
+    if whole.empty or part.empty:
+        return ""
+    return (
+        f"; by shape, first-rung MAE {whole['val_mae'].mean():.4f} where every tensor was "
+        f"inherited ({len(whole)} trials) against {part['val_mae'].mean():.4f} where some were "
+        f"fresh ({len(part)}, a median {share[share < 1.0].median():.0%} inherited)"
     )
 
 
