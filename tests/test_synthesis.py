@@ -65,6 +65,7 @@ def test_every_field_is_filled_or_says_not_measured(smoke_analysis):
     # the recommended configuration: every parameter of the space, from the chosen strategy
     line = next(b[1] for b in blocks if str(b[1]).startswith("Recommended configuration"))
     assert all(f"{name} = " in line for name in space) and "`final` has not tested it" in line
+    assert "best re-evaluated incumbent" in line  # the shared comparison re-evaluates them
 
 
 def test_levels_follow_the_stated_thresholds():

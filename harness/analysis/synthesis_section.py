@@ -415,8 +415,8 @@ def _gap_criterion(final: dict | None) -> tuple:
 
 
 def recommended_text(a, final: dict | None) -> str:
-    """The recommended configuration's values: final's where it ran, else the best
-    re-evaluated incumbent of the chosen strategy."""
+    """The recommended configuration's values: final's where it ran, else the chosen
+    strategy's best incumbent (by re-evaluated score where there is one)."""
     names = [p.name for p in a.results.space()]
     if final and final.get("config"):
         values = {n: final["config"][n] for n in names if n in final["config"]}
@@ -427,7 +427,9 @@ def recommended_text(a, final: dict | None) -> str:
         except UserError:
             return f"Recommended configuration: {NOT_MEASURED} ({a.choice} has no complete trial)."
         values = {n: row[param_column(n)] for n in names if param_column(n) in row}
-        source = f"{a.choice}'s best re-evaluated incumbent; `final` has not tested it"
+        ranked = a.scores[a.scores["strategy"] == a.choice]["reevaluated"].any()
+        how = "re-evaluated" if ranked else "recorded (not re-evaluated)"
+        source = f"{a.choice}'s best {how} incumbent; `final` has not tested it"
     shown = ", ".join(f"{n} = {_value(v)}" for n, v in values.items())
     return f"Recommended configuration ({source}): {shown}."
 
