@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+import numpy as np
+
 from model.flops import training_flops
 from model.train import EvalResult, Trainer, TrainResult
 
@@ -46,6 +48,17 @@ def build_trainer(
     """A Trainer (or a backend's stand-in made by ``factory``) of model ``config`` with the
     experiment's precision: the one place a trial, a retrain or the final check makes one."""
     return factory(data, config, seed=seed, device=device, precision=experiment.precision)
+
+
+def train_to_convergence(
+    experiment, data, config, *, seed: int, device: str, max_epochs: int, patience: int
+) -> tuple[Trainer, TrainResult, list[EvalResult]]:
+    """``config`` trained on every training window with early stopping on validation, the best
+    epoch's weights kept: how `final`, horizon trust and v4's weights train. Returns the
+    trainer, its history and the evaluation after each epoch."""
+    trainer = build_trainer(experiment, data, config, seed=seed, device=device)
+    history, evals = trainer.fit(np.arange(len(data.splits["train"])), max_epochs, patience)
+    return trainer, history, evals
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,10 @@ and records their converged validation MAE beside their top-rung MAE.
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from harness.climb import build_trainer, fresh_seed
+from harness.climb import fresh_seed, train_to_convergence
 from harness.records import as_param_columns, param_columns
 from harness.retrain import params_of
 
@@ -47,15 +46,21 @@ def converge(
     """Train the sampled configurations to early-stopped convergence; one row each with the
     top-rung MAE recorded by the ladder and the converged (best-epoch) validation MAE."""
     sample = converge_sample(trials, k)
-    everything = np.arange(len(data.splits["train"]))
     rows = []
     for _, row in tqdm(
         list(sample.iterrows()), desc="converge", unit="config", disable=not progress
     ):
         params = params_of(row, experiment.space.names)
         config = experiment.base_config().with_params(params)
-        trainer = build_trainer(experiment, data, config, seed=fresh_seed(0), device=device)
-        history, evals = trainer.fit(everything, max_epochs, patience)
+        _, _, evals = train_to_convergence(
+            experiment,
+            data,
+            config,
+            seed=fresh_seed(0),
+            device=device,
+            max_epochs=max_epochs,
+            patience=patience,
+        )
         converged = min((e.metrics["mae"] for e in evals), default=float("nan"))
         rows.append(
             {

@@ -14,7 +14,7 @@ from tqdm import tqdm
 from harness.analysis.analyze import Analysis, recommended_candidates
 from harness.analysis.verdict import ALPHA
 from harness.checkpoints import save_checkpoint
-from harness.climb import build_trainer
+from harness.climb import train_to_convergence
 from harness.datasets import load_data
 from harness.defaults import FINAL_MAX_EPOCHS, FINAL_PATIENCE, FINAL_SEEDS, FINAL_TOP_K
 from harness.errors import UserError
@@ -33,8 +33,9 @@ TEAM_TARGET = -TARGET_MARGIN  # the team wants more than this MAE reduction agai
 
 
 def _fit(experiment, data, config, seed, device, max_epochs, patience):
-    trainer = build_trainer(experiment, data, config, seed=seed, device=device)
-    history, evals = trainer.fit(np.arange(len(data.splits["train"])), max_epochs, patience)
+    trainer, history, evals = train_to_convergence(
+        experiment, data, config, seed=seed, device=device, max_epochs=max_epochs, patience=patience
+    )
     if history.diverged and not evals:
         raise UserError(
             f"final: training diverged at epoch {history.diverged_at_epoch} with seed {seed} "

@@ -12,10 +12,8 @@ from __future__ import annotations
 import fcntl
 from pathlib import Path
 
-import numpy as np
-
 from harness.checkpoints import read_checkpoint, save_checkpoint
-from harness.climb import build_trainer
+from harness.climb import train_to_convergence
 from harness.defaults import FINAL_MAX_EPOCHS, FINAL_PATIENCE
 from harness.errors import UserError
 from harness.fingerprint import fingerprint, fingerprint_hash
@@ -48,11 +46,15 @@ def v4_state(experiment, data, device, folder: Path) -> dict:
 
 
 def _train(experiment, data, device, identity: str) -> dict:
-    trainer = build_trainer(
-        experiment, data, experiment.base_config(), seed=V4_WEIGHTS_SEED, device=device
+    trainer, history, evals = train_to_convergence(
+        experiment,
+        data,
+        experiment.base_config(),
+        seed=V4_WEIGHTS_SEED,
+        device=device,
+        max_epochs=FINAL_MAX_EPOCHS,
+        patience=FINAL_PATIENCE,
     )
-    train = np.arange(len(data.splits["train"]))
-    history, evals = trainer.fit(train, FINAL_MAX_EPOCHS, FINAL_PATIENCE)
     if not evals:
         raise UserError(
             f"v4 weights: v4 diverged at epoch {history.diverged_at_epoch} "
