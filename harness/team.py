@@ -5,6 +5,8 @@ TARGET_MARGIN = 0.03  # more than 3% below v4's MAE: the MAE target and the effe
 TEAM_DEFAULT = "tpe_median"  # the team's current strategy: kept unless the evidence beats it
 NIGHT_TRIAL_COUNTS = (40, 60, 70)  # the brief: 40-70 trials a night
 TEAM_TRIAL_MINUTES = (15, 20)  # the team's trial: one training early-stopped at convergence
+GAP_GUARD = 0.05  # validation and test MAE within 5%: no overfitting to the validation split
+PRUNED_SHARE_AIM = (0.20, 0.30)  # the brief: pruning should skip 20-30% of trials
 
 
 def team_trials_sentence(n_trials: int, hours: float) -> str:
