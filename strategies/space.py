@@ -255,6 +255,11 @@ class Ladder:
         base = self.fractions[0] * self.epochs[0]
         return tuple(max(1, round(f * e / base)) for f, e in zip(self.fractions, self.epochs))
 
+    @classmethod
+    def from_record(cls, record: dict) -> Ladder:
+        """The ladder of a recorded experiment (metadata.json's ``ladder``: fractions, epochs)."""
+        return cls(tuple(record["fractions"]), tuple(record["epochs"]))
+
     @property
     def rungs(self) -> tuple[LadderRung, ...]:
         """The rungs in the order a trial climbs them."""

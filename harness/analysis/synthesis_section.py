@@ -200,8 +200,7 @@ def strategy_text(a) -> str:
 
 
 def _ladder(a) -> Ladder:
-    ladder = a.results.experiment["ladder"]
-    return Ladder(tuple(ladder["fractions"]), tuple(ladder["epochs"]))
+    return Ladder.from_record(a.results.experiment["ladder"])
 
 
 def trials_text(a, plan: dict | None) -> str:

@@ -42,8 +42,7 @@ def _windows(stations: int, days: int) -> int:
 def ladder_scale(recorded_ladder: dict, night: Experiment) -> float:
     """The night's training per climb over the recorded one (``Ladder.budget``: fraction x
     epochs summed over the rungs), so other fractions or epochs per rung both count."""
-    recorded = Ladder(tuple(recorded_ladder["fractions"]), tuple(recorded_ladder["epochs"]))
-    return night.ladder.budget / recorded.budget
+    return night.ladder.budget / Ladder.from_record(recorded_ladder).budget
 
 
 def sample_scale(recorded_experiment: dict, night: Experiment) -> float:
