@@ -67,8 +67,6 @@ def tiny_data():
 def postgres_url():
     """A real PostgreSQL server on loopback. CI installs it (.ci/run); elsewhere a missing server
     skips the tests that need it, saying so, but under CI it is a failure."""
-    import os
-
     from tests.postgres_server import PostgresServer, find_bin
 
     bindir = find_bin()
