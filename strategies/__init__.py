@@ -4,7 +4,7 @@
 - ``registry``: every registered strategy by name, its sampler and pruner settings, and
   cold-start twins;
 - ``space``: the search space and the fidelity ladder, as strategies see them;
-- ``seeding``: every sampler's random numbers for trial n drawn from (seed, n) alone.
+- ``seeding``: a sampler's random numbers for trial n's parameter p drawn from (seed, n, p).
 """
 
 from strategies.base import Strategy, StrategyInputs

@@ -13,8 +13,8 @@ from strategies.space import Ladder, SearchSpace
 @dataclass(frozen=True)
 class StrategyInputs:
     """The small frozen input of every factory. Samplers are seeded with ``seed``; the
-    registry reseeds them from (seed, trial number) before every trial (strategies.seeding),
-    so a resumed study or an extra worker never restarts a stream."""
+    registry reseeds them from (seed, trial number, parameter) before every draw
+    (strategies.seeding), so a resumed study or an extra worker never restarts a stream."""
 
     space: SearchSpace
     ladder: Ladder

@@ -12,11 +12,14 @@ import itertools
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import optuna
+from optuna.distributions import BaseDistribution
 from optuna.pruners import HyperbandPruner, MedianPruner, NopPruner, SuccessiveHalvingPruner
 from optuna.samplers import CmaEsSampler, GridSampler, QMCSampler, RandomSampler, TPESampler
+from optuna.trial import FrozenTrial
 
 from strategies.base import Strategy, StrategyInputs
 from strategies.seeding import PerTrialSeeded
@@ -80,13 +83,27 @@ def _cmaes(inputs: StrategyInputs) -> CmaEsSampler:
     )
 
 
+class NumberedQMCSampler(QMCSampler):
+    """Trial n takes point n of the scrambled Sobol sequence. Optuna's own QMC sampler counts
+    its draws in the study instead: a trial killed after it drew, and drawn again on resume,
+    would take the next point and shift every later trial's."""
+
+    def sample_relative(
+        self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        self._number = trial.number
+        return super().sample_relative(study, trial, search_space)
+
+    def _find_sample_id(self, study: optuna.Study, search_space: dict) -> int:
+        return self._number  # overrides a private method; the pinned Optuna 5.x has it
+
+
 def _qmc(inputs: StrategyInputs) -> QMCSampler:
-    # The Sobol sequence continues from the study's own counter, whichever process samples.
     with warnings.catch_warnings():
         warnings.simplefilter(
             "ignore", optuna.exceptions.ExperimentalWarning
         )  # QMCSampler is stable in practice
-        return QMCSampler(
+        return NumberedQMCSampler(
             qmc_type="sobol",
             scramble=True,
             seed=inputs.seed,

@@ -2,9 +2,13 @@
 
 An Optuna sampler keeps one random stream per process. A study resumed in a new process (after
 a kill, on another worker) would draw from a restarted stream: it would repeat the first
-configurations, and a resumed run would not be the run it replaces. Seeding each trial's
-streams from its number makes trial n's draw depend only on the seed, n and the trials already
-finished, whichever process makes it.
+configurations, and a resumed run would not be the run it replaces. Seeding each draw's
+streams from the trial's number and what is drawn (one parameter, or the joint sample) makes
+trial n's value of a parameter depend only on the seed, n, the parameter and the trials already
+finished, whichever process makes it. Keyed by parameter, not only by trial: a process killed
+between two of a trial's parameter writes leaves the first ones stored, and the resumed trial
+draws only the rest; a stream seeded once per trial would hand them the draws the stored ones
+had taken.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 class PerTrialSeeded(BaseSampler):
     """``inner`` with its random streams (and those of its fallback samplers) reseeded from
-    (``seed``, trial number) before each trial; everything else is ``inner``'s own."""
+    (``seed``, trial number, what is drawn) before each draw; everything else is ``inner``'s."""
 
     def __init__(self, inner: BaseSampler, seed: int) -> None:
         self.inner, self.seed = inner, seed
@@ -40,6 +44,7 @@ class PerTrialSeeded(BaseSampler):
     def sample_relative(
         self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
     ) -> dict[str, Any]:
+        reseed(self.inner, self.seed, trial.number, RELATIVE)
         return self.inner.sample_relative(study, trial, search_space)
 
     def sample_independent(
@@ -49,6 +54,7 @@ class PerTrialSeeded(BaseSampler):
         param_name: str,
         param_distribution: BaseDistribution,
     ) -> Any:
+        reseed(self.inner, self.seed, trial.number, param_name)
         return self.inner.sample_independent(study, trial, param_name, param_distribution)
 
     def after_trial(
@@ -66,18 +72,23 @@ class PerTrialSeeded(BaseSampler):
         pass
 
 
-def reseed(sampler: BaseSampler, seed: int, number: int) -> int:
+RELATIVE = ""  # the draw key of a joint (relative) sample; a parameter's name keys its own
+
+
+def reseed(sampler: BaseSampler, seed: int, number: int, draw: str = RELATIVE) -> int:
     """Seed every random stream of ``sampler`` and of the samplers it holds (TPE's start-up
-    sampler, CMA-ES's and QMC's independent sampler) for trial ``number``; returns how many.
-    A stream's seed depends on (seed, number) and on the class and attribute that own it, so
-    TPE's start-up draws are the random strategy's draws (the two stay exact twins while TPE
-    starts up) and a sampler's own streams differ from each other."""
+    sampler, CMA-ES's and QMC's independent sampler) for trial ``number``'s ``draw``; returns
+    how many. A stream's seed depends on (seed, number, draw) and on the class and attribute
+    that own it, so TPE's start-up draws are the random strategy's draws (the two stay exact
+    twins while TPE starts up) and a sampler's own streams differ from each other."""
     count = 0
+    key = zlib.crc32(draw.encode())
     for name, value in vars(sampler).items():
         if isinstance(value, LazyRandomState):
             owner = zlib.crc32(f"{type(sampler).__name__}.{name}".encode())
-            value.rng.seed(np.random.SeedSequence((seed, number, owner)).generate_state(1)[0])
+            entropy = (seed, number, owner, key)
+            value.rng.seed(np.random.SeedSequence(entropy).generate_state(1)[0])
             count += 1
         elif isinstance(value, BaseSampler):
-            count += reseed(value, seed, number)
+            count += reseed(value, seed, number, draw)
     return count

@@ -131,13 +131,22 @@ def test_resume_does_not_repeat_configurations(name):
     assert len(set(xs)) == 10  # the resumed sampler does not replay the first five
 
 
-def _ask_and_tell(study, count, stop_at=None):
+def _suggest(trial, written=2):
+    """The trial's configuration; ``written`` < 2 stops after that many parameters are stored
+    (a float second: two streams that differ cannot draw the same value by chance)."""
+    x = trial.suggest_float("x", 0, 1)
+    if written < 2:
+        return x, None
+    trial.suggest_float("y", 0, 1)
+    return x, trial.suggest_categorical("c", ["a", "b"])
+
+
+def _ask_and_tell(study, count, stop_at=None, written=2):
     """``count`` trials of a pruned ladder objective; with ``stop_at``, that trial is left
-    RUNNING (its process killed) and the loop ends there."""
+    RUNNING (its process killed once ``written`` parameters are stored) and the loop ends."""
     for _ in range(count):
         trial = study.ask()
-        x = trial.suggest_float("x", 0, 1)
-        c = trial.suggest_categorical("c", ["a", "b"])
+        x, c = _suggest(trial, written if trial.number == stop_at else 2)
         if trial.number == stop_at:
             return trial.number
         state, value = _climb(trial, x + 0.3 * (c == "b"))
@@ -154,12 +163,14 @@ def _climb(trial, final):
     return optuna.trial.TrialState.COMPLETE, value
 
 
+@pytest.mark.parametrize("written", [2, 1], ids=["killed-training", "killed-mid-suggestion"])
 @pytest.mark.parametrize(
     "name", ["tpe_median", "tpe_hyperband", "tpe_asha", "random", "cmaes", "qmc"]
 )
-def test_a_study_resumed_by_a_new_process_samples_what_the_uninterrupted_one_did(name):
-    # Every sampler draws trial n from (seed, n): a new process's sampler, resuming the trial
-    # a killed process left RUNNING and going on, proposes what one process would have.
+def test_a_study_resumed_by_a_new_process_samples_what_the_uninterrupted_one_did(name, written):
+    # Every sampler draws trial n's parameters from (seed, n, parameter): a new process's
+    # sampler, resuming the trial a killed process left RUNNING (while it trained, or between
+    # two of its parameter writes) and going on, proposes what one process would have.
     def study(storage):
         sampler, pruner = get_strategy(name).make(StrategyInputs(SPACE, LADDER, 3))
         return optuna.create_study(
@@ -169,10 +180,11 @@ def test_a_study_resumed_by_a_new_process_samples_what_the_uninterrupted_one_did
     whole = study(optuna.storages.InMemoryStorage())
     _ask_and_tell(whole, 16)
     storage = optuna.storages.InMemoryStorage()
-    killed = _ask_and_tell(study(storage), 16, stop_at=7)
+    killed = _ask_and_tell(study(storage), 16, stop_at=7, written=written)
     resumed = study(storage)  # another process: a new sampler and pruner
-    trial = optuna.trial.Trial(resumed, resumed.trials[killed]._trial_id)
-    state, value = _climb(trial, trial.params["x"] + 0.3 * (trial.params["c"] == "b"))
+    trial = optuna.trial.Trial(resumed, resumed.trials[killed]._trial_id)  # as optimize._resume
+    x, c = _suggest(trial)
+    state, value = _climb(trial, x + 0.3 * (c == "b"))
     resumed.tell(trial, value, state=state)
     _ask_and_tell(resumed, 16 - killed - 1)
     assert [t.params for t in resumed.trials] == [t.params for t in whole.trials]
