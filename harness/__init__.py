@@ -9,6 +9,7 @@ Commands (``python -m harness``):
 - ``two_stage``: ``compare --two-stage``, a replayed screen then a sized real confirmation;
 - ``record``: the learning curves the replay surrogate is fitted to;
 - ``tunability``: which parameters to search, and how many, measured on the replay;
+- ``architecture``: the brief's architecture questions, from record's and random search's curves;
 - ``final``: the recommendation and v4 retrained with early stopping, tested once;
 - ``workers``: several processes, or machines, on one study.
 

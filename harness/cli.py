@@ -29,6 +29,7 @@ from harness.defaults import (
     REEVAL_SEEDS,
     RESULTS_DIR,
     SCREEN_SEEDS,
+    SURROGATE_REFITS,
 )
 from harness.errors import UserError
 from harness.sidefiles import folder_problem
@@ -338,7 +339,6 @@ def _cmd_tunability(args: argparse.Namespace) -> int:
     from harness.analysis.analyze import TUNABILITY_FILE
     from harness.experiment import load_experiment
     from harness.replay.prepare import load_surrogate
-    from harness.sidefiles import write_json_atomic
     from harness.tunability import Setting, check_strategy, measure, summary_lines
     from strategies import get_strategy
     from strategies.registry import COLD_SUFFIX, strategy_problem
@@ -355,14 +355,55 @@ def _cmd_tunability(args: argparse.Namespace) -> int:
     surrogate = load_surrogate(experiment, args.results)
     setting = Setting(surrogate, experiment.space, experiment.ladder, strategy, budgets)
     result = measure(setting, args.seeds, progress=not args.no_progress)
-    result["experiment"] = experiment.name
     result["surrogate"] = {k: surrogate.evidence.get(k) for k in ("chosen", "fitted_on")}
-    path = Path(args.results) / experiment.name / TUNABILITY_FILE
+    return _write_measurement(args.results, experiment.name, TUNABILITY_FILE, result, summary_lines)
+
+
+def _write_measurement(results: str, experiment: str, name: str, result: dict, lines) -> int:
+    """Write a command's measurement as ``name`` in the experiment's folder, tagged with the
+    experiment (its readers check it), and print ``lines(result)`` and where it went."""
+    from harness.sidefiles import write_json_atomic
+
+    result["experiment"] = experiment
+    path = Path(results) / experiment / name
     write_json_atomic(path, result)
-    for line in summary_lines(result):
+    for line in lines(result):
         print(line)
     print(f"written: {path}")
     return 0
+
+
+def _add_architecture(sub) -> None:
+    """The `architecture` subcommand: the brief's architecture questions, from recorded curves."""
+    arch = _subcommand(
+        sub,
+        "architecture",
+        _cmd_architecture,
+        "the brief's architecture questions (layers, widths, size against depth, learning rate "
+        "against batch size, clipping, dense, dropout) from record's and random search's curves",
+    )
+    _experiment_option(arch, "a name in experiments/ or a path to a .toml file")
+    _int_option(
+        arch, "--refits", SURROGATE_REFITS,
+        f"surrogate refits behind its intervals (default {SURROGATE_REFITS}; at least 5)",
+    )  # fmt: skip
+    _common_options(arch, progress=True)
+
+
+def _cmd_architecture(args: argparse.Namespace) -> int:
+    from harness.analysis.analyze import ARCHITECTURE_FILE
+    from harness.architecture import measure, summary_lines
+    from harness.experiment import load_experiment
+    from harness.replay.prepare import learning_curves
+
+    experiment = load_experiment(args.experiment)
+    if args.refits < 5:
+        raise UserError(f"--refits must be >= 5 (an interval needs a spread), got {args.refits}")
+    curves = learning_curves(args.results, experiment.name)
+    result = measure(experiment.space, curves, refits=args.refits, progress=not args.no_progress)
+    return _write_measurement(
+        args.results, experiment.name, ARCHITECTURE_FILE, result, summary_lines
+    )
 
 
 def _budgets(text: str) -> tuple[int, ...]:
@@ -454,6 +495,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_compare(sub)
     _add_record(sub)
     _add_tunability(sub)
+    _add_architecture(sub)
     _add_report(sub)
 
     pl = sub.add_parser(

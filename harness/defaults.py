@@ -23,6 +23,7 @@ SCREEN_SEEDS = 50
 CONFIRM = 1
 MAX_SEEDS = 20
 RECORD_REPEATS = 2  # record: training seeds per configuration
+SURROGATE_REFITS = 40  # architecture: surrogate refits behind its intervals (a GP's take seconds)
 # final: training seeds, incumbents retrained, and the early stopping of each fit.
 FINAL_SEEDS = 5
 FINAL_TOP_K = 1

@@ -172,6 +172,13 @@ class SearchSpace:
         """The parameters' names, in order."""
         return tuple(p.name for p in self.params)
 
+    def param(self, name: str) -> Param:
+        """The parameter called ``name`` (KeyError when the space does not search it)."""
+        for p in self.params:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
     def defaults(self) -> dict[str, Any]:
         """Each parameter's default (v4), by name."""
         return {p.name: p.default for p in self.params}

@@ -13,6 +13,7 @@
 - ``sections``: the report's content, one function per heading;
 - ``two_stage_section``: the report's two-stage section;
 - ``tunability_section``: the report's answer on which parameters to search, and how many;
+- ``architecture_section``: the report's answers to the brief's architecture questions;
 - ``currency``: the budget's currency (FLOPs against steps and measured seconds) and its limits;
 - ``render``: Markdown and HTML renderers of the content blocks;
 - ``report``: REPORT.md and REPORT.html, put together.

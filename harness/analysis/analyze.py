@@ -26,6 +26,7 @@ from strategies.registry import COLD_SUFFIX
 MAX_PARAMS_TO_SEARCH = 6
 TWO_STAGE_FILE = "two_stage.json"  # compare --two-stage's plan, in the real experiment's folder
 TUNABILITY_FILE = "tunability.json"  # `tunability`'s measurement, in the experiment's folder
+ARCHITECTURE_FILE = "architecture.json"  # `architecture`'s answers, in the experiment's folder
 
 
 @dataclass
@@ -62,6 +63,7 @@ class Analysis:
     apart: list = field(default_factory=list)  # runs left out of the tests, and why
     two_stage: dict | None = None  # the confirmation plan whose family the tests cover
     tunability: dict | None = None  # `tunability`'s measurement for this experiment, if made
+    architecture: dict | None = None  # `architecture`'s answers for this experiment, if made
     results_dir: str = RESULTS_DIR
 
     @property
@@ -165,6 +167,7 @@ def analyze(
         apart=apart,
         two_stage=plan,
         tunability=read_tunability(results_dir, experiment),
+        architecture=read_architecture(results_dir, experiment),
         results_dir=str(results_dir),
     )
 
@@ -174,13 +177,23 @@ def _preferred_size(t: dict) -> int:
     return int(at["preferred_size"])
 
 
-def read_tunability(results_dir: str | Path, experiment: str) -> dict | None:
-    """`tunability`'s measurement for ``experiment``: None where absent, unreadable (named on
-    stderr) or made for another experiment."""
-    t = read_json_guarded(Path(results_dir) / experiment / TUNABILITY_FILE)
-    if not t or t.get("experiment") != experiment or "nested" not in t:
+def _read_measurement(results_dir: str | Path, experiment: str, name: str, key: str):
+    """A command's measurement file ``name`` for ``experiment``: None where absent, unreadable
+    (named on stderr), without ``key`` or made for another experiment."""
+    found = read_json_guarded(Path(results_dir) / experiment / name)
+    if not found or found.get("experiment") != experiment or key not in found:
         return None
-    return t
+    return found
+
+
+def read_tunability(results_dir: str | Path, experiment: str) -> dict | None:
+    """`tunability`'s measurement for ``experiment``, or None (see _read_measurement)."""
+    return _read_measurement(results_dir, experiment, TUNABILITY_FILE, "nested")
+
+
+def read_architecture(results_dir: str | Path, experiment: str) -> dict | None:
+    """`architecture`'s answers for ``experiment``, or None (see _read_measurement)."""
+    return _read_measurement(results_dir, experiment, ARCHITECTURE_FILE, "answers")
 
 
 def read_two_stage_plan(results_dir: str | Path, experiment: str) -> dict | None:

@@ -22,6 +22,7 @@ from harness.analysis.agreement import (
     surrogate_text,
 )
 from harness.analysis.analyze import Analysis
+from harness.analysis.architecture_section import architecture_blocks
 from harness.analysis.currency import currency_section
 from harness.analysis.pareto import pareto_front, trial_costs
 from harness.analysis.plots import pareto_plot
@@ -579,6 +580,7 @@ SECTIONS = (
     results,
     fidelity_trust,
     tunability_blocks,
+    architecture_blocks,
     hyperparameters,
     mae_against_cost,
     currency_section,

@@ -109,8 +109,9 @@ class Surrogate:
     @classmethod
     def fit(cls, space: list[Param], curves: pd.DataFrame, kind: str | None = None) -> Surrogate:
         """``curves``: rungs.csv rows of any runs (a ``source`` column names the run folder),
-        pruned trials included. Raises ValueError when fewer than 4 configurations reached the
-        last rung."""
+        pruned trials included. ``kind`` names the learner instead of choosing it, and only its
+        held-out evidence is computed. Raises ValueError when fewer than 4 configurations
+        reached the last rung."""
         curves = curves.assign(source=curves["source"] if "source" in curves else "record")
         obs = observations(curves, space)
         rungs = sorted(int(r) for r in obs["rung"].unique())
@@ -119,9 +120,9 @@ class Surrogate:
             raise ValueError(
                 "a surrogate needs at least 4 recorded configurations that reached the last rung"
             )
-        table = _config_means(obs, space, rungs)
+        table = config_means(obs, space, rungs)
         noise = repeat_noise(obs, rungs)
-        evidence = {k: _held_out(table, k) for k in CANDIDATES}
+        evidence = {k: _held_out(table, k) for k in ((kind,) if kind else CANDIDATES)}
         chosen = kind or max(
             CANDIDATES, key=lambda k: (evidence[k]["spearman"], -evidence[k]["mae"])
         )
@@ -146,7 +147,7 @@ class Surrogate:
         surrogate.evidence["calibration"] = _calibration(
             table, obs, evidence[chosen]["predictions"], noise
         )
-        for k in CANDIDATES:
+        for k in evidence:
             evidence[k].pop("predictions")
         return surrogate
 
@@ -162,6 +163,11 @@ class Surrogate:
         return np.column_stack(
             [np.tile(row, (len(self.rungs), 1)), _rung_position(np.array(self.rungs))]
         )
+
+    def top_rung_features(self, frame: pd.DataFrame) -> np.ndarray:
+        """The learner's inputs for every configuration (param columns) of ``frame`` at the top
+        rung: for predicting many configurations in one call."""
+        return np.column_stack([param_features(self.space, frame), np.ones(len(frame))])
 
     def predict(self, params: dict) -> np.ndarray:
         """Mean validation MAE at every rung, (R,), never outside what was measured at each
@@ -206,7 +212,7 @@ def _rung_position(rungs: np.ndarray) -> np.ndarray:
     return (rungs - 1) / (top - 1) if top > 1 else np.ones(len(rungs))
 
 
-def _config_means(obs: pd.DataFrame, space: list[Param], rungs: list[int]) -> dict:
+def config_means(obs: pd.DataFrame, space: list[Param], rungs: list[int]) -> dict:
     """The learners' table: one row per (configuration, rung) with the mean MAE over its curves."""
     params = [param_column(p.name) for p in space]
     grouped = obs.groupby(["config", "rung"], as_index=False).agg(
