@@ -1,22 +1,28 @@
 """The brief's architecture questions, answered from recorded learning curves.
 
 Each question is a contrast of top-rung validation MAE between two parts of the space (two LSTM
-layers against one, layer 2 narrower than layer 1 against as wide, ...): the mean MAE of the
-configurations on one side minus the mean on the other, in bikes; negative means the side the
-question names does better. Two estimates, each with a 95% interval:
+layers against one, a narrower layer 2 against as wide, ...): the mean MAE of the configurations
+on the side the question names minus the mean on the other, in bikes; negative means the named
+side does better. Where another parameter would confound the contrast (layer 2's width with
+layer 1's, depth with the number of weights), it is taken within strata of that parameter and
+averaged. Two estimates:
 
 - **recorded**: the configurations trained without a sampler looking at results (record's
-  Sobol points and v4, random search's trials), each at its mean over its trainings; the
-  interval is a bootstrap over configurations.
+  Sobol points and v4, random search's trials), each at its mean over its trainings, with a
+  95% bootstrap interval over configurations. The verdict is read from this one.
 - **surrogate**: the learner the replay would choose, fitted to the same curves, predicts a
-  dense Sobol sample of the space, which fills the corners few recorded configurations reach;
-  the interval refits it on bootstrap resamples of the configurations.
+  dense Sobol sample of the space (it fills corners few recorded configurations reach). Its
+  range over refits on resampled configurations shows how stable the learner is, not a
+  confidence interval (it leaves out the learner's bias, which shrinks effects): it
+  corroborates the sign, nothing more.
 
-The noise floor is what two trainings of one configuration differ by at the top rung (the
-repeats' standard deviation). An effect is *separable* from it when both intervals exclude
-zero on the same side and the effect is larger than the noise floor: one trial of the night
-could then see it. Both are marginal effects, averaged over the other parameters as the space
-spreads them.
+The noise floor is what two trainings of one configuration differ by at the top rung: the
+standard deviation of their difference, sqrt(2) x the repeats' standard deviation. An effect
+is *separable* when its whole interval lies beyond the floor, *real, size uncertain* when the
+interval excludes zero but reaches inside the floor, *below the noise floor* when it lies
+within it, and *undetermined* when it holds zero and reaches past the floor. These are
+marginal effects, averaged over the other parameters as the space spreads them, and eight
+of them are read at once: one in eight crossing zero by chance is to be expected.
 """
 
 from __future__ import annotations
@@ -36,16 +42,18 @@ from harness.errors import UserError
 from harness.records import param_column
 from harness.replay.learners import make_learner
 from harness.replay.surrogate import Surrogate, config_means, observations, repeat_noise
-from strategies.registry import RECORD_PREFIX
+from strategies.registry import COLD_SUFFIX, RECORD_PREFIX
 from strategies.space import Param, SearchSpace
 
-UNGUIDED_STRATEGY = "random"  # its trials, like record's, sample the space blind to results
+# Random search's trials, like record's, sample the space blind to results (v4 first or not).
+UNGUIDED_STRATEGIES = ("random", "random" + COLD_SUFFIX)
 SURROGATE_SAMPLE = 2048  # Sobol points of the space the surrogate predicts
 BOOTSTRAP = 2000  # resamples of the recorded configurations
 MIN_PER_SIDE = 3  # recorded configurations each side of a contrast needs
 
 # A contrast: terms (weight, named side, other side); the effect is the weighted sum of
-# mean MAE on the named side minus mean MAE on the other.
+# mean MAE on the named side minus mean MAE on the other. A stratified question's terms are
+# its strata, weighted by the configurations they hold.
 Terms = list[tuple[float, np.ndarray, np.ndarray]]
 
 
@@ -60,35 +68,72 @@ class Columns:
         return self.frame[param_column(name)].to_numpy(float)
 
     def upper(self, name: str) -> np.ndarray:
-        """Log-aware; a categorical parameter's upper half of its choices, as listed."""
+        """Log-aware; a categorical parameter's upper half of its choices, as listed. A value
+        on the midpoint (v4's learning rate, 1e-3 on 1e-4..1e-2) counts as upper."""
         param, values = self.space.param(name), self.frame[param_column(name)]
         if param.type == "categorical":
             last = max(len(param.choices) - 1, 1)
-            where = {str(c): i / last for i, c in enumerate(param.choices)}
-            return np.array([where[str(v)] >= 0.5 for v in values])
-        return np.array([param.to_unit(float(v)) >= 0.5 for v in values])
+            return np.array([_choice_index(param, v) / last >= 0.5 for v in values])
+        return np.array([round(param.to_unit(float(v)), 9) >= 0.5 for v in values])
+
+    def lstm_weights(self) -> np.ndarray:
+        """The LSTM layers' trainable weights (the depth and widths the questions weigh)."""
+        layers, h1, h2 = self.value("num_layers"), self.value("hidden_1"), self.value("hidden_2")
+
+        def lstm(inputs, hidden):  # four gates, two bias vectors each, as PyTorch keeps them
+            return 4 * hidden * (inputs + hidden) + 8 * hidden
+
+        return lstm(1, h1) + (layers >= 2) * lstm(h1, h2) + np.maximum(layers - 2, 0) * lstm(h2, h2)
+
+
+def _choice_index(param: Param, value) -> int:
+    """Where ``value`` is among ``param``'s choices (a float column's 128.0 is choice 128)."""
+    for i, choice in enumerate(param.choices):
+        if str(choice) == str(value):
+            return i
+        try:
+            if float(choice) == float(value):
+                return i
+        except (TypeError, ValueError):
+            continue
+    raise ValueError(f"{param.name}: {value!r} is not one of {param.choices}")
 
 
 @dataclass(frozen=True)
 class Question:
     """One of the brief's questions: ``terms`` reads the configurations' columns into the
-    contrast's sides (negative effect: what ``text`` names does better)."""
+    contrast's sides; ``stratified``: the terms are strata, averaged where both sides are
+    present; ``says``: the answer in words when the effect is negative, and when positive."""
 
     topic: str
     text: str
     needs: tuple[str, ...]
     terms: Callable[[Columns], Terms]
+    says: tuple[str, str]
+    stratified: bool = False
 
 
-def effect(terms: Terms, mae: np.ndarray, rows: np.ndarray | None = None) -> float:
+def effect(
+    terms: Terms, mae: np.ndarray, rows: np.ndarray | None = None, stratified: bool = False
+) -> float:
     """The contrast's value on ``mae`` (the rows ``rows`` only, repeats allowed); nan when a
-    side holds fewer than MIN_PER_SIDE configurations."""
-    total = 0.0
+    side holds fewer than MIN_PER_SIDE configurations (over the strata used, if stratified)."""
+    parts = []
     for weight, named, other in terms:
+        y = mae
         if rows is not None:
             named, other, y = named[rows], other[rows], mae[rows]
-        else:
-            y = mae
+        parts.append((weight, named, other, y))
+    if stratified:
+        parts = [(n.sum() + o.sum(), n, o, y) for _, n, o, y in parts if n.any() and o.any()]
+        total = sum(w for w, *_ in parts)
+        if not parts or sum(n.sum() for _, n, _, _ in parts) < MIN_PER_SIDE:
+            return float("nan")
+        if sum(o.sum() for _, _, o, _ in parts) < MIN_PER_SIDE:
+            return float("nan")
+        return float(sum(w * (y[n].mean() - y[o].mean()) for w, n, o, y in parts) / total)
+    total = 0.0
+    for weight, named, other, y in parts:
         if named.sum() < MIN_PER_SIDE or other.sum() < MIN_PER_SIDE:
             return float("nan")
         total += weight * (y[named].mean() - y[other].mean())
@@ -104,14 +149,28 @@ def _layers(a: int, b: int) -> Callable[[Columns], Terms]:
 
 
 def _narrower_layer_2(c: Columns) -> Terms:
+    """Within each hidden_1 (a narrower layer 2 is likelier under a wide layer 1)."""
     deep = c.value("num_layers") >= 2
     h1, h2 = c.value("hidden_1"), c.value("hidden_2")
-    return [(1.0, deep & (h2 < h1), deep & (h2 >= h1))]
+    return [
+        (1.0, deep & (h1 == v) & (h2 < h1), deep & (h1 == v) & (h2 >= h1)) for v in np.unique(h1)
+    ]
 
 
-def _deep_narrow_vs_shallow_wide(c: Columns) -> Terms:
-    deep, wide = c.value("num_layers") >= 2, c.upper("hidden_1")
-    return [(1.0, deep & ~wide, ~deep & wide)]
+MATCH_FACTOR = 1.5  # a deeper configuration is matched to a 1-layer size within this factor
+
+
+def _depth_at_equal_weights(c: Columns) -> Terms:
+    """Each 1-layer size (one per hidden_1) against the 2-3 layer configurations whose LSTM
+    weights are nearest to it in ratio, within MATCH_FACTOR (depth adds weights)."""
+    weights, deep = np.log(c.lstm_weights()), c.value("num_layers") >= 2
+    sizes = np.unique(weights[~deep])
+    if not len(sizes):
+        return [(1.0, deep & False, ~deep & False)]
+    nearest = np.abs(weights[:, None] - sizes[None, :]).argmin(axis=1)
+    close = np.abs(weights - sizes[nearest]) < np.log(MATCH_FACTOR)
+    return [(1.0, deep & close & (nearest == i), ~deep & (weights == size))
+            for i, size in enumerate(sizes)]  # fmt: skip
 
 
 def _lr_follows_batch(c: Columns) -> Terms:
@@ -128,49 +187,64 @@ def _upper_half(name: str) -> Callable[[Columns], Terms]:
     return terms
 
 
+def _looser_clip(c: Columns) -> Terms:
+    """Among clipped configurations: 0 turns clipping off (v4), a continuous range never
+    draws it, so whether to clip at all is not what this space can ask."""
+    clipped, upper = c.value("grad_clip") > 0, c.upper("grad_clip")
+    return [(1.0, clipped & upper, clipped & ~upper)]
+
+
 QUESTIONS = (
-    Question("layers", "2 LSTM layers against 1", ("num_layers",), _layers(1, 2)),
-    Question("layers", "3 LSTM layers against 2", ("num_layers",), _layers(2, 3)),
+    Question("layers", "2 LSTM layers against 1", ("num_layers",), _layers(1, 2),
+             ("2 layers do better", "1 layer does better")),
+    Question("layers", "3 LSTM layers against 2", ("num_layers",), _layers(2, 3),
+             ("3 layers do better", "2 layers do better")),
     Question(
         "layer 2 against layer 1",
-        "layer 2 narrower than layer 1, against as wide or wider (2-3 layers)",
+        "layer 2 narrower than layer 1, against as wide or wider (2-3 layers, within each "
+        "hidden_1)",
         ("num_layers", "hidden_1", "hidden_2"),
         _narrower_layer_2,
+        ("a narrower layer 2 does better", "a layer 2 as wide does better"),
+        stratified=True,
     ),
     Question(
         "size against depth",
-        "deep and narrow (2-3 layers, hidden_1 in its lower half) against shallow and wide "
-        "(1 layer, upper half)",
-        ("num_layers", "hidden_1"),
-        _deep_narrow_vs_shallow_wide,
+        "2-3 layers against 1 at equal LSTM weights (each 1-layer size against deeper "
+        "configurations within 1.5x its weights)",
+        ("num_layers", "hidden_1", "hidden_2"),
+        _depth_at_equal_weights,
+        ("depth does better than width", "width does better than depth"),
+        stratified=True,
     ),
     Question(
         "learning rate against batch size",
-        "what a learning rate in its upper half gains with a batch in its upper half, minus "
-        "what it gains with a small batch (negative: larger batches want larger rates)",
+        "what a learning rate in its upper half gains with a batch of 256-512, minus what it "
+        "gains with 64-128",
         ("learning_rate", "batch_size"),
         _lr_follows_batch,
+        ("larger batches want larger learning rates", "larger batches want smaller ones"),
     ),
     Question(
         "clipping",
-        "gradient clip norm in the upper half of its range (looser) against the lower half",
+        "clip norm 2.5-5 against 0-2.5, clipped configurations only",
         ("grad_clip",),
-        _upper_half("grad_clip"),
+        _looser_clip,
+        ("looser clipping does better", "tighter clipping does better"),
     ),
-    Question(
-        "dense size", "dense layer in the upper half of its range", ("dense",), _upper_half("dense")
-    ),  # fmt: skip
-    Question(
-        "dropout", "dropout in the upper half of its range", ("dropout",), _upper_half("dropout")
-    ),  # fmt: skip
-)
+    Question("dense size", "dense layer in the upper half of its range", ("dense",),
+             _upper_half("dense"), ("a larger dense layer does better",
+                                    "a smaller dense layer does better")),
+    Question("dropout", "dropout in the upper half of its range", ("dropout",),
+             _upper_half("dropout"), ("more dropout does better", "less dropout does better")),
+)  # fmt: skip
 
 
 def unguided(curves: pd.DataFrame) -> pd.DataFrame:
     """The curves of configurations no sampler chose by looking at results: record's and
     random search's."""
     source = curves["source"].astype(str) if "source" in curves else pd.Series("", curves.index)
-    keep = source.str.startswith(RECORD_PREFIX) | (curves["strategy"] == UNGUIDED_STRATEGY)
+    keep = source.str.startswith(RECORD_PREFIX) | curves["strategy"].isin(UNGUIDED_STRATEGIES)
     return curves[keep]
 
 
@@ -186,14 +260,15 @@ def _percentile_interval(draws) -> tuple[float, float]:
 
 def _recorded(frame: pd.DataFrame, space: SearchSpace, question: Question) -> dict:
     terms, mae = question.terms(Columns(frame, space)), frame["mae"].to_numpy(float)
-    point = effect(terms, mae)
+    strata = question.stratified
+    point = effect(terms, mae, stratified=strata)
     low = high = float("nan")
     if np.isfinite(point):
         with warnings.catch_warnings():  # scipy warns of the nan resamples handled below
             warnings.simplefilter("ignore", stats.DegenerateDataWarning)
             draws = stats.bootstrap(
                 (np.arange(len(frame)),),
-                lambda rows: effect(terms, mae, rows.astype(int)),
+                lambda rows: effect(terms, mae, rows.astype(int), strata),
                 vectorized=False,
                 n_resamples=BOOTSTRAP,
                 method="percentile",
@@ -240,24 +315,32 @@ class _SurrogateEffects:
         return np.clip(model.predict(x), surrogate.low[-1], surrogate.high[-1])
 
     def effect(self, space: SearchSpace, question: Question) -> dict:
-        terms = question.terms(Columns(self.sample, space))
-        low, high = _percentile_interval([effect(terms, y) for y in self.refits])
-        return {"effect": effect(terms, self.fitted), "low": low, "high": high}
+        terms, strata = question.terms(Columns(self.sample, space)), question.stratified
+        low, high = _percentile_interval([effect(terms, y, None, strata) for y in self.refits])
+        return {"effect": effect(terms, self.fitted, None, strata), "low": low, "high": high}
 
 
-def _verdict(recorded: dict, modelled: dict, floor: float) -> str:
-    def side(e: dict) -> int:
-        return 1 if e["low"] > 0 else -1 if e["high"] < 0 else 0
-
-    bounds = (recorded["low"], recorded["high"], modelled["low"], modelled["high"])
-    if not all(np.isfinite(bounds)):
+def verdict(recorded: dict, floor: float | None) -> str:
+    """The recorded interval read against zero and the noise floor (None: not measured)."""
+    low, high = recorded["low"], recorded["high"]
+    if not (np.isfinite(low) and np.isfinite(high)):
         return "too few configurations on one side"
-    r, m = side(recorded), side(modelled)
-    if r == 0 or m == 0 or r != m:
-        return "not separable"
-    if min(abs(recorded["effect"]), abs(modelled["effect"])) < floor:
-        return "real, below the noise floor"
-    return "separable"
+    excludes_zero = low > 0 or high < 0
+    if floor is None:
+        return "real, noise floor unknown" if excludes_zero else "undetermined, noise floor unknown"
+    if low > floor or high < -floor:
+        return "separable"
+    if excludes_zero:
+        return "real, size uncertain"
+    if -floor < low and high < floor:
+        return "below the noise floor"
+    return "undetermined"
+
+
+def corroborated(recorded: dict, modelled: dict) -> bool:
+    """Whether the surrogate's range over refits excludes zero on the recorded effect's side."""
+    sign = np.sign(recorded["effect"])
+    return bool(sign > 0 and modelled["low"] > 0 or sign < 0 and modelled["high"] < 0)
 
 
 def measure(
@@ -287,7 +370,8 @@ def measure(
             f"at least {4 * MIN_PER_SIDE}: record more ('record --configs')"
         )
     noise = repeat_noise(obs, rungs)
-    floor = float(np.hypot(noise["trial"], noise["rung"][-1])) if noise["supported"] else 0.0
+    one = float(np.hypot(noise["trial"], noise["rung"][-1]))
+    floor = np.sqrt(2) * one if noise["supported"] else None  # sd of two trainings' difference
     surrogate = Surrogate.fit(params, curves, kind)
     searched = {p.name for p in params}
     asked = [q for q in QUESTIONS if set(q.needs) <= searched]
@@ -300,8 +384,9 @@ def measure(
             answers.append({**row, "verdict": f"not measured: {', '.join(missing)} not searched"})
             continue
         rec, mod = _recorded(frame, space, q), modelled.effect(space, q)
-        answers.append({**row, "recorded": rec, "surrogate": mod,
-                        "verdict": _verdict(rec, mod, floor)})  # fmt: skip
+        answers.append({**row, "recorded": rec, "surrogate": mod, "says": list(q.says),
+                        "verdict": verdict(rec, floor),
+                        "surrogate_agrees": corroborated(rec, mod)})  # fmt: skip
     return {
         "configurations": len(frame),
         "trainings": int(top["obs"].nunique()),
@@ -319,15 +404,32 @@ def _v4_mae(frame: pd.DataFrame, space: SearchSpace) -> float | None:
     """v4's recorded top-rung MAE (record trains it first), if it is among the configurations."""
     match = np.ones(len(frame), bool)
     for p in space.params:
-        match &= frame[param_column(p.name)].astype(str) == str(p.default)
-    return float(frame.loc[match, "mae"].iloc[0]) if match.any() else None
+        values = frame[param_column(p.name)]
+        if p.type == "categorical":
+            match &= np.array([_choice_index(p, v) == p.choices.index(p.default) for v in values])
+        else:
+            match &= np.isclose(values.to_numpy(float), float(p.default))
+    return float(frame.loc[match, "mae"].mean()) if match.any() else None
+
+
+def reading(answer: dict) -> str:
+    """The answer in words: the verdict, and for a real effect which side wins by how much."""
+    if "recorded" not in answer:
+        return answer["verdict"]
+    said = answer["verdict"]
+    if said == "separable" or said.startswith("real"):
+        e = answer["recorded"]
+        said += f": {answer['says'][0 if e['effect'] < 0 else 1]} by {abs(e['effect']):.2f} bikes"
+    agrees = "surrogate agrees" if answer["surrogate_agrees"] else "surrogate does not confirm"
+    return f"{said} ({agrees})"
 
 
 def summary_lines(result: dict) -> list[str]:
     """A few lines for the terminal."""
+    floor = result["noise_floor"]
     lines = [
-        f"{result['configurations']} configurations ({result['trainings']} trainings); "
-        f"noise floor {result['noise_floor']:.3f} bikes"
+        f"{result['configurations']} configurations ({result['trainings']} trainings); noise "
+        + (f"floor {floor:.3f} bikes" if floor is not None else "floor not measured (no repeats)")
     ]
     for a in result["answers"]:
         if "recorded" not in a:
@@ -336,6 +438,7 @@ def summary_lines(result: dict) -> list[str]:
         r, m = a["recorded"], a["surrogate"]
         lines.append(
             f"{a['question']}: recorded {r['effect']:+.3f} [{r['low']:+.3f}, {r['high']:+.3f}], "
-            f"surrogate {m['effect']:+.3f} [{m['low']:+.3f}, {m['high']:+.3f}]: {a['verdict']}"
+            f"surrogate {m['effect']:+.3f} (refits {m['low']:+.3f}..{m['high']:+.3f}): "
+            f"{reading(a)}"
         )
     return lines
