@@ -22,7 +22,7 @@ from model.config import count_parameters
 from model.flops import training_flops
 from model.runtime import release_device_memory
 from model.windows import HORIZONS
-from strategies import Strategy
+from strategies import SearchSpace, Strategy
 
 QUEUE_EMPTY = "not run: every queued configuration was already taken (grid exhausted)"
 
@@ -102,6 +102,16 @@ class Objective:
         self.times: dict[int, TrialTimes] = {}  # by trial number, for the trial table
 
     @property
+    def _searched(self) -> SearchSpace:
+        """What the trial suggests: the space, or the part of it a .search- twin searches."""
+        space, searched = self.experiment.space, self.strategy.searched
+        return space.only(searched) if searched else space
+
+    def full_params(self, params: dict) -> dict:
+        """A trial's configuration whole: a .search- twin's unsearched parameters at v4's."""
+        return {**self.experiment.space.defaults(), **params} if self.strategy.searched else params
+
+    @property
     def _multi(self) -> bool:  # two objectives: no reports, no pruning
         return self.strategy.objectives > 1
 
@@ -119,7 +129,7 @@ class Objective:
             trial.study.stop()
             raise TrialFailed(QUEUE_EMPTY)
         trial.set_user_attr(OWNER_ATTR, this_process())  # a resume leaves live trials alone
-        params = self.experiment.space.suggest(trial)
+        params = self.full_params(self._searched.suggest(trial))
         times = self.times.setdefault(trial.number, TrialTimes(params=params))
         try:
             outcome = self._climb(trial, params, times)

@@ -149,7 +149,7 @@ class TrialBook:
             # A simulated clock (replay) has no real span: its wall_seconds are the clock there.
             "finished_at": "" if objective.workload.replayed else time.time(),
         }
-        self.ctx.recorder.add_trial(row, trial.params)
+        self.ctx.recorder.add_trial(row, self.ctx.objective.full_params(trial.params))
 
     def should_stop(self, trial: FrozenTrial) -> bool:
         """Whether the run's budget (or its failures in a row) ends it after ``trial``."""
@@ -198,7 +198,7 @@ class TrialBook:
                 eval_seconds=times.eval if times else 0.0,
                 wall_seconds=time.perf_counter() - self.last,
             )
-            self.ctx.recorder.add_trial(row, trial.params)
+            self.ctx.recorder.add_trial(row, self.ctx.objective.full_params(trial.params))
             if trial.params:
                 study.enqueue_trial(trial.params, skip_if_exists=False)
 

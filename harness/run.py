@@ -118,6 +118,20 @@ class _ResolvedRun:
         return self.opts.role == "coordinator"
 
 
+def _check_searched(strategy: Strategy, experiment: Experiment) -> None:
+    """A .search- twin names parameters of the experiment's space, warm and from fresh weights."""
+    if strategy.searched is None:
+        return
+    unknown = sorted(set(strategy.searched) - set(experiment.space.names))
+    if unknown:
+        raise ValueError(
+            f"{strategy.name}: {', '.join(unknown)} not in {experiment.name}'s space "
+            f"({', '.join(experiment.space.names)})"
+        )
+    if not strategy.warm_start or strategy.v4_weights:
+        raise ValueError(f"{strategy.name}: a .search- twin runs warm and from fresh weights only")
+
+
 def _resolve(experiment: Experiment, opts: RunOptions) -> _ResolvedRun:
     """Everything a run needs to know before it starts; every user mistake is a UserError."""
     try:
@@ -131,6 +145,7 @@ def _resolve(experiment: Experiment, opts: RunOptions) -> _ResolvedRun:
             strategy = cold_start(strategy)  # its own name: never mixed into a warm study
         if opts.v4_weights and not strategy.v4_weights:
             strategy = from_v4_weights(strategy)  # its own name too
+        _check_searched(strategy, experiment)
         device = resolve_device(worker_device(opts.device or experiment.device, 0))
         backend = get_backend(opts.backend)
         if not backend.simulated_clock:  # one clear error now, not a failure in every trial
@@ -278,8 +293,9 @@ def _create_study(run: _ResolvedRun, storage):
     strategy's inputs and the trials it held before."""
     opts, strategy = run.opts, run.strategy
     existing = studies.existing_trials(storage, run.name)
+    space = run.experiment.space
     inputs = StrategyInputs(
-        run.experiment.space,
+        space.only(strategy.searched) if strategy.searched else space,
         run.experiment.ladder,
         opts.seed,
     )

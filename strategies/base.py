@@ -44,3 +44,6 @@ class Strategy:
     # True: every trial starts from v4's trained weights where the shapes match (named
     # <strategy>.v4w, apart from the twin that starts from fresh weights).
     v4_weights: bool = False
+    # The parameters this twin searches, the rest at v4's values (named
+    # <strategy>.search-<p1>+<p2>): a smaller space against the full one, same sampler.
+    searched: tuple[str, ...] | None = None

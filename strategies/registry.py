@@ -303,6 +303,7 @@ def record_strategy(setting: RecordSetting) -> Strategy:
 
 COLD_SUFFIX = ".cold"  # a strategy's cold-start twin: <strategy>.cold
 V4_WEIGHTS_SUFFIX = ".v4w"  # its twin whose trials start from v4's trained weights
+SEARCH_SUFFIX = ".search-"  # <strategy>.search-<p1>+<p2>: its twin searching those alone
 
 
 def cold_start(strategy: Strategy) -> Strategy:
@@ -321,10 +322,30 @@ def from_v4_weights(strategy: Strategy) -> Strategy:
     return replace(strategy, name=strategy.name + V4_WEIGHTS_SUFFIX, v4_weights=True)
 
 
+def searching(strategy: Strategy, params: tuple[str, ...]) -> Strategy:
+    """``strategy`` searching ``params`` alone, the rest at v4's values, under its own name."""
+    name = f"{strategy.name}{SEARCH_SUFFIX}{'+'.join(params)}"
+    return replace(strategy, name=name, searched=tuple(params))
+
+
+def _search_twin_problem(name: str) -> str | None:
+    base, _, listed = name.partition(SEARCH_SUFFIX)
+    if problem := strategy_problem(base):
+        return problem
+    if not [p for p in listed.split("+") if p]:
+        return f"strategy {name!r}: name the parameters after {SEARCH_SUFFIX!r}, '+'-separated"
+    if STRATEGIES[base].queue is not None:
+        return f"strategy {name!r}: {base} runs a fixed queue, not a search of a smaller space"
+    return None
+
+
 def strategy_problem(name: str) -> str | None:
-    """Why ``name`` is not a registered strategy, listing the known ones (None when it is)."""
+    """Why ``name`` is not a registered strategy (or a registered strategy's
+    ``.search-`` twin), listing the known ones (None when it is)."""
     if name in STRATEGIES:
         return None
+    if SEARCH_SUFFIX in name:
+        return _search_twin_problem(name)
     return f"unknown strategy {name!r}; known: {', '.join(STRATEGIES)}"
 
 
@@ -334,6 +355,11 @@ def get_strategy(name: str) -> Strategy:
     ones."""
     if name.endswith(V4_WEIGHTS_SUFFIX):
         return from_v4_weights(get_strategy(name.removesuffix(V4_WEIGHTS_SUFFIX)))
+    if SEARCH_SUFFIX in name:
+        if problem := _search_twin_problem(name):
+            raise ValueError(problem)
+        base, _, listed = name.partition(SEARCH_SUFFIX)
+        return searching(get_strategy(base), tuple(p for p in listed.split("+") if p))
     base = name.removesuffix(COLD_SUFFIX)
     if strategy_problem(base):  # named as given, .cold included
         raise ValueError(strategy_problem(name))

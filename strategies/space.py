@@ -172,6 +172,10 @@ class SearchSpace:
         """The parameters' names, in order."""
         return tuple(p.name for p in self.params)
 
+    def only(self, names) -> SearchSpace:
+        """The parameters named in ``names``, in this space's order."""
+        return SearchSpace(tuple(p for p in self.params if p.name in set(names)))
+
     def param(self, name: str) -> Param:
         """The parameter called ``name`` (KeyError when the space does not search it)."""
         for p in self.params:

@@ -119,8 +119,12 @@ def test_the_report_shows_both_measures_and_the_preferred_sizes(measured):
 
     from harness.analysis.tunability_section import tunability_blocks
 
-    a = SimpleNamespace(tunability=measured, results=SimpleNamespace(experiment={"name": "smoke"}))
+    none = pd.DataFrame(columns=["strategy", "seed", "score", "reevaluated"])
+    a = SimpleNamespace(
+        tunability=measured, results=SimpleNamespace(experiment={"name": "smoke"}), scores=none
+    )
     blocks = tunability_blocks(SimpleNamespace(analysis=a))
+    assert "--strategies tpe_median,tpe_median.search-learning_rate`" in blocks[-1][1]
     assert blocks[0] == ("h2", "Which parameters, and how many")
     table = blocks[2][1]
     assert table.iloc[0]["param"] == "learning_rate" and table.iloc[0]["safe to fix at v4"] == "no"
@@ -133,3 +137,21 @@ def test_the_report_shows_both_measures_and_the_preferred_sizes(measured):
         SimpleNamespace(analysis=SimpleNamespace(tunability=None, results=a.results))
     )
     assert "Not measured" in absent[1][1] and "tunability --experiment smoke" in absent[1][1]
+
+
+@pytest.mark.parametrize("shift, confirmed", [(0.0, True), (0.3, False)])
+def test_the_real_confirmation_pairs_the_twin_with_its_full_space_by_seed(
+    measured, shift, confirmed
+):
+    from harness.analysis.tunability_section import confirmation_lines
+
+    rng = np.random.default_rng(0)
+    full = 4.0 + rng.normal(0, 0.2, 8)  # seeds differ a lot; the pairs little
+    twin = full + shift + rng.normal(0, 0.01, 8)
+    scores = pd.DataFrame(
+        {"strategy": ["tpe_median"] * 8 + ["tpe_median.search-learning_rate"] * 8,
+         "seed": list(range(8)) * 2, "score": [*full, *twin], "reevaluated": True}
+    )  # fmt: skip
+    (line,) = confirmation_lines(scores, measured)
+    assert line.startswith("Real confirmation on 8 paired seeds") and "re-evaluated" in line
+    assert line.endswith("with 95% confidence.") == confirmed

@@ -4,8 +4,10 @@ as `tunability` measured them on the replay."""
 from __future__ import annotations
 
 import pandas as pd
+from scipy import stats
 
 from harness.analysis.render import fmt_number
+from strategies.registry import SEARCH_SUFFIX
 
 
 def tunability_blocks(inputs) -> list:
@@ -73,4 +75,49 @@ def tunability_blocks(inputs) -> list:
         f"({share}) worse than searching every parameter (the full space where none is): "
         f"{sizes}."
     )
-    return [heading, ("p", text), ("table", table), ("p", size_text), ("table", nested)]
+    blocks = [heading, ("p", text), ("table", table), ("p", size_text), ("table", nested)]
+    return blocks + [("p", line) for line in confirmation_lines(a.scores, t)]
+
+
+def confirmation_lines(scores: pd.DataFrame, t: dict) -> list[str]:
+    """The real confirmation of a smaller space: each ``<strategy>.search-...`` twin against its
+    strategy on the full space, paired by seed on the runs' scores (re-evaluated incumbents
+    where the comparison re-evaluated), judged at the tunability margin; or how to run it."""
+    order = [r["param"] for r in t["tunability"]]
+    at = next(n for n in t["nested"] if n["trials"] == t["judged_at"])
+    preferred = "+".join(order[: int(at["preferred_size"])])
+    lines = []
+    for twin in sorted(s for s in scores["strategy"].unique() if SEARCH_SUFFIX in s):
+        base = twin.partition(SEARCH_SUFFIX)[0]
+        paired = scores[scores["strategy"] == twin].merge(
+            scores[scores["strategy"] == base], on="seed", suffixes=("_twin", "_full")
+        )
+        n = len(paired)
+        if n < 3:
+            lines.append(f"Real confirmation: {twin} against {base}: {n} paired seed(s), 3 needed.")
+            continue
+        diff = paired["score_twin"] - paired["score_full"]
+        low, high = stats.ttest_rel(
+            paired["score_twin"], paired["score_full"]
+        ).confidence_interval()
+        held = high < t["margin"]
+        lines.append(
+            f"Real confirmation on {n} paired seeds: {twin} against {base} on the full space, "
+            f"{'re-evaluated incumbents' if paired['reevaluated_twin'].all() else 'recorded bests'}"
+            f": mean difference {diff.mean():+.3f} bikes (95% interval {low:+.3f} .. "
+            f"{high:+.3f}; {int((diff < 0).sum())} of {n} seeds lower). "
+            + (
+                f"Confirmed: the smaller space is at most {fmt_number(t['margin'])} bikes worse, "
+                "with 95% confidence."
+                if held
+                else f"Not confirmed: the interval reaches past the {fmt_number(t['margin'])}-bike "
+                "margin."
+            )
+        )
+    if not lines:
+        lines.append(
+            "Not confirmed with real runs yet: `python -m harness compare --strategies "
+            f"{t['strategy']},{t['strategy']}{SEARCH_SUFFIX}{preferred}` runs the preferred "
+            "space beside the full one, paired by seed."
+        )
+    return lines
