@@ -109,7 +109,9 @@ class Objective:
 
     def full_params(self, params: dict) -> dict:
         """A trial's configuration whole: a .search- twin's unsearched parameters at v4's."""
-        return {**self.experiment.space.defaults(), **params} if self.strategy.searched else params
+        if not (self.strategy.searched and params):  # a trial stopped before it suggested
+            return params
+        return {**self.experiment.space.defaults(), **params}
 
     @property
     def _multi(self) -> bool:  # two objectives: no reports, no pruning

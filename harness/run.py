@@ -118,7 +118,7 @@ class _ResolvedRun:
         return self.opts.role == "coordinator"
 
 
-def _check_searched(strategy: Strategy, experiment: Experiment) -> None:
+def check_searched(strategy: Strategy, experiment: Experiment) -> None:
     """A .search- twin names parameters of the experiment's space, warm and from fresh weights."""
     if strategy.searched is None:
         return
@@ -145,7 +145,7 @@ def _resolve(experiment: Experiment, opts: RunOptions) -> _ResolvedRun:
             strategy = cold_start(strategy)  # its own name: never mixed into a warm study
         if opts.v4_weights and not strategy.v4_weights:
             strategy = from_v4_weights(strategy)  # its own name too
-        _check_searched(strategy, experiment)
+        check_searched(strategy, experiment)
         device = resolve_device(worker_device(opts.device or experiment.device, 0))
         backend = get_backend(opts.backend)
         if not backend.simulated_clock:  # one clear error now, not a failure in every trial

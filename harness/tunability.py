@@ -43,6 +43,11 @@ NONINFERIORITY = 0.01  # fixing a parameter at v4 is safe if it costs under 1% o
 
 def check_strategy(strategy: Strategy) -> None:
     """Only a single-objective strategy that samples (not a fixed queue) can search a space."""
+    if strategy.searched is not None:
+        raise UserError(
+            f"--strategy {strategy.name}: tunability chooses the parameters itself; "
+            "give the strategy without its .search- suffix"
+        )
     if strategy.objectives > 1 or strategy.queue is not None:
         raise UserError(
             f"--strategy {strategy.name}: tunability needs a strategy that samples one "

@@ -332,8 +332,11 @@ def _search_twin_problem(name: str) -> str | None:
     base, _, listed = name.partition(SEARCH_SUFFIX)
     if problem := strategy_problem(base):
         return problem
-    if not [p for p in listed.split("+") if p]:
+    params = listed.split("+")
+    if not listed or not all(p.isidentifier() for p in params):
         return f"strategy {name!r}: name the parameters after {SEARCH_SUFFIX!r}, '+'-separated"
+    if len(set(params)) < len(params):
+        return f"strategy {name!r}: names a parameter twice"
     if STRATEGIES[base].queue is not None:
         return f"strategy {name!r}: {base} runs a fixed queue, not a search of a smaller space"
     return None

@@ -6,6 +6,7 @@ import optuna
 import pandas as pd
 import pytest
 
+from harness.analysis.loading import load_results
 from harness.storage import open_storage, study_storage_url
 from strategies import get_strategy
 from strategies.registry import strategy_problem
@@ -45,6 +46,10 @@ def test_a_parameter_outside_the_space_is_one_line(tmp_path, capsys):
 def test_a_run_searches_the_named_parameters_and_records_v4s_for_the_rest(tmp_path):
     name = "random.search-learning_rate"
     assert cli("run", strategy=name, trials=4, results=tmp_path) == 0
+    assert cli("run", strategy="random", trials=4, results=tmp_path) == 0
+    results = load_results(tmp_path, "smoke", echo=False)  # the twin is kept apart
+    assert results.strategies == ["random"] and list(results.search_meta) == [(name, 0)]
+    assert len(results.search_trials) == 4
     url = study_storage_url(tmp_path, "smoke", name, 0)
     study = optuna.load_study(study_name=f"smoke.{name}.seed-0", storage=open_storage(url))
     assert all(set(t.params) == {"learning_rate"} for t in study.trials)
@@ -53,3 +58,20 @@ def test_a_run_searches_the_named_parameters_and_records_v4s_for_the_rest(tmp_pa
     # the rest at v4's values, recorded whole so that every reader sees a full configuration
     assert set(rows["param_hidden_1"]) == {16} and set(rows["param_dropout"]) == {0.2}
     assert set(rows["param_optimizer"]) == {"adam"}
+
+
+@pytest.mark.parametrize(
+    "name, problem",
+    [
+        ("tpe_median.search-dropout+dropout", "names a parameter twice"),
+        ("tpe_median.search-../x", "name the parameters after"),
+    ],
+)
+def test_a_twin_name_is_parameter_names_once_each(name, problem):
+    assert problem in strategy_problem(name)
+
+
+def test_compare_refuses_a_bad_twin_before_any_run(tmp_path, capsys):
+    code = cli("compare", strategies="random,tpe_median.search-num_layers", results=tmp_path)
+    assert code == 2 and "num_layers not in smoke's space" in capsys.readouterr().err
+    assert not (tmp_path / "smoke").exists()  # nothing ran

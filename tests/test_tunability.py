@@ -98,6 +98,7 @@ def test_a_measurement_for_another_experiment_is_not_read(tmp_path, measured):
     [
         (["--strategy", "nope"], "--strategy: unknown strategy 'nope'"),
         (["--strategy", "grid"], "tunability needs a strategy that samples one objective"),
+        (["--strategy", "tpe_median.search-dropout"], "tunability chooses the parameters itself"),
         (["--seeds", "2"], "--seeds must be >= 3"),
         (["--budgets", "40,x"], "--budgets must be comma-separated whole numbers"),
         (["--budgets", "1,40"], "--budgets must be trial counts in 2..10,000"),
@@ -148,10 +149,12 @@ def test_the_real_confirmation_pairs_the_twin_with_its_full_space_by_seed(
     rng = np.random.default_rng(0)
     full = 4.0 + rng.normal(0, 0.2, 8)  # seeds differ a lot; the pairs little
     twin = full + shift + rng.normal(0, 0.01, 8)
-    scores = pd.DataFrame(
-        {"strategy": ["tpe_median"] * 8 + ["tpe_median.search-learning_rate"] * 8,
-         "seed": list(range(8)) * 2, "score": [*full, *twin], "reevaluated": True}
-    )  # fmt: skip
-    (line,) = confirmation_lines(scores, measured)
+
+    def runs(name, values):
+        return pd.DataFrame({"strategy": name, "seed": range(8), "score": values,
+                             "reevaluated": True})  # fmt: skip
+
+    twins = runs("tpe_median.search-learning_rate", twin)
+    (line,) = confirmation_lines(runs("tpe_median", full), twins, measured)
     assert line.startswith("Real confirmation on 8 paired seeds") and "re-evaluated" in line
     assert line.endswith("with 95% confidence.") == confirmed

@@ -64,6 +64,7 @@ class Analysis:
     two_stage: dict | None = None  # the confirmation plan whose family the tests cover
     tunability: dict | None = None  # `tunability`'s measurement for this experiment, if made
     architecture: dict | None = None  # `architecture`'s answers for this experiment, if made
+    search_scores: pd.DataFrame | None = None  # .search- twins' scores, as comparable as scores
     results_dir: str = RESULTS_DIR
 
     @property
@@ -127,9 +128,8 @@ def analyze(
     _require_a_complete_trial(results, Path(results_dir) / experiment)
     curve = measures.anytime(results.trials)
     best = measures.final_best(results.trials)
-    scores, apart = protocol.comparable_scores(
-        protocol.incumbent_scores(best, results.reeval), results.meta
-    )
+    every = protocol.incumbent_scores(best, results.reeval)
+    scores, apart = protocol.comparable_scores(every, results.meta)
     plan = read_two_stage_plan(results_dir, experiment)
     family = scores[scores["strategy"].isin(plan["family"])] if plan else scores
     identical = verdict.identical_groups(results.rungs)
@@ -168,6 +168,7 @@ def analyze(
         two_stage=plan,
         tunability=read_tunability(results_dir, experiment),
         architecture=read_architecture(results_dir, experiment),
+        search_scores=_search_scores(results, every),
         results_dir=str(results_dir),
     )
 
@@ -175,6 +176,17 @@ def analyze(
 def _preferred_size(t: dict) -> int:
     at = next(n for n in t["nested"] if n["trials"] == t["judged_at"])
     return int(at["preferred_size"])
+
+
+def _search_scores(results: Results, every: pd.DataFrame) -> pd.DataFrame | None:
+    """The .search- twins' scores, kept to the runs the comparison's own are judged on (its
+    budget, re-evaluated where it re-evaluated): their paired base runs are among ``scores``."""
+    if results.search_trials is None:
+        return None
+    twins = protocol.incumbent_scores(measures.final_best(results.search_trials), results.reeval)
+    pooled = pd.concat([every, twins], ignore_index=True)
+    kept, _ = protocol.comparable_scores(pooled, {**results.meta, **results.search_meta})
+    return kept[kept["strategy"].isin(twins["strategy"])].reset_index(drop=True)
 
 
 def _read_measurement(results_dir: str | Path, experiment: str, name: str, key: str):

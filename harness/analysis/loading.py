@@ -22,7 +22,7 @@ from harness.errors import UserError
 from harness.fingerprint import differences, fingerprint_hash, fingerprint_of
 from harness.records import read_rungs, read_trials
 from harness.tables import UnusableTable, finite, has_rows, read_table, whole
-from strategies.registry import RECORD_PREFIX, V4_WEIGHTS_SUFFIX
+from strategies.registry import RECORD_PREFIX, SEARCH_SUFFIX, V4_WEIGHTS_SUFFIX
 from strategies.space import Param
 
 # The side files of compare, with what makes a row usable.
@@ -55,6 +55,11 @@ class Results:
     weights_meta: dict[tuple[str, int], dict] = field(default_factory=dict)
     weights_trials: pd.DataFrame | None = None
     weights_rungs: pd.DataFrame | None = None
+    # The <strategy>.search-... runs (a smaller space, the rest at v4), kept apart too: their
+    # trials pile onto v4's values, so they enter no pooled measure, the tests, the verdict or
+    # the plan; only the real confirmation of the preferred space reads them.
+    search_meta: dict[tuple[str, int], dict] = field(default_factory=dict)
+    search_trials: pd.DataFrame | None = None
 
     @property
     def strategies(self) -> list[str]:
@@ -139,7 +144,13 @@ def load_results(results_dir: str | Path, experiment: str, echo: bool = True) ->
         warnings.extend(run.notes)
     runs = _same_definition(runs, warnings)
     weights = [r for r in runs if r.meta["strategy"].endswith(V4_WEIGHTS_SUFFIX)]
-    runs = [r for r in runs if not r.meta["strategy"].endswith(V4_WEIGHTS_SUFFIX)]
+    searches = [r for r in runs if SEARCH_SUFFIX in r.meta["strategy"] and r not in weights]
+    runs = [r for r in runs if r not in weights and r not in searches]
+    if not runs and searches:
+        raise UserError(
+            f"{base}: only .search- twins (a smaller space); run their full-space strategies "
+            "too, with the same budget and seeds"
+        )
     if not runs and weights:
         raise UserError(
             f"{base}: only runs started from v4's weights (.v4w); run their fresh twins too "
@@ -168,6 +179,10 @@ def load_results(results_dir: str | Path, experiment: str, echo: bool = True) ->
         if weights
         else None,
         weights_rungs=_pooled([r.rungs for r in weights]) if weights else None,
+        search_meta={(r.meta["strategy"], int(r.meta["seed"])): r.meta for r in searches},
+        search_trials=pd.concat([r.trials for r in searches], ignore_index=True)
+        if searches
+        else None,
     )
 
 
