@@ -420,8 +420,8 @@ def reading(answer: dict) -> str:
     if said == "separable" or said.startswith("real"):
         e = answer["recorded"]
         said += f": {answer['says'][0 if e['effect'] < 0 else 1]} by {abs(e['effect']):.2f} bikes"
-    agrees = "surrogate agrees" if answer["surrogate_agrees"] else "surrogate does not confirm"
-    return f"{said} ({agrees})"
+    agrees = "same sign" if answer["surrogate_agrees"] else "sign not confirmed"
+    return f"{said} (surrogate: {agrees})"
 
 
 def summary_lines(result: dict) -> list[str]:

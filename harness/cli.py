@@ -482,6 +482,12 @@ def _add_final(sub) -> None:
     )
     fin.add_argument("--max-epochs", type=int, default=FINAL_MAX_EPOCHS)
     fin.add_argument("--patience", type=int, default=FINAL_PATIENCE)
+    fin.add_argument(
+        "--v4-weights",
+        action="store_true",
+        help="also train the recommended configuration from v4's trained weights on the same "
+        "seeds, and compare the two starts at convergence",
+    )
     _common_options(fin, device=True, progress=True)
 
 
@@ -808,6 +814,7 @@ def _cmd_final(args: argparse.Namespace) -> int:
         patience=args.patience,
         device=args.device or experiment.device,
         progress=not args.no_progress,
+        v4_weights=args.v4_weights,
     )
     print(result["summary"])
     import pandas as pd

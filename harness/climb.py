@@ -12,6 +12,7 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -51,12 +52,22 @@ def build_trainer(
 
 
 def train_to_convergence(
-    experiment, data, config, *, seed: int, device: str, max_epochs: int, patience: int
+    experiment,
+    data,
+    config,
+    *,
+    seed: int,
+    device: str,
+    max_epochs: int,
+    patience: int,
+    init_state: dict | None = None,
 ) -> tuple[Trainer, TrainResult, list[EvalResult]]:
     """``config`` trained on every training window with early stopping on validation, the best
-    epoch's weights kept: how `final`, horizon trust and v4's weights train. Returns the
-    trainer, its history and the evaluation after each epoch."""
-    trainer = build_trainer(experiment, data, config, seed=seed, device=device)
+    epoch's weights kept: how `final`, horizon trust and v4's weights train (``init_state``:
+    trained weights to start from where the shapes match). Returns the trainer, its history
+    and the evaluation after each epoch."""
+    factory = Trainer if init_state is None else partial(Trainer, init_state=init_state)
+    trainer = build_trainer(experiment, data, config, seed=seed, device=device, factory=factory)
     history, evals = trainer.fit(np.arange(len(data.splits["train"])), max_epochs, patience)
     return trainer, history, evals
 

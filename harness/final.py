@@ -23,6 +23,7 @@ from harness.fingerprint import differences, fingerprint, fingerprint_of, listed
 from harness.retrain import params_of
 from harness.sidefiles import write_json_atomic, write_text_atomic
 from harness.team import GAP_GUARD, TARGET_MARGIN
+from harness.v4_weights import v4_state
 from model.config import ModelConfig
 from model.metrics import forecast_metrics, persistence_metrics
 from model.runtime import resolve_device
@@ -32,10 +33,11 @@ FINAL_FILE = "final.json"
 TEAM_TARGET = -TARGET_MARGIN  # the team wants more than this MAE reduction against v4
 
 
-def _fit(experiment, data, config, seed, device, max_epochs, patience):
+def _fit(experiment, data, config, seed, device, max_epochs, patience, init_state=None):
     trainer, history, evals = train_to_convergence(
-        experiment, data, config, seed=seed, device=device, max_epochs=max_epochs, patience=patience
-    )
+        experiment, data, config, seed=seed, device=device, max_epochs=max_epochs,
+        patience=patience, init_state=init_state,
+    )  # fmt: skip
     if history.diverged and not evals:
         raise UserError(
             f"final: training diverged at epoch {history.diverged_at_epoch} with seed {seed} "
@@ -56,11 +58,14 @@ def final_check(
     patience: int = FINAL_PATIENCE,
     device: str = "auto",
     progress: bool = True,
+    v4_weights: bool = False,
 ) -> dict:
     """Retrain the analysis's recommended configuration (the best of its ``top_k`` on
     validation) and v4 with ``seeds`` seeds and early stopping, test each once, save the
     recommended weights under ``out_dir``/final; returns the summary and table (also written
-    to final.json with the strategy it was made for)."""
+    to final.json with the strategy it was made for). ``v4_weights``: the recommended
+    configuration is also trained from v4's trained weights on the same seeds, and the two
+    starts compared at convergence."""
     if seeds < 2:
         raise UserError(f"final: --seeds must be >= 2 for a spread and a test, got {seeds}")
     check_definition(a, experiment)
@@ -70,10 +75,13 @@ def final_check(
     chosen = _best_on_validation(a, experiment, data, top_k, device, fit, progress)
     v4 = ModelConfig()
     weights_dir = out_dir / "final"
+    state = v4_state(experiment, data, device, out_dir) if v4_weights else None
+    models = [("recommended", chosen, None), ("v4", v4, None)]
+    models += [(FROM_V4_WEIGHTS, chosen, state)] if state is not None else []
     rows = []
     for seed in tqdm(range(seeds), desc="final check", disable=not progress):
-        for name, cfg in (("recommended", chosen), ("v4", v4)):
-            trainer, val, test, epochs = _fit(experiment, data, cfg, seed, device, *fit)
+        for name, cfg, start in models:
+            trainer, val, test, epochs = _fit(experiment, data, cfg, seed, device, *fit, start)
             rows.append(
                 {
                     "model": name,
@@ -87,10 +95,15 @@ def final_check(
                 _save_weights(trainer, cfg, data, rows[-1], weights_dir / f"model-seed-{seed}.pt")
     per_seed = pd.DataFrame(rows)
     write_text_atomic(out_dir / "final_runs.csv", per_seed.to_csv(index=False))
+    inherited = per_seed[per_seed["model"] == FROM_V4_WEIGHTS]
+    per_seed = per_seed[per_seed["model"] != FROM_V4_WEIGHTS]
     result = {
         "strategy": a.choice,  # what it was made for: report shows it only while still chosen
         **_summarize(per_seed, persistence_metrics(data.splits["test"]), chosen, out_dir),
     }
+    if len(inherited):
+        result["v4_weights"] = weights_at_convergence(per_seed, inherited)
+        result["summary"] += " " + result["v4_weights"]["summary"]
     write_json_atomic(out_dir / FINAL_FILE, result)
     return result
 
@@ -189,6 +202,34 @@ def _summarize(
         "config": asdict(chosen),
     }
     return result
+
+
+FROM_V4_WEIGHTS = "recommended, from v4's weights"  # final --v4-weights's third model
+
+
+def weights_at_convergence(per_seed: pd.DataFrame, inherited: pd.DataFrame) -> dict:
+    """The recommended configuration from v4's weights against from fresh weights, paired by
+    seed at convergence: validation and test MAE, epochs to converge, a paired t interval of
+    the test MAE difference."""
+    fresh = per_seed[per_seed["model"] == "recommended"].set_index("seed").sort_index()
+    warm = inherited.set_index("seed").loc[fresh.index]
+    diff = warm["test_mae"] - fresh["test_mae"]
+    low, high = stats.ttest_rel(warm["test_mae"], fresh["test_mae"]).confidence_interval()
+    out = {
+        "seeds": len(diff),
+        "val_mae": [float(warm["val_mae"].mean()), float(fresh["val_mae"].mean())],
+        "test_mae": [float(warm["test_mae"].mean()), float(fresh["test_mae"].mean())],
+        "epochs": [float(warm["epochs"].mean()), float(fresh["epochs"].mean())],
+        "test_diff": float(diff.mean()),
+        "test_diff_ci": [float(low), float(high)],
+    }
+    out["summary"] = (
+        f"From v4's weights against fresh, the recommended configuration at convergence "
+        f"({out['seeds']} paired seeds): test MAE {out['test_mae'][0]:.4f} against "
+        f"{out['test_mae'][1]:.4f} ({out['test_diff']:+.4f}, 95% CI {low:+.4f}..{high:+.4f}), "
+        f"{out['epochs'][0]:.1f} epochs against {out['epochs'][1]:.1f}."
+    )
+    return out
 
 
 TESTED = ("test_mae_h1", "test_mae")  # the team's target is at T+1h; overall shown beside it

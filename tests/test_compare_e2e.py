@@ -73,11 +73,18 @@ def _plan_then_capped_plan(tmp_path):
 
 
 def _final(tmp_path):
-    assert cli("final", seeds=2, max_epochs=2, results=tmp_path) == 0
+    assert cli("final", seeds=2, max_epochs=2, v4_weights=True, results=tmp_path) == 0
     assert sorted(p.name for p in (tmp_path / "smoke/final").iterdir()) == [
         "model-seed-0.pt",
         "model-seed-1.pt",
-    ]
+    ]  # the recommended configuration's fresh weights; the one from v4's is compared only
+    final = json.loads((tmp_path / "smoke/final.json").read_text())
+    weights = final["v4_weights"]
+    assert weights["seeds"] == 2 and len(weights["test_mae"]) == 2
+    assert weights["test_diff_ci"][0] <= weights["test_diff"] <= weights["test_diff_ci"][1]
+    assert "From v4's weights against fresh" in final["summary"]
+    runs = pd.read_csv(tmp_path / "smoke/final_runs.csv")
+    assert (runs["model"] == "recommended, from v4's weights").sum() == 2
 
 
 def _report(tmp_path, results):

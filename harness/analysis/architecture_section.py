@@ -10,7 +10,7 @@ from harness.architecture import reading
 
 
 def _interval(e: dict) -> str:
-    return f"{e['effect']:+.3f} ({fmt_number(e['low'])} .. {fmt_number(e['high'])})"
+    return f"{e['effect']:+.3f} ({e['low']:+.3f} .. {e['high']:+.3f})"
 
 
 def architecture_blocks(inputs) -> list:
