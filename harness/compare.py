@@ -177,9 +177,14 @@ def retrain_side_files(experiment: Experiment, opts: CompareOptions, base: Path)
 def write_reevaluations(base: Path, results, score, names, opts) -> None:
     """reeval.csv: each run's incumbent retrained with ``opts.reeval_seeds`` fresh seeds by
     ``score``; ``results.reeval`` (reeval.csv's usable rows, a garbage line dropped and counted)
-    is reused where it still re-evaluates a current incumbent (see ``reevaluate_incumbents``)."""
+    is reused where it still re-evaluates a current incumbent (see ``reevaluate_incumbents``).
+    The .search- twins, kept apart from the pooled trials, are re-evaluated too: their paired
+    confirmation is judged on re-evaluated incumbents as the comparison is."""
+    trials = results.trials
+    if results.search_trials is not None:
+        trials = pd.concat([trials, results.search_trials], ignore_index=True)
     table = reevaluate_incumbents(
-        results.trials,
+        trials,
         score,
         names,
         n_seeds=opts.reeval_seeds,
