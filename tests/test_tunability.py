@@ -7,6 +7,7 @@ nested spaces), which must find that one parameter and prefer searching it alone
 """
 
 from dataclasses import replace
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -140,15 +141,19 @@ def test_the_report_shows_both_measures_and_the_preferred_sizes(measured):
     assert "Not measured" in absent[1][1] and "tunability --experiment smoke" in absent[1][1]
 
 
-@pytest.mark.parametrize("shift, confirmed", [(0.0, True), (0.3, False)])
+@pytest.mark.parametrize(
+    "shift, pairs, judged",
+    [(0.0, 0.01, "Confirmed"), (0.3, 0.01, "Refuted"), (0.08, 0.08, "Not confirmed")],
+)
 def test_the_real_confirmation_pairs_the_twin_with_its_full_space_by_seed(
-    measured, shift, confirmed
+    measured, shift, pairs, judged
 ):
+    from harness.analysis.analyze import Analysis
     from harness.analysis.tunability_section import confirmation_lines
 
     rng = np.random.default_rng(0)
     full = 4.0 + rng.normal(0, 0.2, 8)  # seeds differ a lot; the pairs little
-    twin = full + shift + rng.normal(0, 0.01, 8)
+    twin = full + shift + rng.normal(0, pairs, 8)
 
     def runs(name, values):
         return pd.DataFrame({"strategy": name, "seed": range(8), "score": values,
@@ -157,4 +162,10 @@ def test_the_real_confirmation_pairs_the_twin_with_its_full_space_by_seed(
     twins = runs("tpe_median.search-learning_rate", twin)
     (line,) = confirmation_lines(runs("tpe_median", full), twins, measured)
     assert line.startswith("Real confirmation on 8 paired seeds") and "re-evaluated" in line
-    assert line.endswith("with 95% confidence.") == confirmed
+    assert f". {judged}" in line
+    # a refuted preferred space sends the night to the full space, saying why
+    a = SimpleNamespace(tunability=measured, scores=runs("tpe_median", full), search_scores=twins)
+    a.refuting_confirmation = lambda: Analysis.refuting_confirmation(a)
+    searched = Analysis.params_to_search(a)
+    assert (searched == ["learning_rate"]) == (judged != "Refuted")
+    assert ("refuted by real runs" in Analysis.search_source(a)) == (judged == "Refuted")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from harness.analysis import measures, plots, protocol, verdict
 from harness.analysis.loading import Results, load_results
@@ -21,7 +22,7 @@ from harness.defaults import RESULTS_DIR
 from harness.errors import UserError
 from harness.records import param_columns
 from harness.sidefiles import read_json_guarded
-from strategies.registry import COLD_SUFFIX
+from strategies.registry import COLD_SUFFIX, SEARCH_SUFFIX
 
 MAX_PARAMS_TO_SEARCH = 6
 TWO_STAGE_FILE = "two_stage.json"  # compare --two-stage's plan, in the real experiment's folder
@@ -78,12 +79,27 @@ class Analysis:
         """Whether these runs were replayed on the surrogate rather than trained."""
         return any(recorded_replayed(m.get("backend")) for m in self.results.meta.values())
 
+    def refuting_confirmation(self) -> dict | None:
+        """The real paired runs that show tunability's preferred space worse than the full one
+        (the interval of twin - full above 0), if any."""
+        if not self.tunability:
+            return None
+        order = [r["param"] for r in self.tunability["tunability"]]
+        preferred = set(order[: _preferred_size(self.tunability)])
+        for c in search_confirmations(self.scores, self.search_scores):
+            if set(c["searched"]) == preferred and c["low"] > 0:
+                return c
+        return None
+
     def params_to_search(self) -> list[str]:
         """The parameters the night searches: where `tunability` measured them, its order and
-        the size it prefers at the middle trial count; else the most important (at most
-        MAX_PARAMS_TO_SEARCH), from final-rung importance, else rung 1's."""
+        the size it prefers at the middle trial count (every parameter, in that order, where
+        real paired runs showed that size worse than the full space); else the most important
+        (at most MAX_PARAMS_TO_SEARCH), from final-rung importance, else rung 1's."""
         if self.tunability:
             order = [r["param"] for r in self.tunability["tunability"]]
+            if self.refuting_confirmation():
+                return order
             return order[: _preferred_size(self.tunability)]
         imp = self.importance_final if len(self.importance_final) else self.importance_rung1
         return list(imp.index[:MAX_PARAMS_TO_SEARCH])
@@ -91,6 +107,13 @@ class Analysis:
     def search_source(self) -> str:
         """Where ``params_to_search`` comes from, in words."""
         t = self.tunability
+        if t and (c := self.refuting_confirmation()):
+            return (
+                f"measured, then refuted by real runs: searching {'+'.join(c['searched'])} "
+                f"alone ended {c['diff']:+.3f} bikes against the full space ({c['n']} paired "
+                f"seeds, 95% interval {c['low']:+.3f}..{c['high']:+.3f}), so every parameter "
+                "is searched, in tunability's order"
+            )
         if t:
             return (
                 f"measured: the smallest nested space not worse than the best at "
@@ -176,6 +199,32 @@ def analyze(
 def _preferred_size(t: dict) -> int:
     at = next(n for n in t["nested"] if n["trials"] == t["judged_at"])
     return int(at["preferred_size"])
+
+
+def search_confirmations(scores: pd.DataFrame, twins: pd.DataFrame | None) -> list[dict]:
+    """Each ``<strategy>.search-...`` twin against its strategy on the full space, paired by
+    seed on the runs' scores: n, the mean difference (twin - full) and its paired 95% t
+    interval (nan under 3 pairs), the seeds where the twin is lower, whether re-evaluated."""
+    out = []
+    if twins is None:
+        return out
+    for twin in sorted(twins["strategy"].unique()):
+        base, _, searched = twin.partition(SEARCH_SUFFIX)
+        paired = twins[twins["strategy"] == twin].merge(
+            scores[scores["strategy"] == base], on="seed", suffixes=("_twin", "_full")
+        )
+        diff = paired["score_twin"] - paired["score_full"]
+        low = high = float("nan")
+        if len(paired) >= 3:
+            test = stats.ttest_rel(paired["score_twin"], paired["score_full"])
+            low, high = (float(x) for x in test.confidence_interval())
+        out.append({
+            "twin": twin, "base": base, "searched": searched.split("+"), "n": len(paired),
+            "diff": float(diff.mean()) if len(diff) else float("nan"), "low": low, "high": high,
+            "lower": int((diff < 0).sum()),
+            "reevaluated": bool(len(paired) and paired["reevaluated_twin"].all()),
+        })  # fmt: skip
+    return out
 
 
 def _search_scores(results: Results, every: pd.DataFrame) -> pd.DataFrame | None:

@@ -4,8 +4,8 @@ as `tunability` measured them on the replay."""
 from __future__ import annotations
 
 import pandas as pd
-from scipy import stats
 
+from harness.analysis.analyze import search_confirmations
 from harness.analysis.render import fmt_number
 from strategies.registry import SEARCH_SUFFIX
 
@@ -81,43 +81,37 @@ def tunability_blocks(inputs) -> list:
 
 
 def confirmation_lines(scores: pd.DataFrame, twins: pd.DataFrame | None, t: dict) -> list[str]:
-    """The real confirmation of a smaller space: each ``<strategy>.search-...`` twin (``twins``)
-    against its strategy on the full space (``scores``), paired by seed on the runs' scores
-    (re-evaluated incumbents where the comparison re-evaluated), judged at the tunability
-    margin; or how to run it."""
+    """The real confirmation of a smaller space (``search_confirmations``), judged at the
+    tunability margin; or how to run it."""
     at = next(n for n in t["nested"] if n["trials"] == t["judged_at"])
     size = int(at["preferred_size"])
     preferred = "+".join(at["spaces"][size - 1]["params"])
+    margin = fmt_number(t["margin"])
     lines = []
-    twins = twins if twins is not None else scores.iloc[:0]
-    scores = pd.concat([scores, twins], ignore_index=True)
-    for twin in sorted(twins["strategy"].unique()):
-        base = twin.partition(SEARCH_SUFFIX)[0]
-        paired = scores[scores["strategy"] == twin].merge(
-            scores[scores["strategy"] == base], on="seed", suffixes=("_twin", "_full")
-        )
-        n = len(paired)
-        if n < 3:
-            lines.append(f"Real confirmation: {twin} against {base}: {n} paired seed(s), 3 needed.")
-            continue
-        diff = paired["score_twin"] - paired["score_full"]
-        low, high = stats.ttest_rel(
-            paired["score_twin"], paired["score_full"]
-        ).confidence_interval()
-        held = high < t["margin"]
-        lines.append(
-            f"Real confirmation on {n} paired seeds: {twin} against {base} on the full space, "
-            f"{'re-evaluated incumbents' if paired['reevaluated_twin'].all() else 'recorded bests'}"
-            f": mean difference {diff.mean():+.3f} bikes (95% interval {low:+.3f} .. "
-            f"{high:+.3f}; {int((diff < 0).sum())} of {n} seeds lower). "
-            + (
-                f"Confirmed: searching {twin.partition(SEARCH_SUFFIX)[2]} alone is at most "
-                f"{fmt_number(t['margin'])} bikes worse (the tunability margin, 1% of v4's "
-                "replayed MAE), with 95% confidence."
-                if held
-                else f"Not confirmed: the interval reaches past the {fmt_number(t['margin'])}-bike "
-                "margin (1% of v4's replayed MAE)."
+    for c in search_confirmations(scores, twins):
+        if c["n"] < 3:
+            lines.append(
+                f"Real confirmation: {c['twin']} against {c['base']}: {c['n']} paired seed(s), "
+                "3 needed."
             )
+            continue
+        if c["high"] < t["margin"]:
+            judged = (
+                f"Confirmed: searching {'+'.join(c['searched'])} alone is at most {margin} bikes "
+                "worse (the tunability margin, 1% of v4's replayed MAE), with 95% confidence."
+            )
+        elif c["low"] > 0:
+            judged = (
+                f"Refuted: searching {'+'.join(c['searched'])} alone is worse than the full "
+                "space, with 95% confidence; the plan searches every parameter instead."
+            )
+        else:
+            judged = f"Not confirmed: the interval reaches past the {margin}-bike margin."
+        lines.append(
+            f"Real confirmation on {c['n']} paired seeds: {c['twin']} against {c['base']} on the "
+            f"full space, {'re-evaluated incumbents' if c['reevaluated'] else 'recorded bests'}: "
+            f"mean difference {c['diff']:+.3f} bikes (95% interval {c['low']:+.3f} .. "
+            f"{c['high']:+.3f}; {c['lower']} of {c['n']} seeds lower). {judged}"
         )
     if not lines and size == len(at["spaces"]):
         lines.append("Nothing smaller to confirm: the full space is the size preferred.")
