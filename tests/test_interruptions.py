@@ -144,7 +144,9 @@ def test_a_trial_stopped_before_its_parameters_on_a_database_is_the_users_stop(t
 
     study = optuna.create_study(study_name="s", storage=f"sqlite:///{tmp_path}/s.db")
     stopped = study.ask()  # created, no parameters yet
-    objective = SimpleNamespace(times={}, strategy=SimpleNamespace(name="random"), seed=0)
+    objective = SimpleNamespace(
+        times={}, strategy=SimpleNamespace(name="random"), seed=0, full_params=lambda p: p
+    )
     recorder = RunRecorder(tmp_path, ("x",))
     ctx = LoopContext(study, objective, recorder, Limits(10), False, False, requeue=True)
     TrialBook(ctx, tqdm(disable=True)).record_interrupted(stopped.number)
