@@ -21,17 +21,11 @@ from harness.errors import UserError
 from harness.experiment import Experiment
 from harness.replay.prepare import load_surrogate
 from harness.retrain import audit_pruned, measure_noise, reevaluate_incumbents, retrain
-from harness.run import RunOptions, check_searched, run_strategy
+from harness.run import RunOptions, resolve_strategy, run_strategy
 from harness.tables import has_rows
 from model.runtime import resolve_device
 from strategies import STRATEGIES
-from strategies.registry import (
-    SEARCH_SUFFIX,
-    cold_start,
-    from_v4_weights,
-    get_strategy,
-    strategy_problem,
-)
+from strategies.registry import strategy_problem
 
 
 @dataclass(frozen=True)
@@ -76,13 +70,10 @@ def compare(experiment: Experiment, opts: CompareOptions) -> dict:
     for name in opts.strategies:
         if problem := strategy_problem(name):
             raise UserError(problem)
-        if SEARCH_SUFFIX in name:  # one clear error now, not when its first job comes up
-            twin = get_strategy(name)
-            twin = cold_start(twin) if not opts.warm_start else twin
-            try:
-                check_searched(from_v4_weights(twin) if opts.v4_weights else twin, experiment)
-            except ValueError as exc:
-                raise UserError(str(exc)) from None
+        try:  # one clear error now, not when the name's first job comes up
+            resolve_strategy(name, experiment, opts.warm_start, opts.v4_weights)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
     jobs = run_order(opts.strategies, opts.seeds or experiment.seeds)
     backend = get_backend(opts.backend)
     bar = tqdm(

@@ -118,6 +118,20 @@ class _ResolvedRun:
         return self.opts.role == "coordinator"
 
 
+def resolve_strategy(
+    chosen: str | Strategy, experiment: Experiment, warm_start: bool, v4_weights: bool
+) -> Strategy:
+    """The strategy a run of ``chosen`` trains, with its twin's name under the options (cold
+    start, v4's weights); a mistake is a ValueError. `compare` asks it of every name first."""
+    strategy = chosen if isinstance(chosen, Strategy) else get_strategy(chosen)
+    if not warm_start:
+        strategy = cold_start(strategy)  # its own name: never mixed into a warm study
+    if v4_weights and not strategy.v4_weights:
+        strategy = from_v4_weights(strategy)  # its own name too
+    check_searched(strategy, experiment)
+    return strategy
+
+
 def check_searched(strategy: Strategy, experiment: Experiment) -> None:
     """A .search- twin names parameters of the experiment's space, warm and from fresh weights."""
     if strategy.searched is None:
@@ -140,12 +154,7 @@ def _resolve(experiment: Experiment, opts: RunOptions) -> _ResolvedRun:
             raise ValueError(
                 "no strategy: give --strategy, or set strategy in the experiment's [run] table"
             )
-        strategy = chosen if isinstance(chosen, Strategy) else get_strategy(chosen)
-        if not opts.warm_start:
-            strategy = cold_start(strategy)  # its own name: never mixed into a warm study
-        if opts.v4_weights and not strategy.v4_weights:
-            strategy = from_v4_weights(strategy)  # its own name too
-        check_searched(strategy, experiment)
+        strategy = resolve_strategy(chosen, experiment, opts.warm_start, opts.v4_weights)
         device = resolve_device(worker_device(opts.device or experiment.device, 0))
         backend = get_backend(opts.backend)
         if not backend.simulated_clock:  # one clear error now, not a failure in every trial
