@@ -88,15 +88,10 @@ class Columns:
 
 def _choice_index(param: Param, value) -> int:
     """Where ``value`` is among ``param``'s choices (a float column's 128.0 is choice 128)."""
-    for i, choice in enumerate(param.choices):
-        if str(choice) == str(value):
-            return i
-        try:
-            if float(choice) == float(value):
-                return i
-        except (TypeError, ValueError):
-            continue
-    raise ValueError(f"{param.name}: {value!r} is not one of {param.choices}")
+    choice = param.choice_of(value)
+    if choice is None:
+        raise ValueError(f"{param.name}: {value!r} is not one of {param.choices}")
+    return param.choices.index(choice)
 
 
 @dataclass(frozen=True)

@@ -99,6 +99,20 @@ class Param:
             )
         return (float(value) - self.low) / (self.high - self.low)
 
+    def choice_of(self, value: Any) -> Any:
+        """The declared choice a recorded ``value`` stands for (CSV gives strings, numpy numbers
+        or a float column's 128.0); None when it stands for none."""
+        for choice in self.choices or ():
+            if str(choice) == str(value):
+                return choice
+            if isinstance(choice, (int, float)) and not isinstance(choice, bool):
+                try:
+                    if float(choice) == float(value):
+                        return choice
+                except (TypeError, ValueError):
+                    continue
+        return None
+
     def contains(self, value: Any) -> bool:
         """Whether ``value`` is one Optuna could suggest (an int for an int parameter)."""
         if self.type == "categorical":

@@ -330,21 +330,5 @@ def _native(value, param):
         return int(value)
     if param.type == "float":
         return float(value)
-    # CSV gives strings or numpy numbers; map back to the declared choice
-    for choice in param.choices:
-        if str(choice) == str(value) or (
-            isinstance(choice, (int, float))
-            and not isinstance(choice, bool)
-            and _is_number(value)
-            and float(choice) == float(value)
-        ):
-            return choice
-    return value
-
-
-def _is_number(value) -> bool:
-    try:
-        float(value)
-        return True
-    except (TypeError, ValueError):
-        return False
+    choice = param.choice_of(value)
+    return value if choice is None else choice
