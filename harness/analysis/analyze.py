@@ -85,7 +85,7 @@ class Analysis:
         if not self.tunability:
             return None
         order = [r["param"] for r in self.tunability["tunability"]]
-        preferred = set(order[: _preferred_size(self.tunability)])
+        preferred = set(order[: preferred_size(self.tunability)])
         for c in search_confirmations(self.scores, self.search_scores):
             if set(c["searched"]) == preferred and c["low"] > 0:
                 return c
@@ -100,7 +100,7 @@ class Analysis:
             order = [r["param"] for r in self.tunability["tunability"]]
             if self.refuting_confirmation():
                 return order
-            return order[: _preferred_size(self.tunability)]
+            return order[: preferred_size(self.tunability)]
         imp = self.importance_final if len(self.importance_final) else self.importance_rung1
         return list(imp.index[:MAX_PARAMS_TO_SEARCH])
 
@@ -196,9 +196,14 @@ def analyze(
     )
 
 
-def _preferred_size(t: dict) -> int:
-    at = next(n for n in t["nested"] if n["trials"] == t["judged_at"])
-    return int(at["preferred_size"])
+def judged_nested(t: dict) -> dict:
+    """`tunability`'s nested spaces at the trial count it judges the size at."""
+    return next(n for n in t["nested"] if n["trials"] == t["judged_at"])
+
+
+def preferred_size(t: dict) -> int:
+    """How many parameters `tunability` prefers to search, at that trial count."""
+    return int(judged_nested(t)["preferred_size"])
 
 
 def search_confirmations(scores: pd.DataFrame, twins: pd.DataFrame | None) -> list[dict]:

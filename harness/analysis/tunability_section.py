@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from harness.analysis.analyze import search_confirmations
+from harness.analysis.analyze import judged_nested, preferred_size, search_confirmations
 from harness.analysis.render import fmt_number
 from strategies.registry import SEARCH_SUFFIX
 
@@ -83,8 +83,7 @@ def tunability_blocks(inputs) -> list:
 def confirmation_lines(scores: pd.DataFrame, twins: pd.DataFrame | None, t: dict) -> list[str]:
     """The real confirmation of a smaller space (``search_confirmations``), judged at the
     tunability margin; or how to run it."""
-    at = next(n for n in t["nested"] if n["trials"] == t["judged_at"])
-    size = int(at["preferred_size"])
+    at, size = judged_nested(t), preferred_size(t)
     preferred = "+".join(at["spaces"][size - 1]["params"])
     margin = fmt_number(t["margin"])
     lines = []
