@@ -37,11 +37,13 @@ from scipy import stats
 from scipy.stats import qmc
 from tqdm import tqdm
 
+from harness.analysis.architecture_section import reading
 from harness.defaults import SURROGATE_REFITS
 from harness.errors import UserError
 from harness.records import param_column
 from harness.replay.learners import make_learner
 from harness.replay.surrogate import Surrogate, config_means, observations, repeat_noise
+from model.config import lstm_weights
 from strategies.registry import COLD_SUFFIX, RECORD_PREFIX
 from strategies.space import Param, SearchSpace
 
@@ -79,11 +81,8 @@ class Columns:
     def lstm_weights(self) -> np.ndarray:
         """The LSTM layers' trainable weights (the depth and widths the questions weigh)."""
         layers, h1, h2 = self.value("num_layers"), self.value("hidden_1"), self.value("hidden_2")
-
-        def lstm(inputs, hidden):  # four gates, two bias vectors each, as PyTorch keeps them
-            return 4 * hidden * (inputs + hidden) + 8 * hidden
-
-        return lstm(1, h1) + (layers >= 2) * lstm(h1, h2) + np.maximum(layers - 2, 0) * lstm(h2, h2)
+        deeper = (layers >= 2) * lstm_weights(h1, h2)
+        return lstm_weights(1, h1) + deeper + np.maximum(layers - 2, 0) * lstm_weights(h2, h2)
 
 
 def _choice_index(param: Param, value) -> int:
@@ -405,18 +404,6 @@ def _v4_mae(frame: pd.DataFrame, space: SearchSpace) -> float | None:
         else:
             match &= np.isclose(values.to_numpy(float), float(p.default))
     return float(frame.loc[match, "mae"].mean()) if match.any() else None
-
-
-def reading(answer: dict) -> str:
-    """The answer in words: the verdict, and for a real effect which side wins by how much."""
-    if "recorded" not in answer:
-        return answer["verdict"]
-    said = answer["verdict"]
-    if said == "separable" or said.startswith("real"):
-        e = answer["recorded"]
-        said += f": {answer['says'][0 if e['effect'] < 0 else 1]} by {abs(e['effect']):.2f} bikes"
-    agrees = "same sign" if answer["surrogate_agrees"] else "sign not confirmed"
-    return f"{said} (surrogate: {agrees})"
 
 
 def summary_lines(result: dict) -> list[str]:

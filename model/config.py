@@ -81,18 +81,21 @@ class ModelConfig:
         return ModelConfig(**{**asdict(self), **params})
 
 
+def lstm_weights(inputs, hidden):
+    """Trainable weights of one LSTM layer (numbers or arrays): four gates, and two bias
+    vectors per gate, as PyTorch keeps them."""
+    return 4 * hidden * (inputs + hidden) + 8 * hidden
+
+
 def count_parameters(
     config: ModelConfig, n_stations: int, n_static: int = 12, n_outputs: int = 3
 ) -> int:
     """Trainable parameters of the network ``config`` describes, without building it (no torch)."""
 
-    def lstm(inputs: int, hidden: int) -> int:  # PyTorch keeps two bias vectors per gate
-        return 4 * hidden * (inputs + hidden) + 8 * hidden
-
-    total = lstm(1, config.hidden_1)
+    total = lstm_weights(1, config.hidden_1)
     inputs = config.hidden_1
     for _ in range(config.num_layers - 1):
-        total += lstm(inputs, config.hidden_2)
+        total += lstm_weights(inputs, config.hidden_2)
         inputs = config.hidden_2
     total += n_stations * config.embedding_dim
     head_in = inputs + n_static + config.embedding_dim

@@ -12,13 +12,12 @@ import pandas as pd
 import pytest
 
 from harness.analysis.analyze import read_architecture
-from harness.analysis.architecture_section import architecture_blocks
+from harness.analysis.architecture_section import architecture_blocks, reading
 from harness.architecture import (
     QUESTIONS,
     Columns,
     effect,
     measure,
-    reading,
     summary_lines,
     unguided,
     verdict,

@@ -6,11 +6,22 @@ from __future__ import annotations
 import pandas as pd
 
 from harness.analysis.render import fmt_number
-from harness.architecture import reading
 
 
 def _interval(e: dict) -> str:
     return f"{e['effect']:+.3f} ({e['low']:+.3f} .. {e['high']:+.3f})"
+
+
+def reading(answer: dict) -> str:
+    """The answer in words: the verdict, and for a real effect which side wins by how much."""
+    if "recorded" not in answer:
+        return answer["verdict"]
+    said = answer["verdict"]
+    if said == "separable" or said.startswith("real"):
+        e = answer["recorded"]
+        said += f": {answer['says'][0 if e['effect'] < 0 else 1]} by {abs(e['effect']):.2f} bikes"
+    agrees = "same sign" if answer["surrogate_agrees"] else "sign not confirmed"
+    return f"{said} (surrogate: {agrees})"
 
 
 def architecture_blocks(inputs) -> list:
