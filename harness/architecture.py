@@ -22,7 +22,8 @@ is *separable* when its whole interval lies beyond the floor, *real, size uncert
 interval excludes zero but reaches inside the floor, *below the noise floor* when it lies
 within it, and *undetermined* when it holds zero and reaches past the floor. These are
 marginal effects, averaged over the other parameters as the space spreads them, and eight
-of them are read at once: one in eight crossing zero by chance is to be expected.
+of them are read at once, unadjusted: were none real, at least one interval would exclude
+zero about a third of the time (1 - 0.95^8, if they were independent).
 """
 
 from __future__ import annotations

@@ -75,7 +75,8 @@ def architecture_blocks(inputs) -> list:
         + ". Separable: the whole interval lies beyond the floor; real, size uncertain: it "
         "excludes zero but reaches inside the floor; below the noise floor: it lies within it; "
         "undetermined: it holds zero and reaches past the floor. Eight contrasts are read at "
-        "once, so one crossing zero by chance is to be expected."
+        "once, unadjusted: were none real, at least one interval would exclude zero about a "
+        "third of the time (1 - 0.95^8, if they were independent)."
     )
     caveat = (
         "What this cannot tell you: the data are the experiment's (`architecture`: 100 "
