@@ -162,6 +162,35 @@ def test_the_surrogate_learns_whole_curves_from_pruned_trials_too(recorded):
 
 
 @pytest.mark.slow
+def test_every_configuration_that_reached_the_top_prices_its_cost(recorded):
+    """A trial shared by two runs keeps one copy of each rung. When one run pruned it at rung
+    1, the run that finished it holds no rung-1 row, and costs taken per curve were NaN at rung
+    1 for it: every replayed trial near it failed. Re-evaluations (top rung, no timings) price
+    nothing either."""
+    curves = learning_curves(recorded, "smoke")
+    curves = curves[curves["source"].str.startswith("record")]
+    top = curves["rung"].max()
+    params = [c for c in curves.columns if c.startswith("param_")]
+    finished = curves[curves["rung"] == top].drop_duplicates(params).head(3)
+    keys = ["source", "trial"]
+    repeats = curves.merge(finished[params + keys], on=params, suffixes=("", "_kept"))
+    repeats = repeats[repeats["trial"] != repeats["trial_kept"]][keys].drop_duplicates()
+    curves = curves[~curves.set_index(keys).index.isin(repeats.set_index(keys).index)]
+    shared = curves.merge(finished[keys], on=keys)
+    pruned_copy = shared[shared["rung"] == 1].assign(source="tpe_asha/seed-0", strategy="tpe_asha")
+    reeval = finished.assign(
+        source="reeval", strategy="reeval", seed=-1, train_seconds=np.nan, eval_seconds=np.nan
+    )
+    reeval["param_learning_rate"] *= 1.01  # configurations that only re-evaluations hold
+    s = _smoke_surrogate(recorded, pd.concat([pruned_copy, curves, reeval], ignore_index=True))
+    assert np.isfinite(s.train_seconds).all() and np.isfinite(s.eval_seconds).all()
+    assert len(s.x_cost) == s.evidence["configs_at_top"] - len(reeval)  # none left out
+    for _, row in pd.concat([finished, reeval]).iterrows():
+        train, evaluate = s.cost({p.name: row[f"param_{p.name}"] for p in s.space})
+        assert np.isfinite(train).all() and np.isfinite(evaluate).all()
+
+
+@pytest.mark.slow
 def test_a_replayed_retrain_uses_common_random_numbers(recorded):
     s = _smoke_surrogate(recorded)
     v4 = load_experiment("smoke").space.defaults()

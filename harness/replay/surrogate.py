@@ -127,7 +127,7 @@ class Surrogate:
             CANDIDATES, key=lambda k: (evidence[k]["spearman"], -evidence[k]["mae"])
         )
         model = make_learner(chosen, len(table)).fit(table["x"], table["y"])
-        x_cost, train, ev = _costs(obs, space, top)
+        x_cost, train, ev = _costs(obs, space, rungs)
         means = obs.groupby(["config", "rung"])["val_mae"].mean().unstack()
         surrogate = cls(
             space=space,
@@ -312,16 +312,27 @@ def noise_ceiling(table: dict, noise: dict, draws: int = 500) -> tuple[float, fl
     return float(np.mean(rhos)), float(np.percentile(rhos, 2.5)), float(np.percentile(rhos, 97.5))
 
 
-def _costs(obs: pd.DataFrame, space: list[Param], top: int) -> tuple:
-    """Per configuration that climbed every rung: features, mean train and eval seconds per
-    rung."""
+def _costs(obs: pd.DataFrame, space: list[Param], rungs: list[int]) -> tuple:
+    """Per configuration that reached the top rung: features, mean train and eval seconds per
+    rung, over every timed row of that configuration. Taken per configuration, not per curve:
+    a trial shared by two runs keeps one copy of each rung (``observations``), so the run that
+    finished it may hold no row for the rung the other run pruned it at. Rows without timings
+    (re-evaluations) never price a cost, and a configuration missing a rung's timing is left
+    out: a NaN cost fails every replayed trial near it."""
     params = [param_column(p.name) for p in space]
-    full = obs[obs.groupby("obs")["rung"].transform("max") == top]
+    timed = obs.dropna(subset=["train_seconds", "eval_seconds"])
+    full = timed[timed.groupby("config")["rung"].transform("max") == max(rungs)]
 
     def mean(col: str) -> pd.DataFrame:
-        return full.pivot_table(index="config", columns="rung", values=col, aggfunc="mean")
+        table = full.pivot_table(index="config", columns="rung", values=col, aggfunc="mean")
+        return table.reindex(columns=rungs)
 
-    train, ev = mean("train_seconds"), mean("eval_seconds")
+    train = mean("train_seconds")
+    ev = mean("eval_seconds").reindex(train.index)
+    every_rung = train.notna().all(axis=1) & ev.notna().all(axis=1)
+    train, ev = train[every_rung], ev[every_rung]
+    if train.empty:
+        raise ValueError("a surrogate needs a recorded configuration timed at every rung")
     firsts = full.groupby("config")[params].first().loc[train.index]
     return param_features(space, firsts), train.to_numpy(), ev.to_numpy()
 
