@@ -10,6 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.collections import LineCollection  # noqa: E402
 
 from harness.analysis.measures import rung_table  # noqa: E402
 from harness.sidefiles import replace_atomic  # noqa: E402
@@ -121,29 +122,37 @@ def importance_plot(importances: dict[str, pd.Series], out: Path) -> str:
 
 def learning_curves_plot(rungs: pd.DataFrame, trials: pd.DataFrame, out: Path) -> str:
     """Every trial's MAE per step, completed and pruned in two colours; returns the PNG's
-    file name in ``out``."""
-    state = trials.set_index(["strategy", "seed", "trial"])["state"]
+    file name in ``out``. Each colour is one line collection: a replayed screen has tens of
+    thousands of curves, which one artist per curve took most of a minute to draw."""
+    keys = ["strategy", "seed", "trial"]
+    done = trials.loc[trials["state"] == "COMPLETE", keys].drop_duplicates()
+    rows = rungs[[*keys, "step", "val_mae"]].merge(done.assign(completed=True), on=keys, how="left")
+    rows = rows.assign(completed=rows["completed"].fillna(False).astype(bool))
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for key, curve in rungs.groupby(["strategy", "seed", "trial"]):
-        s = state.get(key, "FAIL")
-        ax.plot(
-            curve["step"],
-            curve["val_mae"],
-            color="tab:blue" if s == "COMPLETE" else "tab:red",
-            alpha=0.35 if s == "COMPLETE" else 0.25,
-            lw=1,
-            marker="o",
-            ms=2,
+    for completed, color, alpha, label in (
+        (True, "tab:blue", 0.35, "completed"),
+        (False, "tab:red", 0.25, "pruned"),
+    ):
+        part = rows[rows["completed"] == completed].sort_values([*keys, "step"])
+        if part.empty:
+            ax.plot([], [], color=color, label=label)
+            continue
+        points = part[["step", "val_mae"]].to_numpy(float)
+        starts = np.flatnonzero(part[keys].ne(part[keys].shift()).any(axis=1).to_numpy())
+        curves = np.split(points, starts[1:])
+        # rasterized: an SVG of one path per curve is megabytes and slow to draw
+        ax.add_collection(
+            LineCollection(curves, colors=color, alpha=alpha, lw=1, label=label, rasterized=True)
         )
-    ax.plot([], [], color="tab:blue", label="completed")
-    ax.plot([], [], color="tab:red", label="pruned")
+        ax.scatter(points[:, 0], points[:, 1], color=color, alpha=alpha, s=4, lw=0, rasterized=True)
     ax.set(
         xscale="log",
         xlabel="budget (units of the first rung)",
         ylabel="validation MAE (bikes)",
         title="Learning curves: pruned against completed trials",
     )
-    ax.legend()
+    ax.autoscale_view()
+    ax.legend(loc="upper right")
     return _save(fig, out, "learning_curves")
 
 

@@ -187,27 +187,27 @@ def paired_tests(
     """
     wide = scores.pivot_table(index="seed", columns="strategy", values="score")
     controls = [c for c in controls if c in wide.columns]
-    rows = []
+    rows, diffs = [], []
     for control in controls:
         for strategy in sorted(wide.columns):
             if strategy == control:
                 continue
-            both = wide[[strategy, control]].dropna()
-            diffs = (both[strategy] - both[control]).to_numpy()
+            d = _paired_differences(wide, strategy, control)
+            diffs.append(d)
             rows.append(
                 {
                     "strategy": strategy,
                     "control": control,
-                    "pairs": len(diffs),
-                    "mean_diff": float(diffs.mean()) if len(diffs) else float("nan"),
-                    "sd_diff": float(diffs.std(ddof=1)) if len(diffs) > 1 else float("nan"),
-                    "p": sign_flip_p(diffs),
+                    "pairs": len(d),
+                    "mean_diff": float(d.mean()) if len(d) else float("nan"),
+                    "sd_diff": float(d.std(ddof=1)) if len(d) > 1 else float("nan"),
                     "identical": any({strategy, control} <= g for g in identical),
                 }
             )
     table = pd.DataFrame(
-        rows, columns=["strategy", "control", "pairs", "mean_diff", "sd_diff", "p", "identical"]
+        rows, columns=["strategy", "control", "pairs", "mean_diff", "sd_diff", "identical"]
     )
+    table.insert(5, "p", _pvalues(diffs))
     if table.empty:
         return table.assign(p_holm=[], min_p=[], detectable=[], verdict=[])
     table["p_holm"] = holm(table["p"].to_numpy())
@@ -217,6 +217,22 @@ def paired_tests(
     ]
     table["verdict"] = [_verdict(r) for r in table.itertuples()]
     return table
+
+
+def _paired_differences(wide: pd.DataFrame, strategy: str, control: str) -> np.ndarray:
+    """``strategy`` minus ``control`` on the seeds where both have a score."""
+    d = wide[strategy].to_numpy(float) - wide[control].to_numpy(float)
+    return d[~np.isnan(d)]
+
+
+def _pvalues(diffs: list[np.ndarray]) -> np.ndarray:
+    """``sign_flip_p`` of each array of paired differences, those with the same number of pairs
+    in one batch (the bootstrap of the pick runs every comparison hundreds of times)."""
+    out = np.ones(len(diffs))
+    for n in {len(d) for d in diffs}:
+        same = [i for i, d in enumerate(diffs) if len(d) == n]
+        out[same] = sign_flip_pvalues(np.array([diffs[i] for i in same]).reshape(len(same), n))
+    return out
 
 
 def _verdict(row) -> str:
@@ -278,9 +294,9 @@ def _beats_all_ready(strategy: str, scores: pd.DataFrame, traits: dict[str, Trai
     ready = [s for s in wide.columns if traits[s].night_ready]
     if not ready:
         return True
-    p = [sign_flip_p((wide[strategy] - wide[r]).dropna().to_numpy()) for r in ready]
-    diffs = [(wide[strategy] - wide[r]).mean() for r in ready]
-    adjusted = holm(np.array(p))
+    pairs = [_paired_differences(wide, strategy, r) for r in ready]
+    adjusted = holm(_pvalues(pairs))
+    diffs = [d.mean() if len(d) else np.nan for d in pairs]
     return bool(all(a < ALPHA and d < 0 for a, d in zip(adjusted, diffs)))
 
 
@@ -297,13 +313,17 @@ def pick_stability(
     """Share of bootstrap resamples of the seeds (pairs kept together) whose pick is
     ``chosen`` or a strategy identical to it."""
     seeds = np.array(sorted(scores["seed"].unique()))
+    rows_of = scores.reset_index(drop=True).groupby("seed").indices  # seed -> row positions
     same = twins_of(chosen, identical)
     rng = np.random.default_rng(seed)
     hits = 0
     for _ in range(resamples):
         draw = rng.choice(seeds, size=len(seeds), replace=True)
-        parts = [scores[scores["seed"] == s].assign(seed=k) for k, s in enumerate(draw)]
-        hits += pick(pd.concat(parts), traits, identical, controls)[0] in same
+        rows = [rows_of[s] for s in draw]
+        resample = scores.iloc[np.concatenate(rows)].assign(
+            seed=np.repeat(np.arange(len(draw)), [len(r) for r in rows])
+        )
+        hits += pick(resample, traits, identical, controls)[0] in same
     return hits / resamples
 
 
