@@ -16,42 +16,52 @@ def rung_samples(rungs: pd.DataFrame) -> dict[int, float]:
     return rungs.groupby("rung")["samples"].max().to_dict() if len(rungs) else {}
 
 
-def full_train_seconds(
-    trial_rungs: pd.DataFrame, samples_by_rung: dict[int, float], n_rungs: int
-) -> float:
-    """Training seconds one trial would have taken at every rung of the ladder.
+def trial_costs_table(
+    rungs: pd.DataFrame,
+    samples_by_rung: dict[int, float],
+    n_rungs: int,
+    keys: tuple[str, ...] = ("trial",),
+) -> pd.DataFrame:
+    """Per trial (``keys``, one row each): its last rung reached, MAE there, training and
+    evaluation seconds spent, and ``full_train``, the training seconds it would have taken at
+    every rung of the ladder: the rungs it did not reach are extrapolated from its own measured
+    cost per training sample (its model size and batch size drive that cost) and
+    ``samples_by_rung`` (NaN where a rung's sample count is unknown)."""
+    table = rungs.groupby(list(keys), sort=True).agg(
+        reached=("rung", "max"),
+        last_mae=("val_mae", "last"),
+        train=("train_seconds", "sum"),
+        samples=("samples", "sum"),
+        evals=("eval_seconds", "sum"),
+        eval_mean=("eval_seconds", "mean"),
+    )
+    left = {  # training samples of the rungs after each last rung (NaN if one is unknown)
+        r: sum(samples_by_rung.get(k, np.nan) for k in range(r + 1, n_rungs + 1))
+        for r in range(1, n_rungs + 1)
+    }
+    per_sample = table["train"] / table["samples"].clip(lower=1)
+    remaining = table["reached"].map(lambda r: left.get(int(r), 0.0)).astype(float)
+    return table.assign(full_train=table["train"] + per_sample * remaining)
 
-    Takes the trial's recorded rungs; the rungs it did not reach are extrapolated from its
-    own measured cost per training sample (its model size and batch size drive that cost)
-    and ``samples_by_rung`` (NaN where a rung's sample count is unknown).
-    """
-    train = trial_rungs["train_seconds"].sum()
-    per_sample = train / max(trial_rungs["samples"].sum(), 1)
-    reached = int(trial_rungs["rung"].max())
-    return train + sum(
-        per_sample * samples_by_rung.get(rung, np.nan) for rung in range(reached + 1, n_rungs + 1)
+
+def unpruned_per_trial(table: pd.DataFrame, pruned: np.ndarray, n_rungs: int) -> pd.Series:
+    """Seconds each trial of ``trial_costs_table``'s ``table`` would have taken had none been
+    pruned: a pruned trial (``pruned``, a mask over its rows) adds its extrapolated training
+    time and its mean evaluation time for each rung it missed."""
+    missing = (n_rungs - table["reached"]).clip(lower=0)
+    extrapolated = table["full_train"] + table["evals"] + missing * table["eval_mean"]
+    return pd.Series(
+        np.where(pruned, extrapolated, table["train"] + table["evals"]), index=table.index
     )
 
 
 def unpruned_seconds(
     rungs: pd.DataFrame, trials: pd.DataFrame, samples_by_rung: dict[int, float], n_rungs: int
 ) -> float:
-    """Time the same trials would have taken had none been pruned.
-
-    Takes one run's rungs and trials; a pruned trial's missing rungs cost its extrapolated
-    training time (``full_train_seconds``) and its mean evaluation time per rung.
-    """
-    total = 0.0
-    pruned = set(trials.loc[trials["state"] == "PRUNED", "trial"])
-    for trial, group in rungs.groupby("trial"):
-        evals = group["eval_seconds"]
-        if trial in pruned:
-            missing = max(n_rungs - int(group["rung"].max()), 0)
-            train = full_train_seconds(group, samples_by_rung, n_rungs)
-            total += train + evals.sum() + missing * evals.mean()
-        else:
-            total += group["train_seconds"].sum() + evals.sum()
-    return float(total)
+    """Time one run's trials would have taken had none been pruned (``unpruned_per_trial``)."""
+    t = trial_costs_table(rungs, samples_by_rung, n_rungs)
+    pruned = t.index.isin(trials.loc[trials["state"] == "PRUNED", "trial"])
+    return float(unpruned_per_trial(t, pruned, n_rungs).sum())
 
 
 def summarize(

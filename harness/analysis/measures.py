@@ -11,7 +11,7 @@ from scipy import stats
 
 from harness.analysis.loading import Results
 from harness.records import is_param_column, param_column, param_columns, param_name
-from harness.summary import rung_samples, unpruned_seconds
+from harness.summary import rung_samples, trial_costs_table, unpruned_per_trial
 
 IMPORTANCE_TRIALS = 3000  # trials fANOVA ranks parameters on (a seeded sample beyond)
 
@@ -119,14 +119,18 @@ def final_best(trials: pd.DataFrame) -> pd.DataFrame:
 def compute_saved(results: Results) -> pd.DataFrame:
     """Per strategy: median, min and max over seeds of the share of compute saved against
     the unpruned run, and of the share of trials pruned (two-level columns)."""
-    samples = rung_samples(results.rungs)
+    keys = ["strategy", "seed", "trial"]
+    costs = trial_costs_table(
+        results.rungs, rung_samples(results.rungs), results.n_rungs, tuple(keys)
+    )
+    pruned = results.trials.loc[results.trials["state"] == "PRUNED", keys]
+    is_pruned = costs.index.isin(pd.MultiIndex.from_frame(pruned))
+    unpruned = unpruned_per_trial(costs, is_pruned, results.n_rungs)
+    unpruned = unpruned.groupby(level=["strategy", "seed"]).sum().to_dict()
     rows = []
     for (strategy, seed), trials in results.trials.groupby(["strategy", "seed"]):
-        rungs = results.rungs[
-            (results.rungs["strategy"] == strategy) & (results.rungs["seed"] == seed)
-        ]
         spent = float(trials["train_seconds"].sum() + trials["eval_seconds"].sum())
-        full = unpruned_seconds(rungs, trials, samples, results.n_rungs) if len(rungs) else spent
+        full = unpruned.get((strategy, seed), spent)  # a run without rungs saved nothing
         rows.append(
             {
                 "strategy": strategy,

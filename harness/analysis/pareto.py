@@ -7,38 +7,30 @@ import numpy as np
 import pandas as pd
 
 from harness.analysis.loading import Results
-from harness.summary import full_train_seconds, rung_samples
+from harness.summary import rung_samples, trial_costs_table
 
 
 def trial_costs(results: Results) -> pd.DataFrame:
     """One row per recorded trial of ``results``: its MAE at its last rung, full-fidelity
     training seconds (extrapolated where it stopped early) and its recorded parameter count."""
-    rungs = results.rungs
-    size = (
-        results.trials.set_index(["strategy", "seed", "trial"])["parameters"]
-        if "parameters" in results.trials
-        else {}
-    )
-    samples = rung_samples(rungs)
+    keys = ("strategy", "seed", "trial")
     n_rungs = results.n_rungs
-    rows = []
-    for (strategy, seed, trial), g in rungs.groupby(["strategy", "seed", "trial"]):
-        done = int(g["rung"].max())
-        rows.append(
-            {
-                "strategy": strategy,
-                "seed": seed,
-                "trial": trial,
-                "val_mae": g["val_mae"].iloc[-1],
-                "reached_full": done == n_rungs,
-                "full_train_seconds": full_train_seconds(g, samples, n_rungs),
-                "extrapolated": done < n_rungs,
-                "parameters": size.get((strategy, seed, trial), np.nan),
-            }
-        )
-    columns = ["strategy", "seed", "trial", "val_mae", "reached_full", "full_train_seconds"]
-    frame = pd.DataFrame(rows, columns=columns + ["extrapolated", "parameters"])
-    return frame.astype({"reached_full": bool})  # a boolean mask even with no rows
+    t = trial_costs_table(results.rungs, rung_samples(results.rungs), n_rungs, keys)
+    frame = pd.DataFrame(
+        {
+            "val_mae": t["last_mae"],
+            "reached_full": t["reached"] == n_rungs,
+            "full_train_seconds": t["full_train"],
+            "extrapolated": t["reached"] < n_rungs,
+        },
+        index=t.index,
+    ).reset_index()
+    if "parameters" in results.trials:
+        size = results.trials.drop_duplicates(list(keys)).set_index(list(keys))["parameters"]
+        frame["parameters"] = size.reindex(pd.MultiIndex.from_frame(frame[list(keys)])).to_numpy()
+    else:
+        frame["parameters"] = np.nan
+    return frame.astype({"reached_full": bool, "extrapolated": bool})
 
 
 def pareto_front(frame: pd.DataFrame, cost: str, value: str = "val_mae") -> pd.DataFrame:

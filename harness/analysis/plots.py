@@ -138,6 +138,7 @@ def learning_curves_plot(rungs: pd.DataFrame, trials: pd.DataFrame, out: Path) -
             ax.plot([], [], color=color, label=label)
             continue
         points = part[["step", "val_mae"]].to_numpy(float)
+        points[:, 0] = np.log10(points[:, 0])  # drawn on a linear axis: a log axis transformed
         starts = np.flatnonzero(part[keys].ne(part[keys].shift()).any(axis=1).to_numpy())
         curves = np.split(points, starts[1:])
         # rasterized: an SVG of one path per curve is megabytes and slow to draw
@@ -145,12 +146,13 @@ def learning_curves_plot(rungs: pd.DataFrame, trials: pd.DataFrame, out: Path) -
             LineCollection(curves, colors=color, alpha=alpha, lw=1, label=label, rasterized=True)
         )
         ax.scatter(points[:, 0], points[:, 1], color=color, alpha=alpha, s=4, lw=0, rasterized=True)
-    ax.set(
-        xscale="log",
-        xlabel="budget (units of the first rung)",
+    ax.set(  # ... every curve one by one, seconds for a replayed screen
+        xlabel="budget (units of the first rung, log scale)",
         ylabel="validation MAE (bikes)",
         title="Learning curves: pruned against completed trials",
     )
+    steps = np.sort(rungs["step"].dropna().unique())
+    ax.set_xticks(np.log10(steps), [f"{s:g}" for s in steps])
     ax.autoscale_view()
     ax.legend(loc="upper right")
     return _save(fig, out, "learning_curves")
@@ -198,7 +200,7 @@ def pareto_plot(costs: pd.DataFrame, fronts: dict[str, pd.DataFrame], out: Path)
     ):
         for extrapolated, style in _PARETO_POINTS:
             points = costs[costs["extrapolated"] == extrapolated]
-            ax.scatter(points[cost], points["val_mae"], s=12, **style)
+            ax.scatter(points[cost], points["val_mae"], s=12, rasterized=True, **style)
         front = fronts[cost]
         ax.step(
             front[cost], front["val_mae"], where="post", color="k", lw=1.5, label="Pareto front"
@@ -209,5 +211,5 @@ def pareto_plot(costs: pd.DataFrame, fronts: dict[str, pd.DataFrame], out: Path)
             ylabel="validation MAE (bikes)",
             title=f"MAE against {label}",
         )
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="upper right")  # "best" searched every point: seconds
     return _save(fig, out, "pareto")

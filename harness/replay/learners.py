@@ -21,7 +21,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import PolynomialFeatures
 
 CANDIDATES = ("knn5", "ridge", "forest", "boosting", "gp")
-GP_MAX_ROWS = 400  # exact GP fits are cubic in rows: beyond, a seeded subsample (900 took 6 min)
+GP_MAX_ROWS = 250  # exact GP fits are cubic in rows: beyond, a seeded subsample (400: 68 s)
 
 
 class _CappedGP:
