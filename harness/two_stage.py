@@ -7,7 +7,13 @@
    seeds that detect the team's margin (3% of v4) with 80% power in a family of at most three
    tests; its cost in minutes is stated.
 3. **Confirm** those strategies against the default in real paired runs; the real report then
-   tests only that family (``two_stage.json`` names it), so the confirmation decides.
+   tests only that family (``two_stage.json`` names it), so the confirmation decides. When the
+   screen asks for more seeds than the fewest with which the test can reject at all, those
+   fewest run first (an internal pilot); the same power analysis on their real paired spread
+   sets how many run in all. The replay does not reproduce how alike two configurations
+   trained with the same seed end (on quick the real spread was 0.4 times the screen's), and
+   re-sizing on a spread that the signs of the differences do not change leaves the exact
+   test's level as it is (``tests/test_two_stage_sizing.py`` simulates it).
 """
 
 from __future__ import annotations
@@ -61,14 +67,87 @@ def two_stage(experiment, compare_opts: CompareOptions, opts: TwoStageOptions) -
     plan["options"] = asdict(opts)
     write_json_atomic(base / experiment.name / TWO_STAGE_FILE, plan)
     print(plan_line(plan), flush=True)
-    confirm_opts = replace(
-        compare_opts, strategies=tuple(plan["family"]), seeds=tuple(range(plan["seeds"]))
-    )
-    compare(experiment, confirm_opts)
+    family = tuple(plan["family"])
+    pilot = verdict.fewest_pairs(plan["level"])
+    if plan["candidates"] and pilot < plan["seeds"]:
+        compare(experiment, replace(compare_opts, strategies=family, seeds=tuple(range(pilot))))
+        real = analyze(base, experiment.name, echo=False)
+        plan["pilot"] = resize_on_pilot(real.scores, plan, pilot, opts.max_seeds)
+        plan["seeds"], plan["power"] = plan["pilot"]["seeds_after"], plan["pilot"]["power_after"]
+        plan["estimated_minutes"] *= plan["seeds"] / plan["pilot"]["screen_seeds"]
+        write_json_atomic(base / experiment.name / TWO_STAGE_FILE, plan)
+        print(pilot_line(plan), flush=True)
+    compare(experiment, replace(compare_opts, strategies=family, seeds=tuple(range(plan["seeds"]))))
     clock["confirm"] = time.monotonic() - start - clock["record"] - clock["screen"]
     plan["wall_seconds"] = {**clock, "total": time.monotonic() - start}
     write_json_atomic(base / experiment.name / TWO_STAGE_FILE, plan)
     return plan
+
+
+def pilot_spread(scores: pd.DataFrame, plan: dict, pilot: int) -> float:
+    """The largest real paired spread over the first ``pilot`` seeds of ``scores`` (strategy,
+    seed, score) between a candidate and the default: the root mean square of the paired
+    differences, which flipping their signs does not change. Under no difference every sign
+    pattern then stays equally likely whatever size it chooses, so the final exact sign-flip
+    test keeps its level exactly (a standard deviation, centred on the mean seen, would let the
+    difference seen steer the size). NaN when no candidate has two scored pairs."""
+    ran = scores[scores["seed"] < pilot].dropna(subset=["score"])
+    if ran.empty:
+        return float("nan")
+    wide = ran.pivot_table(index="seed", columns="strategy", values="score")
+    default = plan["default"]
+    spreads = [
+        float(np.sqrt(np.mean(np.square((wide[c] - wide[default]).dropna()))))
+        for c in plan["candidates"]
+        if c in wide and default in wide and (wide[c] - wide[default]).notna().sum() >= 2
+    ]
+    return max(spreads) if spreads else float("nan")
+
+
+def seeds_on_spread(effect: float, spread: float, m: int, pilot: int, most: int) -> int:
+    """The fewest seeds, from ``pilot`` to ``most``, at which the simulated sign-flip test over a
+    family of ``m`` detects ``effect`` with the power aimed at, given ``spread``; ``most`` when
+    none does."""
+    for n in range(pilot, most + 1):
+        if verdict.detectable_difference(spread, n, m) <= effect:
+            return n
+    return most
+
+
+def resize_on_pilot(scores: pd.DataFrame, plan: dict, pilot: int, most: int) -> dict:
+    """The confirmation's size again, from the real paired spread of the ``pilot`` seeds run so
+    far (``pilot_spread``): the seeds the same power analysis asks for on it, never fewer than
+    the pilot's nor more than ``most``; the screen's sizing when the pilot scored nothing."""
+    real = pilot_spread(scores, plan, pilot)
+    m = len(plan["candidates"])
+    if np.isfinite(real):
+        seeds = seeds_on_spread(plan["effect"], real, m, pilot, most)
+        power = verdict.simulated_power(plan["effect"], real, seeds, plan["level"])
+    else:
+        seeds, power = plan["seeds"], plan["power"]
+    return {
+        "pilot_seeds": pilot,
+        "paired_sd": real,
+        "screen_seeds": plan["seeds"],
+        "screen_power": plan["power"],
+        "screen_sd": plan["sd_used"],
+        "seeds_after": int(seeds),
+        "power_after": float(power),
+    }
+
+
+def pilot_line(plan: dict) -> str:
+    """What the pilot changed, said before the rest of the confirmation runs."""
+    p = plan["pilot"]
+    more = plan["seeds"] - p["pilot_seeds"]
+    return (
+        f"two-stage: the real paired spread (root mean square) over the first "
+        f"{p['pilot_seeds']} seeds is "
+        f"{p['paired_sd']:.3f} (the screen's {p['screen_sd']:.3f}); sized on it: "
+        f"{plan['seeds']} seeds ({plan['power']:.0%} power), "
+        + (f"{more} more to run" if more else "none more to run")
+        + f" (the screen asked for {p['screen_seeds']})"
+    )
 
 
 def _ensure_recorded(experiment, opts: CompareOptions) -> None:

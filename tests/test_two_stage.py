@@ -15,13 +15,18 @@ from tests.e2e import cli, copy_record
 @pytest.mark.slow
 def test_two_stage_screens_sizes_and_confirms_in_one_command(recorded, tmp_path, capsys):
     copy_record(recorded, tmp_path)  # the shared record, not its runs
-    two_stage = dict(two_stage=True, screen_seeds=8, max_seeds=2)
+    two_stage = dict(two_stage=True, screen_seeds=8, max_seeds=7)
     assert cli("compare", **two_stage, results=tmp_path) == 0
     out = capsys.readouterr().out
     plan = json.loads((tmp_path / "smoke/two_stage.json").read_text())
-    # sized and priced before the real runs, and honest that 2 seeds cannot give the power
+    # sized and priced before the real runs (smoke's noise asks for more seeds than 7 allow)
     assert "two-stage: the screen confirms" in out and "min of real training" in out
-    assert plan["seeds"] == 2 and plan["power"] < plan["power_target"] and "too few" in out
+    pilot = plan["pilot"]
+    assert pilot["screen_seeds"] == 7 and pilot["screen_power"] < plan["power_target"]
+    assert "too few" in out
+    # then sized again on the real spread of the 6 seeds with which the test can first reject
+    assert pilot["pilot_seeds"] == 6 and "real paired spread" in out
+    assert 6 <= plan["seeds"] <= 7 and pilot["paired_sd"] > 0
     assert plan["family"][0] == "tpe_median" and len(plan["family"]) == 2
     assert plan["estimated_minutes"] > 0 and plan["wall_seconds"]["confirm"] > 0
     # the screen: every strategy, scored on re-evaluated incumbents
@@ -33,11 +38,12 @@ def test_two_stage_screens_sizes_and_confirms_in_one_command(recorded, tmp_path,
     real = {p.name for p in (tmp_path / "smoke").iterdir() if p.is_dir()}
     assert real - {p for p in real if p.startswith("record-")} == set(plan["family"])
     for strategy in plan["family"]:
-        assert {p.name for p in (tmp_path / "smoke" / strategy).iterdir()} == {"seed-0", "seed-1"}
+        ran = {p.name for p in (tmp_path / "smoke" / strategy).iterdir()}
+        assert ran == {f"seed-{k}" for k in range(plan["seeds"])}
     assert cli("report", results=tmp_path) == 0
     report = (tmp_path / "smoke/REPORT.md").read_text()
     assert "## Two stages: a replayed screen, a real confirmation" in report
-    assert "Stage 2 decided" in report
+    assert "Stage 2 decided" in report and "Sized again on a real pilot" in report
     a = analyze(tmp_path, "smoke", echo=False)
     assert set(a.tests["control"]) == {"tpe_median"}
     assert set(a.tests["strategy"]) == set(plan["candidates"])

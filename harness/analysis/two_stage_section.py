@@ -30,16 +30,28 @@ def two_stage_blocks(a) -> list:
         else f"the surrogate's held-out rank correlation is below {TRUSTED_SPEARMAN}: the screen "
         "informs which strategies to confirm, it decides nothing"
     )
+    pilot = plan.get("pilot")
+    seeds, power = (
+        (pilot["screen_seeds"], pilot["screen_power"]) if pilot else (plan["seeds"], plan["power"])
+    )
     sizing = (
         f"Confirmation sized before it ran: {', '.join(plan['candidates']) or 'nothing'} against "
         f"{plan['default']}; the effect to detect is {plan['effect_share']:.0%} of v4 "
         f"({fmt_number(plan['effect'])} bikes); the largest paired standard deviation in the "
         f"screen was {fmt_number(plan['sd_used'])}; simulating the exact sign-flip test at "
         f"level {plan['level']:.3g} (Holm's strictest over {len(plan['candidates'])} test(s)), "
-        f"{plan['seeds']} real seeds give {plan['power']:.0%} power (target "
-        f"{plan['power_target']:.0%}); estimated {plan['estimated_minutes']:.0f} min of real "
-        "training"
+        f"{seeds} real seeds give {power:.0%} power (target {plan['power_target']:.0%})"
     )
+    if pilot:
+        sizing += (
+            f". Sized again on a real pilot: over the first {pilot['pilot_seeds']} seeds (the "
+            f"fewest with which the test can reject at all) the largest real paired spread (root "
+            f"mean square, which the signs of the differences do not change, so the test keeps "
+            f"its level) was {fmt_number(pilot['paired_sd'])}, "
+            f"{pilot['paired_sd'] / plan['sd_used']:.1f} times the screen's; the same analysis "
+            f"asked for {plan['seeds']} seeds ({plan['power']:.0%} power) in all"
+        )
+    sizing += f"; estimated {plan['estimated_minutes']:.0f} min of real training"
     took = plan.get("wall_seconds")
     if took:
         sizing += (

@@ -161,14 +161,20 @@ def detectable_difference(sd: float, n_pairs: int, m: int) -> float:
     return float(_STANDARD_DETECTABLE[key] * sd)
 
 
+def fewest_pairs(level: float) -> int:
+    """The fewest pairs with which the sign-flip test can reject at ``level`` at all."""
+    n = 2
+    while min_attainable_p(n) > level:
+        n += 1
+    return n
+
+
 def seeds_for_power(effect: float, sd: float, m: int, most: int = 100) -> tuple[int, float]:
     """The fewest paired seeds at which the sign-flip test, at Holm's strictest level over a
     family of ``m`` tests, detects a true ``effect`` with power POWER (simulated), and that
     power; (``most``, its power) when even ``most`` seeds fall short."""
     level = ALPHA / max(m, 1)
-    n = 2
-    while min_attainable_p(n) > level and n < most:
-        n += 1
+    n = min(fewest_pairs(level), most)
     power = simulated_power(effect, sd, n, level)
     while power < POWER and n < most:
         n += 1
