@@ -144,7 +144,9 @@ def pilot_line(plan: dict) -> str:
         f"two-stage: the real paired spread (root mean square) over the first "
         f"{p['pilot_seeds']} seeds is "
         f"{p['paired_sd']:.3f} (the screen's {p['screen_sd']:.3f}); sized on it: "
-        f"{plan['seeds']} seeds ({plan['power']:.0%} power), "
+        f"{plan['seeds']} seeds ({plan['power']:.0%} power"
+        + (", capped by --max-seeds" if plan["power"] < plan["power_target"] else "")
+        + "), "
         + (f"{more} more to run" if more else "none more to run")
         + f" (the screen asked for {p['screen_seeds']})"
     )

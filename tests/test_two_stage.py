@@ -44,6 +44,7 @@ def test_two_stage_screens_sizes_and_confirms_in_one_command(recorded, tmp_path,
     report = (tmp_path / "smoke/REPORT.md").read_text()
     assert "## Two stages: a replayed screen, a real confirmation" in report
     assert "Stage 2 decided" in report and "Sized again on a real pilot" in report
+    assert ("capped by --max-seeds 7" in report) == (plan["power"] < plan["power_target"])
     a = analyze(tmp_path, "smoke", echo=False)
     assert set(a.tests["control"]) == {"tpe_median"}
     assert set(a.tests["strategy"]) == set(plan["candidates"])

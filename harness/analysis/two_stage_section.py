@@ -50,6 +50,11 @@ def two_stage_blocks(a) -> list:
             f"its level) was {fmt_number(pilot['paired_sd'])}, "
             f"{pilot['paired_sd'] / plan['sd_used']:.1f} times the screen's; the same analysis "
             f"asked for {plan['seeds']} seeds ({plan['power']:.0%} power) in all"
+            + (
+                f", capped by --max-seeds {plan['options']['max_seeds']}"
+                if plan["power"] < plan["power_target"] and "options" in plan
+                else ""
+            )
         )
     sizing += f"; estimated {plan['estimated_minutes']:.0f} min of real training"
     took = plan.get("wall_seconds")
