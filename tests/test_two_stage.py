@@ -25,8 +25,8 @@ def test_two_stage_screens_sizes_and_confirms_in_one_command(recorded, tmp_path,
     assert pilot["screen_seeds"] == 7 and pilot["screen_power"] < plan["power_target"]
     assert "too few" in out
     # then sized again on the real spread of the 6 seeds with which the test can first reject
-    assert pilot["pilot_seeds"] == 6 and "real paired spread" in out
-    assert 6 <= plan["seeds"] <= 7 and pilot["paired_sd"] > 0
+    assert pilot["pilot_seeds"] == 6 and "root mean square" in out
+    assert 6 <= plan["seeds"] <= 7 and pilot["paired_rms"] > 0
     assert plan["family"][0] == "tpe_median" and len(plan["family"]) == 2
     assert plan["estimated_minutes"] > 0 and plan["wall_seconds"]["confirm"] > 0
     # the screen: every strategy, scored on re-evaluated incumbents

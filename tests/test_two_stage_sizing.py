@@ -6,7 +6,7 @@ import pandas as pd
 
 from harness.analysis import verdict
 from harness.analysis.two_stage_section import sizing_check
-from harness.two_stage import pilot_spread, resize_on_pilot, seeds_on_spread
+from harness.two_stage import resize_on_pilot
 
 
 def _scores(sd: float, n: int = 10) -> pd.DataFrame:
@@ -52,6 +52,11 @@ def test_a_pilot_sizes_the_confirmation_on_the_real_spread():
     assert quiet["seeds_after"] == pilot and quiet["power_after"] >= verdict.POWER
     assert quiet["seeds_after"] < SCREEN["seeds"] < loud["seeds_after"] <= MOST
     assert quiet["screen_seeds"] == SCREEN["seeds"] and quiet["pilot_seeds"] == pilot
+    # the standard deviation if the effect sought is real: mean square = effect^2 + variance
+    assert np.isclose(loud["paired_rms"], 0.2) and np.isclose(
+        loud["sd_estimate"], np.sqrt(0.2**2 - SCREEN["effect"] ** 2)
+    )
+    assert quiet["sd_estimate"] == 0  # differences smaller than the effect itself
     # only the pilot's seeds are read, whatever else the folder holds
     more = _pilot_scores(np.r_[0.03 * signs, np.full(4, 5.0)])
     assert resize_on_pilot(more, SCREEN, pilot, MOST)["seeds_after"] == pilot
@@ -59,23 +64,35 @@ def test_a_pilot_sizes_the_confirmation_on_the_real_spread():
     assert resize_on_pilot(_pilot_scores(np.array([])), SCREEN, pilot, MOST)["seeds_after"] == 10
 
 
+def _all_signs(n: int) -> np.ndarray:
+    return 1.0 - 2.0 * ((np.arange(2**n)[:, None] >> np.arange(n)) & 1)
+
+
 def test_the_size_ignores_the_signs_so_the_exact_test_keeps_its_level():
-    """Under no difference, the pilot's spread cannot depend on which way the pairs point, so
-    the test at the size it chose rejects at most at its level: the same differences with their
-    signs flipped ask for the same size, and 2,000 simulated confirmations reject about 5% of
-    the time."""
-    rng = np.random.default_rng(2)
-    plan = {**SCREEN, "effect": 1.5, "sd_used": 1.0}
-    pilot = verdict.fewest_pairs(plan["level"])
-    d = rng.normal(0, 1, pilot)
-    same = [pilot_spread(_pilot_scores(x), plan, pilot) for x in (d, -d, d * np.tile([1, -1], 3))]
-    assert same[0] == same[1] == same[2]
-    rejected, sims, sized = 0, 2000, set()
-    for _ in range(sims):
-        d = rng.normal(0, 1, MOST)
-        spread = float(np.sqrt(np.mean(d[:pilot] ** 2)))
-        n = seeds_on_spread(plan["effect"], spread, 1, pilot, MOST)
-        sized.add(n)
-        rejected += verdict.sign_flip_p(d[:n]) <= plan["level"]
-    assert len(sized) > 2  # the pilot did move the size
-    assert rejected / sims <= plan["level"] + 2.5 * np.sqrt(0.05 * 0.95 / sims)
+    """Enumerated, not simulated: for fixed magnitudes of the differences, every sign pattern of
+    the pilot asks for the same size, and over every sign pattern of the pairs at that size the
+    test rejects at most at its level (under no difference with symmetric errors, each pattern
+    is equally likely). A rule that stops early on a rejecting pilot fails the same check."""
+    level, pilot = SCREEN["level"], verdict.fewest_pairs(SCREEN["level"])
+    rng = np.random.default_rng(3)
+    sizes = set()
+    for scale in (0.05, 0.13, 0.16):  # a quiet, a middling and a loud pilot
+        magnitudes = np.abs(rng.normal(0, scale, MOST))
+        asked = {
+            resize_on_pilot(_pilot_scores(magnitudes[:pilot] * flips), SCREEN, pilot, MOST)[
+                "seeds_after"
+            ]
+            for flips in _all_signs(pilot)
+        }
+        assert len(asked) == 1  # the same size whichever way the pilot's pairs point
+        n = asked.pop()
+        sizes.add(n)
+        p = verdict.sign_flip_pvalues(_all_signs(n) * magnitudes[:n])
+        assert (p <= level).mean() <= level
+    assert len(sizes) > 1  # the pilot did move the size
+    # the contrast: stop at the pilot when it rejects, else run every seed
+    magnitudes = np.abs(rng.normal(0, 0.1, MOST))
+    patterns = _all_signs(MOST) * magnitudes
+    early = verdict.sign_flip_pvalues(patterns[:, :pilot]) <= level
+    late = verdict.sign_flip_pvalues(patterns) <= level
+    assert (early | late).mean() > level

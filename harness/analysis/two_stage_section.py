@@ -3,6 +3,7 @@ sized, and what the real confirmation decided."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from harness.analysis import verdict
@@ -43,19 +44,7 @@ def two_stage_blocks(a) -> list:
         f"{seeds} real seeds give {power:.0%} power (target {plan['power_target']:.0%})"
     )
     if pilot:
-        sizing += (
-            f". Sized again on a real pilot: over the first {pilot['pilot_seeds']} seeds (the "
-            f"fewest with which the test can reject at all) the largest real paired spread (root "
-            f"mean square, which the signs of the differences do not change, so the test keeps "
-            f"its level) was {fmt_number(pilot['paired_sd'])}, "
-            f"{pilot['paired_sd'] / plan['sd_used']:.1f} times the screen's; the same analysis "
-            f"asked for {plan['seeds']} seeds ({plan['power']:.0%} power) in all"
-            + (
-                f", capped by --max-seeds {plan['options']['max_seeds']}"
-                if plan["power"] < plan["power_target"] and "options" in plan
-                else ""
-            )
-        )
+        sizing += ". " + _pilot_sentence(plan, pilot)
     sizing += f"; estimated {plan['estimated_minutes']:.0f} min of real training"
     took = plan.get("wall_seconds")
     if took:
@@ -80,9 +69,42 @@ def two_stage_blocks(a) -> list:
     ]
 
 
+def _pilot_sentence(plan: dict, pilot: dict) -> str:
+    """How the real pilot re-sized the confirmation, in one sentence."""
+    first = (
+        f"Sized again on a real pilot: the first {pilot['pilot_seeds']} seeds (the fewest with "
+        f"which the test can reject at Holm's strictest level)"
+    )
+    if not np.isfinite(pilot["paired_rms"]):
+        return f"{first} scored no pair, so the screen's sizing stood"
+    if pilot["sd_estimate"] == 0:
+        return (
+            f"{first} gave paired differences with a root mean square of "
+            f"{fmt_number(pilot['paired_rms'])}, below the effect sought itself: were the effect "
+            f"real they would be larger, so the fewest seeds ({plan['seeds']}) were kept. The "
+            "size follows the differences' magnitudes, never their signs, so the test keeps its "
+            "level"
+        )
+    capped = (
+        f", capped by --max-seeds {plan['options']['max_seeds']}"
+        if plan["power"] < plan["power_target"] and "options" in plan
+        else ""
+    )
+    return (
+        f"{first} gave paired differences with a root mean square of "
+        f"{fmt_number(pilot['paired_rms'])}, a standard deviation of "
+        f"{fmt_number(pilot['sd_estimate'])} if the effect sought is real "
+        f"({pilot['sd_estimate'] / plan['sd_used']:.1f} times the screen's); at its "
+        f"{pilot['confidence']:.0%} upper bound ({fmt_number(pilot['sd_planned'])}) the same "
+        f"analysis asked for {plan['seeds']} seeds ({plan['power']:.0%} power) in all{capped}. "
+        "The size "
+        "follows the differences' magnitudes, never their signs, so the test keeps its level"
+    )
+
+
 def sizing_check(scores: pd.DataFrame, plan: dict) -> str:
-    """After the confirmation: the real paired spread against the screen's, and the seeds the
-    same power analysis asks for on the real one (the sizing could only use the screen's)."""
+    """After the confirmation: the real paired standard deviation over every seed against the
+    screen's, and the seeds the same power analysis asks for on it."""
     wide = scores.pivot_table(index="seed", columns="strategy", values="score")
     default = plan["default"]
     sds = [
