@@ -58,10 +58,12 @@ def unpruned_per_trial(table: pd.DataFrame, pruned: np.ndarray, n_rungs: int) ->
 def unpruned_seconds(
     rungs: pd.DataFrame, trials: pd.DataFrame, samples_by_rung: dict[int, float], n_rungs: int
 ) -> float:
-    """Time one run's trials would have taken had none been pruned (``unpruned_per_trial``)."""
+    """Time one run's trials would have taken had none been pruned (``unpruned_per_trial``);
+    NaN when one trial's is unknown (a rung's sample count never recorded), never a sum that
+    leaves it out."""
     t = trial_costs_table(rungs, samples_by_rung, n_rungs)
     pruned = t.index.isin(trials.loc[trials["state"] == "PRUNED", "trial"])
-    return float(unpruned_per_trial(t, pruned, n_rungs).sum())
+    return float(unpruned_per_trial(t, pruned, n_rungs).sum(skipna=False))
 
 
 def summarize(

@@ -67,7 +67,7 @@ def read_table(
     clean = frame[keep]
     if not len(clean):
         return Table(_empty(list(frame.columns)), dropped)
-    retyped = pd.read_csv(io.StringIO(clean.to_csv(index=False)))
+    retyped = pd.read_csv(io.StringIO(clean.to_csv(index=False)), low_memory=False)
     return Table(retyped.reset_index(drop=True), dropped)
 
 
@@ -83,16 +83,27 @@ def _check_header(path: str | Path, frame: pd.DataFrame, required: Sequence[str]
 def _typed_if_all_usable(text: str, required: Sequence[str], usable) -> pd.DataFrame | None:
     """``text`` parsed with its types when it has the required columns and ``usable`` (which
     also accepts typed columns) keeps every row: the same frame as parsing it as text, filtering
-    and parsing again, at a third of the cost. None otherwise: the careful path decides."""
+    and parsing again, at a third of the cost. None otherwise: the careful path decides. A
+    required column read as booleans also goes the careful way: pandas reads "true" and "TRUE"
+    as True, which a check of the text ("True" or "False") would refuse, and numbers checks
+    take booleans for 1 and 0."""
     try:
         frame = pd.read_csv(io.StringIO(text), skip_blank_lines=True, low_memory=False)
     except (ValueError, pd.errors.ParserError):
         return None
     if any(c not in frame.columns for c in required) or not len(frame):
         return None
+    if any(_has_booleans(frame[c]) for c in required):
+        return None
     if usable is not None and not usable(frame).fillna(False).astype(bool).all():
         return None
     return frame
+
+
+def _has_booleans(column: pd.Series) -> bool:
+    if pd.api.types.is_bool_dtype(column):
+        return True
+    return column.dtype == object and bool(column.map(lambda v: isinstance(v, bool)).any())
 
 
 def _whole_rows(text: str) -> tuple[str, int]:

@@ -9,6 +9,7 @@ import pytest
 
 from harness.analysis import measures
 from harness.analysis.loading import Results
+from harness.summary import unpruned_seconds
 
 SPACE = {
     "params": [
@@ -126,6 +127,31 @@ def test_compute_saved_extrapolates_pruned_trials_from_their_own_cost():
     unpruned = 13.3 + (2.1 + 0.02 * 300 + 0.1 + 0.02 * 900 + 0.1)
     assert saved.loc["s", ("saved_share", "median")] == pytest.approx(1 - (13.3 + 2.1) / unpruned)
     assert saved.loc["s", ("pruned_share", "median")] == 0.5
+
+
+def test_an_unknown_extrapolated_cost_leaves_the_saving_unknown_not_negative():
+    """No trial reached the last rung, so its sample count is unknown and the pruned trial's
+    full cost cannot be extrapolated: the run's saving is unknown (NaN), never a sum that
+    quietly counts that trial as free (which made the saving negative)."""
+    columns = ["strategy", "seed", "trial", "rung", "val_mae", "samples", "train_seconds"]
+    rungs = pd.DataFrame(
+        [
+            ("s", 0, 0, 1, 5.0, 100, 1.0),
+            ("s", 0, 0, 2, 4.8, 300, 3.0),
+            ("s", 0, 1, 1, 6.0, 100, 2.0),
+        ],
+        columns=columns,
+    ).assign(eval_seconds=0.1)
+    t = _trials(
+        [("s", 0, 0, "COMPLETE", 4.8, 4.2, 4.0, 0.2), ("s", 0, 1, "PRUNED", 6.0, 2.1, 2.0, 0.1)]
+    )
+    results = _results(t, rungs)
+    assert results.n_rungs == 3  # the experiment's ladder, one rung more than anyone reached
+    saved = measures.compute_saved(results).set_index("strategy")
+    assert np.isnan(saved.loc["s", ("saved_share", "median")])
+    samples = {1: 100.0, 2: 300.0}  # rung 3 never recorded
+    assert np.isnan(unpruned_seconds(rungs, t, samples, 3))
+    assert unpruned_seconds(rungs, t, {**samples, 3: 900.0}, 3) > 0
 
 
 def _ladder_rungs(final_maes, low_maes, lrs):

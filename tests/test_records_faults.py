@@ -12,10 +12,12 @@ import pandas as pd
 import pytest
 
 from harness import records, sidefiles
+from harness.analysis.loading import SIDE_FILES
 from harness.analysis.measures import anytime
 from harness.errors import UserError
 from harness.records import RunRecorder, read_trials, unfinished_row
 from harness.summary import format_summary, summarize
+from harness.tables import read_table
 
 PARAMS = ("lr", "units")
 
@@ -169,6 +171,25 @@ def test_read_is_tolerant_of_garbage(tmp_path):
     table = read_trials(rec.trials.path)
     assert table.dropped == 2 and len(table.frame) == 3
     assert isinstance(table.frame, pd.DataFrame) and table.frame["trial"].dtype == int
+
+
+@pytest.mark.parametrize(
+    "body, kept",
+    [
+        ("would_have_won,x\nTrue,1\nFalse,2\n", 2),  # as written: the one-parse path
+        ("would_have_won,x\ntrue,1\nFalse,2\n", 1),  # pandas reads "true" as True too
+        ("would_have_won,x\nTRUE,1\n,2\nFalse,3\n", 1),  # booleans among empty cells
+    ],
+)
+def test_a_clean_file_parsed_once_keeps_exactly_what_the_text_check_keeps(tmp_path, body, kept):
+    """read_table parses a clean file once with its types; a column read as booleans goes the
+    careful way, so "true" is refused as the text check refuses it."""
+    path = tmp_path / "audit.csv"
+    path.write_text(body)
+    required, usable = SIDE_FILES["audit"]
+    table = read_table(path, required, usable)
+    assert len(table.frame) == kept and table.dropped == body.count("\n") - 1 - kept
+    assert table.frame["would_have_won"].dtype == bool
 
 
 def test_records_begun_before_finished_at_keep_their_columns_on_resume(tmp_path):

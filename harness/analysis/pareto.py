@@ -26,7 +26,9 @@ def trial_costs(results: Results) -> pd.DataFrame:
         index=t.index,
     ).reset_index()
     if "parameters" in results.trials:
-        size = results.trials.drop_duplicates(list(keys)).set_index(list(keys))["parameters"]
+        size = results.trials.drop_duplicates(list(keys), keep="last").set_index(list(keys))[
+            "parameters"
+        ]
         frame["parameters"] = size.reindex(pd.MultiIndex.from_frame(frame[list(keys)])).to_numpy()
     else:
         frame["parameters"] = np.nan
