@@ -15,10 +15,18 @@ from matplotlib.collections import LineCollection  # noqa: E402
 from harness.analysis.measures import rung_table  # noqa: E402
 from harness.sidefiles import replace_atomic  # noqa: E402
 
+LEGEND_SEARCH_POINTS = 2000
+
 
 def _colors(strategies):
     cmap = plt.get_cmap("tab10")
     return {s: cmap(i % 10) for i, s in enumerate(sorted(strategies))}
+
+
+def _legend(ax, points: int, **kwargs) -> None:
+    """The legend where it hides least, searched only when the plot is small: over a replayed
+    screen's tens of thousands of points the search took seconds, so it goes to a fixed corner."""
+    ax.legend(loc="best" if points <= LEGEND_SEARCH_POINTS else "upper right", **kwargs)
 
 
 def _save(fig, out: Path, name: str) -> str:
@@ -154,7 +162,7 @@ def learning_curves_plot(rungs: pd.DataFrame, trials: pd.DataFrame, out: Path) -
     steps = np.sort(rungs["step"].dropna().unique())
     ax.set_xticks(np.log10(steps), [f"{s:g}" for s in steps])
     ax.autoscale_view()
-    ax.legend(loc="upper right")
+    _legend(ax, len(rows))
     return _save(fig, out, "learning_curves")
 
 
@@ -211,5 +219,5 @@ def pareto_plot(costs: pd.DataFrame, fronts: dict[str, pd.DataFrame], out: Path)
             ylabel="validation MAE (bikes)",
             title=f"MAE against {label}",
         )
-        ax.legend(fontsize=7, loc="upper right")  # "best" searched every point: seconds
+        _legend(ax, len(costs), fontsize=7)
     return _save(fig, out, "pareto")
