@@ -97,14 +97,8 @@ def pilot_spread(scores: pd.DataFrame, plan: dict, pilot: int) -> float:
     ran = scores[scores["seed"] < pilot].dropna(subset=["score"])
     if ran.empty:
         return float("nan")
-    wide = ran.pivot_table(index="seed", columns="strategy", values="score")
-    default = plan["default"]
-    spreads = [
-        float(np.sqrt(np.mean(np.square((wide[c] - wide[default]).dropna()))))
-        for c in plan["candidates"]
-        if c in wide and default in wide and (wide[c] - wide[default]).notna().sum() >= 2
-    ]
-    return max(spreads) if spreads else float("nan")
+    pairs = verdict.differences_against(ran, plan["candidates"], plan["default"], min_pairs=2)
+    return max((float(np.sqrt(np.mean(d**2))) for d in pairs.values()), default=float("nan"))
 
 
 def sd_under_effect(rms: float, effect: float) -> float:
@@ -160,7 +154,6 @@ def resize_on_pilot(scores: pd.DataFrame, plan: dict, pilot: int, most: int) -> 
         "confidence": PILOT_CONFIDENCE,
         "screen_seeds": plan["seeds"],
         "screen_power": plan["power"],
-        "screen_sd": plan["sd_used"],
         "seeds_after": int(seeds),
         "power_after": float(power),
     }
@@ -182,7 +175,7 @@ def pilot_line(plan: dict) -> str:
     return (
         f"two-stage: over the first {p['pilot_seeds']} real seeds the paired differences' root "
         f"mean square is {p['paired_rms']:.3f}, a standard deviation of {p['sd_estimate']:.3f} "
-        f"if the effect sought is real (the screen's {p['screen_sd']:.3f}); sized on its "
+        f"if the effect sought is real (the screen's {plan['sd_used']:.3f}); sized on its "
         f"{p['confidence']:.0%} upper bound, {p['sd_planned']:.3f}: "
         f"{plan['seeds']} seeds ({plan['power']:.0%} power"
         + (", capped by --max-seeds" if plan["power"] < plan["power_target"] else "")

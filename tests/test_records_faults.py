@@ -176,14 +176,14 @@ def test_read_is_tolerant_of_garbage(tmp_path):
 @pytest.mark.parametrize(
     "body, kept",
     [
-        ("would_have_won,x\nTrue,1\nFalse,2\n", 2),  # as written: the one-parse path
+        ("would_have_won,x\nTrue,1\nFalse,2\n", 2),  # as written
         ("would_have_won,x\ntrue,1\nFalse,2\n", 1),  # pandas reads "true" as True too
         ("would_have_won,x\nTRUE,1\n,2\nFalse,3\n", 1),  # booleans among empty cells
     ],
 )
 def test_a_clean_file_parsed_once_keeps_exactly_what_the_text_check_keeps(tmp_path, body, kept):
-    """read_table parses a clean file once with its types; a column read as booleans goes the
-    careful way, so "true" is refused as the text check refuses it."""
+    """read_table parses a clean file once with its types, but a required column read as
+    booleans goes the careful way, so "true" is refused as the text check refuses it."""
     path = tmp_path / "audit.csv"
     path.write_text(body)
     required, usable = SIDE_FILES["audit"]

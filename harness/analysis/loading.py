@@ -28,10 +28,7 @@ from strategies.space import Param
 # The side files of compare, with what makes a row usable.
 SIDE_FILES = {
     "noise": (("config_rank", "val_mae"), lambda f: whole(f["config_rank"], minimum=1)),
-    "audit": (
-        ("would_have_won",),
-        lambda f: f["would_have_won"].astype(str).isin(("True", "False")),
-    ),
+    "audit": (("would_have_won",), lambda f: f["would_have_won"].isin(["True", "False"])),
     "reeval": (("strategy", "seed", "val_mae"), lambda f: whole(f["seed"]) & f["strategy"].notna()),
     "converge": (("top_rung_mae", "converged_mae"), lambda f: finite(f["top_rung_mae"])),
 }

@@ -126,9 +126,9 @@ def compute_saved(results: Results) -> pd.DataFrame:
     pruned = results.trials.loc[results.trials["state"] == "PRUNED", keys]
     is_pruned = costs.index.isin(pd.MultiIndex.from_frame(pruned))
     unpruned = unpruned_per_trial(costs, is_pruned, results.n_rungs)
-    by_run = unpruned.groupby(level=["strategy", "seed"])
-    unknown = by_run.apply(lambda s: s.isna().any())  # one unknown trial: the run's is unknown
-    unpruned = by_run.sum().mask(unknown).to_dict()
+    runs = ["strategy", "seed"]
+    unknown = unpruned.isna().groupby(level=runs).any()  # one unknown trial: the run's is unknown
+    unpruned = unpruned.groupby(level=runs).sum().mask(unknown).to_dict()
     rows = []
     for (strategy, seed), trials in results.trials.groupby(["strategy", "seed"]):
         spent = float(trials["train_seconds"].sum() + trials["eval_seconds"].sum())

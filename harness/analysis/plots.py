@@ -146,7 +146,8 @@ def learning_curves_plot(rungs: pd.DataFrame, trials: pd.DataFrame, out: Path) -
             ax.plot([], [], color=color, label=label)
             continue
         points = part[["step", "val_mae"]].to_numpy(float)
-        points[:, 0] = np.log10(points[:, 0])  # drawn on a linear axis: a log axis transformed
+        # log10 steps on a linear axis: a log axis transformed every curve one by one (seconds)
+        points[:, 0] = np.log10(points[:, 0])
         starts = np.flatnonzero(part[keys].ne(part[keys].shift()).any(axis=1).to_numpy())
         curves = np.split(points, starts[1:])
         # rasterized: an SVG of one path per curve is megabytes and slow to draw
@@ -154,7 +155,7 @@ def learning_curves_plot(rungs: pd.DataFrame, trials: pd.DataFrame, out: Path) -
             LineCollection(curves, colors=color, alpha=alpha, lw=1, label=label, rasterized=True)
         )
         ax.scatter(points[:, 0], points[:, 1], color=color, alpha=alpha, s=4, lw=0, rasterized=True)
-    ax.set(  # ... every curve one by one, seconds for a replayed screen
+    ax.set(
         xlabel="budget (units of the first rung, log scale)",
         ylabel="validation MAE (bikes)",
         title="Learning curves: pruned against completed trials",

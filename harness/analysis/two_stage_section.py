@@ -69,6 +69,11 @@ def two_stage_blocks(a) -> list:
     ]
 
 
+LEVEL_KEPT = (
+    "The size follows the differences' magnitudes, never their signs, so the test keeps its level"
+)
+
+
 def _pilot_sentence(plan: dict, pilot: dict) -> str:
     """How the real pilot re-sized the confirmation, in one sentence."""
     first = (
@@ -81,9 +86,8 @@ def _pilot_sentence(plan: dict, pilot: dict) -> str:
         return (
             f"{first} gave paired differences with a root mean square of "
             f"{fmt_number(pilot['paired_rms'])}, below the effect sought itself: were the effect "
-            f"real they would be larger, so the fewest seeds ({plan['seeds']}) were kept. The "
-            "size follows the differences' magnitudes, never their signs, so the test keeps its "
-            "level"
+            f"real they would be larger, so the fewest seeds ({plan['seeds']}) were kept. "
+            f"{LEVEL_KEPT}"
         )
     capped = (
         f", capped by --max-seeds {plan['options']['max_seeds']}"
@@ -97,24 +101,17 @@ def _pilot_sentence(plan: dict, pilot: dict) -> str:
         f"({pilot['sd_estimate'] / plan['sd_used']:.1f} times the screen's); at its "
         f"{pilot['confidence']:.0%} upper bound ({fmt_number(pilot['sd_planned'])}) the same "
         f"analysis asked for {plan['seeds']} seeds ({plan['power']:.0%} power) in all{capped}. "
-        "The size "
-        "follows the differences' magnitudes, never their signs, so the test keeps its level"
+        f"{LEVEL_KEPT}"
     )
 
 
 def sizing_check(scores: pd.DataFrame, plan: dict) -> str:
     """After the confirmation: the real paired standard deviation over every seed against the
     screen's, and the seeds the same power analysis asks for on it."""
-    wide = scores.pivot_table(index="seed", columns="strategy", values="score")
-    default = plan["default"]
-    sds = [
-        (wide[c] - wide[default]).dropna().std()
-        for c in plan["candidates"]
-        if c in wide and default in wide and (wide[c] - wide[default]).notna().sum() >= 3
-    ]
-    if not sds:
+    pairs = verdict.differences_against(scores, plan["candidates"], plan["default"], min_pairs=3)
+    if not pairs:
         return ""
-    real = float(max(sds))
+    real = max(float(d.std(ddof=1)) for d in pairs.values())
     seeds, power = verdict.seeds_for_power(plan["effect"], real, max(len(plan["candidates"]), 1))
     return (
         f"Checked after it ran: the largest real paired standard deviation was "

@@ -231,6 +231,18 @@ def _paired_differences(wide: pd.DataFrame, strategy: str, control: str) -> np.n
     return d[~np.isnan(d)]
 
 
+def differences_against(
+    scores: pd.DataFrame, strategies: list[str], control: str, min_pairs: int
+) -> dict[str, np.ndarray]:
+    """Each of ``strategies`` minus ``control``, paired by seed (``scores``: strategy, seed,
+    score), for those with at least ``min_pairs`` pairs."""
+    wide = scores.pivot_table(index="seed", columns="strategy", values="score")
+    if control not in wide:
+        return {}
+    pairs = {s: _paired_differences(wide, s, control) for s in strategies if s in wide}
+    return {s: d for s, d in pairs.items() if len(d) >= min_pairs}
+
+
 def _pvalues(diffs: list[np.ndarray]) -> np.ndarray:
     """``sign_flip_p`` of each array of paired differences, those with the same number of pairs
     in one batch (the bootstrap of the pick runs every comparison hundreds of times)."""
