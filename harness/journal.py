@@ -13,12 +13,15 @@ then on every reader fails with `JSONDecodeError`. `SafeJournalFileBackend` prev
 - a write that fails (ENOSPC, EDQUOT, EFBIG, EIO...) is undone by truncating the file back to
   its size before the write, and reported as one `JournalWriteError` line: nothing torn stays.
 
-Repairs run under Optuna's own journal lock, so a record another process is writing at that
-moment is never mistaken for a torn one.
+Repairs and appends run under `KernelJournalLock`, so a record another process is writing at
+that moment is never mistaken for a torn one. It replaces Optuna's symlink lock, which a
+process killed while holding it leaves behind: the next process then waited Optuna's 30-second
+grace period before taking it over.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -32,7 +35,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
+from optuna.storages.journal import JournalFileBackend
 from optuna.storages.journal._storage import JournalOperation, JournalStorageReplayResult
 from optuna.trial import TrialState
 
@@ -296,6 +299,35 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
+class KernelJournalLock:
+    """The journal's write lock: ``flock`` on ``<journal>.flock``, which the kernel releases when
+    its holder dies, however it dies, so a killed writer never delays the next one. Each acquire
+    opens the file anew: a process forked while holding it cannot share the hold. Optuna asks a
+    journal lock for acquire() and release() only."""
+
+    def __init__(self, journal_path: str) -> None:
+        self._path = journal_path + ".flock"
+        self._fd: int | None = None
+
+    def acquire(self) -> bool:
+        """Blocks until this process holds the lock."""
+        fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+        return True
+
+    def release(self) -> None:
+        """Closing the file releases the lock."""
+        fd, self._fd = self._fd, None
+        if fd is None:
+            raise RuntimeError("the journal lock is not held")
+        os.close(fd)
+
+
 class SafeJournalFileBackend(JournalFileBackend):
     """`JournalFileBackend` that repairs a torn journal on open and never leaves a torn record.
 
@@ -306,7 +338,7 @@ class SafeJournalFileBackend(JournalFileBackend):
     """
 
     def __init__(self, file_path: str) -> None:
-        self._harness_lock = JournalFileSymlinkLock(file_path)
+        self._harness_lock = KernelJournalLock(file_path)
         super().__init__(file_path, lock_obj=self._harness_lock)
         with self._locked():
             repair = repair_journal(file_path)
@@ -314,9 +346,8 @@ class SafeJournalFileBackend(JournalFileBackend):
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
-        # Ctrl-C and SIGTERM wait until the lock is released: Optuna's symlink lock, stopped
-        # while it waits, releases the lock another process holds (its acquire() releases on
-        # any exception); stopped inside its release, it unlinks twice. Either fails a trial.
+        # Ctrl-C and SIGTERM wait until the lock is released: a write stopped halfway would
+        # leave the torn record this class exists to prevent.
         with signals.held():
             self._harness_lock.acquire()
             try:

@@ -1,9 +1,12 @@
 """Journal storage under faults: torn records (a kill mid-write, a full disk), glued records of
 older versions, write errors, and one journal per study. Real Optuna JournalStorage, real files."""
 
+import fcntl
 import json
+import os
 import subprocess
 import sys
+import threading
 
 import optuna
 import pytest
@@ -94,6 +97,43 @@ def test_a_process_that_dies_mid_write_cannot_poison_a_live_one(tmp_path, capsys
     study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
     assert "a torn last record (34 bytes)" in capsys.readouterr().err
     assert _lines_are_records(path) and len(_reopen(path).trials) == 3
+
+
+def _lock_is_free(journal_path) -> bool:
+    fd = os.open(f"{journal_path}.flock", os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)  # releases it if taken
+
+
+def test_a_writer_killed_holding_the_journal_lock_never_delays_the_next(tmp_path):
+    """Optuna's symlink lock, left by a process killed while holding it, made the next open
+    wait its 30-second grace period; the kernel's lock dies with its holder."""
+    path = tmp_path / "optuna.journal"
+    _study(path, n_trials=1)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from harness.journal import KernelJournalLock; "
+            "KernelJournalLock(sys.argv[1]).acquire(); print('held', flush=True); time.sleep(600)",
+            str(path),
+        ],
+        stdout=subprocess.PIPE,
+    )
+    assert holder.stdout.readline().strip() == b"held"
+    assert not _lock_is_free(path)  # while it lives, its hold keeps every writer out
+    holder.kill()
+    holder.wait()
+    assert _lock_is_free(path)
+    opened = threading.Thread(target=lambda: _study(path, n_trials=1), daemon=True)
+    opened.start()
+    opened.join(timeout=10)  # far below the old 30 s, far above any real wait here
+    assert not opened.is_alive() and len(_reopen(path).trials) == 2
 
 
 def test_disk_full_mid_write_is_one_error_and_leaves_nothing_torn(tmp_path, monkeypatch):
