@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -125,12 +126,20 @@ def warm_up(data: ForecastData, device: torch.device | str, precision: str = "au
     """Pay once-per-process costs before the first timed trial, in the run's precision: the
     data's upload, the precision probe, torch's first fused-optimizer construction, and a few
     real v4 training steps and an evaluation batch (cuDNN/cuBLAS handles and kernel loading on
-    CUDA; oneDNN primitives, the thread pool and the allocator on CPU)."""
+    CUDA; oneDNN primitives, the thread pool and the allocator on CPU). Once per process for
+    the same data, device and precision: a comparison's later runs start warm."""
+    key = (id(data), str(device), precision)
+    if (warmed := _WARMED.get(key)) is not None and warmed() is data:
+        return
     trainer = Trainer(data, ModelConfig(), seed=0, device=device, precision=precision)
     n = min(WARM_UP_STEPS * trainer.config.batch_size, len(data.splits["train"]))
     trainer._epoch(torch.arange(n, device=trainer.device))  # the steps only: nothing to record
     trainer.predict("val", limit=EVAL_BATCH)
     trainer.release()
+    _WARMED[key] = weakref.ref(data)  # a weak reference: an id reused by new data is not warm
+
+
+_WARMED: dict[tuple[int, str, str], weakref.ref] = {}
 
 
 def synchronize(device: torch.device) -> None:

@@ -225,3 +225,26 @@ def test_release_frees_the_model_while_the_trainer_is_still_held(tiny_data):
     model, optimizer = weakref.ref(trainer.model), weakref.ref(trainer.optimizer)
     assert trainer.release() is None
     assert model() is None and optimizer() is None  # the trainer itself is still referenced here
+
+
+def test_warm_up_runs_once_per_process_for_the_same_data_device_and_precision(
+    tiny_data, monkeypatch
+):
+    """A comparison calls warm_up before every run; only the first pays for it. New data (even
+    at a reused id) or another precision warms up again."""
+    import model.train
+
+    steps = []
+    real_epoch = Trainer._epoch
+    monkeypatch.setattr(
+        Trainer, "_epoch", lambda self, idx: steps.append(1) or real_epoch(self, idx)
+    )
+    monkeypatch.setattr(model.train, "_WARMED", {})
+    model.train.warm_up(tiny_data, "cpu", "fp32")
+    model.train.warm_up(tiny_data, "cpu", "fp32")
+    assert len(steps) == 1
+    model.train.warm_up(tiny_data, "cpu", "auto")
+    assert len(steps) == 2
+    other = copy.copy(tiny_data)
+    model.train.warm_up(other, "cpu", "fp32")
+    assert len(steps) == 3
