@@ -1,8 +1,9 @@
 """The surrogate's noise ceiling: what seed noise alone lets a perfect model score held out."""
 
 import numpy as np
+from scipy import stats
 
-from harness.replay.surrogate import noise_ceiling
+from harness.replay.surrogate import _rowwise_spearman, noise_ceiling
 
 
 def _table(y, n):
@@ -55,3 +56,14 @@ def test_the_report_states_the_ceiling_beside_the_score():
     ranged = surrogate_text({**ev, "noise_ceiling_low": 0.79, "noise_ceiling_high": 0.92})
     assert "(0.79-0.92 from draw to draw)" in ranged
     assert "perfect model" not in surrogate_text({**ev, "noise_ceiling": None})
+
+
+def test_the_batched_spearman_is_scipys_row_by_row_ties_included():
+    """The bootstrap and the ceiling rank every draw in one call; each row must be exactly what
+    scipy.stats.spearmanr gives it (average ranks for ties, as a bootstrap's repeats make)."""
+    rng = np.random.default_rng(1)
+    a = rng.integers(0, 6, (50, 12)).astype(float)  # many ties
+    b = a + rng.normal(0, 2, a.shape)
+    b[:, :3] = b[:, [3]]  # ties on the other side too
+    expected = [stats.spearmanr(x, y).statistic for x, y in zip(a, b)]
+    assert np.allclose(_rowwise_spearman(a, b), expected, rtol=0, atol=1e-12)

@@ -265,14 +265,21 @@ def _held_out(table: dict, kind: str) -> dict:
 def _bootstrap_spearman(guess: np.ndarray, real: np.ndarray) -> tuple[float, float]:
     """A percentile 95% interval of Spearman's rho, resampling configurations."""
     rng = np.random.default_rng(0)
-    draws = []
-    for _ in range(BOOTSTRAP):
-        i = rng.integers(0, len(real), len(real))
-        if np.ptp(real[i]) > 0 and np.ptp(guess[i]) > 0:
-            draws.append(stats.spearmanr(guess[i], real[i]).statistic)
-    if not draws:
+    i = np.array([rng.integers(0, len(real), len(real)) for _ in range(BOOTSTRAP)])
+    g, r = guess[i], real[i]
+    varied = (np.ptp(g, axis=1) > 0) & (np.ptp(r, axis=1) > 0)
+    if not varied.any():
         return float("nan"), float("nan")
+    draws = _rowwise_spearman(g[varied], r[varied])
     return float(np.percentile(draws, 2.5)), float(np.percentile(draws, 97.5))
+
+
+def _rowwise_spearman(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Spearman's rho of each row pair (Pearson's r of average ranks, as scipy computes it)."""
+    ra, rb = stats.rankdata(a, axis=1), stats.rankdata(b, axis=1)
+    ra -= ra.mean(axis=1, keepdims=True)
+    rb -= rb.mean(axis=1, keepdims=True)
+    return (ra * rb).sum(axis=1) / np.sqrt((ra**2).sum(axis=1) * (rb**2).sum(axis=1))
 
 
 def _calibration(table: dict, obs: pd.DataFrame, pred: np.ndarray, noise: dict) -> dict:
@@ -308,7 +315,8 @@ def noise_ceiling(table: dict, noise: dict, draws: int = 500) -> tuple[float, fl
         return 0.0, 0.0, 0.0
     truth = real.mean() + (real - real.mean()) * signal
     rng = np.random.default_rng(0)
-    rhos = [stats.spearmanr(truth, truth + rng.normal(0, sd)).statistic for _ in range(draws)]
+    noisy = truth + np.array([rng.normal(0, sd) for _ in range(draws)])
+    rhos = _rowwise_spearman(np.broadcast_to(truth, noisy.shape), noisy)
     return float(np.mean(rhos)), float(np.percentile(rhos, 2.5)), float(np.percentile(rhos, 97.5))
 
 
