@@ -299,32 +299,72 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
+LOCK_WAIT_WARNING_SECONDS = 10.0
+_HELD_FDS: set[int] = set()  # journal locks this process holds; a forked child closes its copies
+
+
+def _close_inherited_locks() -> None:
+    for fd in _HELD_FDS:
+        os.close(fd)  # the parent's hold stays; the child's copy must not prolong it
+    _HELD_FDS.clear()
+
+
+os.register_at_fork(after_in_child=_close_inherited_locks)
+
+
 class KernelJournalLock:
     """The journal's write lock: ``flock`` on ``<journal>.flock``, which the kernel releases when
     its holder dies, however it dies, so a killed writer never delays the next one. Each acquire
-    opens the file anew: a process forked while holding it cannot share the hold. Optuna asks a
-    journal lock for acquire() and release() only."""
+    opens the file anew (read-only: a lock file another user created still locks), and a child
+    forked while it is held closes its copy. A wait of over 10 s says so on stderr. Optuna asks
+    a journal lock for acquire() and release() only."""
 
     def __init__(self, journal_path: str) -> None:
         self._path = journal_path + ".flock"
         self._fd: int | None = None
 
     def acquire(self) -> bool:
-        """Blocks until this process holds the lock."""
-        fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
+        """Blocks until this process holds the lock; an OSError is one UserError."""
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            fd = os.open(self._path, os.O_RDONLY | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise UserError(
+                f"{self._path}: cannot open the journal's lock ({exc.strerror})"
+            ) from None
+        try:
+            self._wait_for(fd)
         except BaseException:
             os.close(fd)
             raise
         self._fd = fd
+        _HELD_FDS.add(fd)
         return True
+
+    def _wait_for(self, fd: int) -> None:
+        start, pause, warned = time.monotonic(), 0.001, False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                pass
+            except OSError as exc:
+                raise UserError(f"{self._path}: cannot lock the journal ({exc.strerror})") from None
+            if not warned and time.monotonic() - start > LOCK_WAIT_WARNING_SECONDS:
+                print(
+                    f"waiting for another process's lock on the journal ({self._path})...",
+                    file=sys.stderr,
+                )
+                warned = True
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
 
     def release(self) -> None:
         """Closing the file releases the lock."""
         fd, self._fd = self._fd, None
         if fd is None:
             raise RuntimeError("the journal lock is not held")
+        _HELD_FDS.discard(fd)
         os.close(fd)
 
 
@@ -347,7 +387,9 @@ class SafeJournalFileBackend(JournalFileBackend):
     @contextmanager
     def _locked(self) -> Iterator[None]:
         # Ctrl-C and SIGTERM wait until the lock is released: a write stopped halfway would
-        # leave the torn record this class exists to prevent.
+        # leave the torn record this class exists to prevent, and a stop between the lock's
+        # acquire and its release would leave it held by this process. (Optuna's bookkeeping
+        # is held by the optimize loop anyway; a long wait says whose lock it waits for.)
         with signals.held():
             self._harness_lock.acquire()
             try:

@@ -130,6 +130,7 @@ def warm_up(data: ForecastData, device: torch.device | str, precision: str = "au
     the same data, device and precision: a comparison's later runs start warm."""
     key = (id(data), str(device), precision)
     if (warmed := _WARMED.get(key)) is not None and warmed() is data:
+        device_tensors(data, torch.device(device))  # uploaded again if other data replaced it
         return
     trainer = Trainer(data, ModelConfig(), seed=0, device=device, precision=precision)
     n = min(WARM_UP_STEPS * trainer.config.batch_size, len(data.splits["train"]))

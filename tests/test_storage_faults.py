@@ -136,6 +136,47 @@ def test_a_writer_killed_holding_the_journal_lock_never_delays_the_next(tmp_path
     assert not opened.is_alive() and len(_reopen(path).trials) == 2
 
 
+def test_a_child_forked_while_the_lock_is_held_does_not_keep_it(tmp_path):
+    path = tmp_path / "optuna.journal"
+    lock = journal.KernelJournalLock(str(path))
+    lock.acquire()
+    read, write = os.pipe()
+    started_read, started_write = os.pipe()
+    child = os.fork()
+    if child == 0:  # the child outlives the parent's hold, then exits without cleaning up
+        os.write(started_write, b"x")  # past the fork's hooks
+        os.read(read, 1)
+        os._exit(0)
+    try:
+        os.read(started_read, 1)
+        lock.release()
+        assert _lock_is_free(path)  # the child's inherited copy was closed at the fork
+    finally:
+        os.write(write, b"x")
+        os.waitpid(child, 0)
+
+
+def test_a_long_wait_for_the_journal_lock_says_whose_lock_it_waits_for(
+    tmp_path, monkeypatch, capsys
+):
+    path = tmp_path / "optuna.journal"
+    monkeypatch.setattr(journal, "LOCK_WAIT_WARNING_SECONDS", 0.2)
+    holder = journal.KernelJournalLock(str(path))
+    holder.acquire()
+    waiter = journal.KernelJournalLock(str(path))
+    waiting = threading.Thread(target=waiter.acquire, daemon=True)
+    waiting.start()
+    waiting.join(timeout=1.0)
+    assert waiting.is_alive()  # still kept out while the lock is held
+    holder.release()
+    waiting.join(timeout=10)
+    assert not waiting.is_alive()
+    waiter.release()
+    assert f"waiting for another process's lock on the journal ({path}.flock)" in (
+        capsys.readouterr().err
+    )
+
+
 def test_disk_full_mid_write_is_one_error_and_leaves_nothing_torn(tmp_path, monkeypatch):
     """Simulated fault: a real full disk needs a mount this test cannot make. The write stores
     half the record and then fails as write(2) does on a full disk (errno 28)."""

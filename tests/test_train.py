@@ -248,3 +248,5 @@ def test_warm_up_runs_once_per_process_for_the_same_data_device_and_precision(
     other = copy.copy(tiny_data)
     model.train.warm_up(other, "cpu", "fp32")
     assert len(steps) == 3
+    model.train.warm_up(tiny_data, "cpu", "fp32")  # warm, but its tensors were replaced
+    assert len(steps) == 3 and (id(tiny_data), "cpu") in model.train._TENSOR_CACHE
