@@ -265,7 +265,7 @@ def _held_out(table: dict, kind: str) -> dict:
 def _bootstrap_spearman(guess: np.ndarray, real: np.ndarray) -> tuple[float, float]:
     """A percentile 95% interval of Spearman's rho, resampling configurations."""
     rng = np.random.default_rng(0)
-    i = np.array([rng.integers(0, len(real), len(real)) for _ in range(BOOTSTRAP)])
+    i = rng.integers(0, len(real), (BOOTSTRAP, len(real)))  # the same draws as row by row
     g, r = guess[i], real[i]
     varied = (np.ptp(g, axis=1) > 0) & (np.ptp(r, axis=1) > 0)
     if not varied.any():
@@ -315,7 +315,7 @@ def noise_ceiling(table: dict, noise: dict, draws: int = 500) -> tuple[float, fl
         return 0.0, 0.0, 0.0
     truth = real.mean() + (real - real.mean()) * signal
     rng = np.random.default_rng(0)
-    noisy = truth + np.array([rng.normal(0, sd) for _ in range(draws)])
+    noisy = truth + rng.normal(0, sd, (draws, len(truth)))
     rhos = _rowwise_spearman(np.broadcast_to(truth, noisy.shape), noisy)
     return float(np.mean(rhos)), float(np.percentile(rhos, 2.5)), float(np.percentile(rhos, 97.5))
 
