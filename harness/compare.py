@@ -19,7 +19,6 @@ from harness.datasets import load_data
 from harness.defaults import NOISE_CONFIGS, REEVAL_SEEDS, RESULTS_DIR
 from harness.errors import UserError
 from harness.experiment import Experiment
-from harness.replay.prepare import load_surrogate
 from harness.retrain import audit_pruned, measure_noise, reevaluate_incumbents, retrain
 from harness.run import RunOptions, resolve_strategy, run_strategy
 from harness.tables import has_rows
@@ -92,6 +91,8 @@ def compare(experiment: Experiment, opts: CompareOptions) -> dict:
     if not backend.replayed:  # the retrains train the real model
         retrain_side_files(experiment, opts, base)
     elif opts.reeval_seeds:  # replayed runs are scored as real ones: re-evaluated incumbents
+        from harness.replay.prepare import load_surrogate  # scipy and sklearn: a second to import
+
         surrogate = load_surrogate(experiment, opts.results_dir)
         results = load_results(opts.results_dir, base.name)
         write_reevaluations(base, results, surrogate.reevaluate, experiment.space.names, opts)
@@ -108,6 +109,8 @@ def _replay_in_parallel(experiment: Experiment, opts: CompareOptions, jobs, bar)
     processes of samplers and bookkeeping (each its own study, folder and seeded streams: the
     records are those of one process running them in order). The surrogate is fitted once,
     here, before the processes fork."""
+    from harness.replay.prepare import load_surrogate
+
     load_surrogate(experiment, opts.results_dir)
     for interrupted in parallel.forked_map(_replay_job, (experiment, opts), jobs):
         if interrupted:  # runs not started never start
