@@ -73,18 +73,23 @@ def sign_flip_pvalues(diffs: np.ndarray) -> np.ndarray:
     if n < 2:
         return np.ones(len(diffs))
     patterns = _sign_patterns(n)
+    # Every pattern's negation is enumerated too, so the exact null is symmetric: the smaller
+    # tail is the count at or beyond |observed|, and half the patterns (last sign +) give it.
+    half = patterns[: len(patterns) // 2] if n <= EXACT_PAIRS else None
     observed = diffs.mean(axis=1)
     tol = 1e-12 * np.maximum(1.0, np.abs(observed))
     out = np.empty(len(diffs))
     for lo in range(0, len(diffs), 256):  # bounded memory: (K, 256) null means at a time
         block = diffs[lo : lo + 256]
-        null = patterns @ block.T / n
         t, eps = observed[lo : lo + 256], tol[lo : lo + 256]
-        greater = (null >= t - eps).sum(axis=0)
-        less = (null <= t + eps).sum(axis=0)
-        if n <= EXACT_PAIRS:
-            p = 2 * np.minimum(greater, less) / len(patterns)
+        if half is not None:
+            null, beyond = half @ block.T / n, np.abs(t) - eps
+            tail = (null >= beyond).sum(axis=0) + (null <= -beyond).sum(axis=0)
+            p = 2 * tail / len(patterns)
         else:
+            null = patterns @ block.T / n
+            greater = (null >= t - eps).sum(axis=0)
+            less = (null <= t + eps).sum(axis=0)
             p = 2 * (np.minimum(greater, less) + 1) / (len(patterns) + 1)
         out[lo : lo + 256] = np.minimum(p, 1.0)
     out[~np.any(diffs, axis=1)] = 1.0
