@@ -458,6 +458,11 @@ def _add_report(sub) -> None:
         help=f"the MAE target is v4's minus this share, fixed before the runs (default "
         f"{TARGET_MARGIN})",
     )
+    rep.add_argument(
+        "--no-plots",
+        action="store_true",
+        help="the write-up without figures, drawing nothing (a few times faster)",
+    )
     _common_options(rep, progress=False)
     _mlflow_option(rep)
 
@@ -754,9 +759,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     logger = _logger(args, args.experiment)
     a = analyze(args.results, args.experiment, args.target_margin)
-    path = write_report(a, Path(args.results) / args.experiment)
+    path = write_report(a, Path(args.results) / args.experiment, plots=not args.no_plots)
     if logger:
-        run_id = logger.log_report(path.parent)
+        run_id = logger.log_report(path.parent, plots=not args.no_plots)
         print(f"mlflow: report and plots logged as run {run_id} in {logger.uri}")
     print(a.ranking[["rank", "strategy", "median", "seeds"]].to_string(index=False))
     print(f"\nverdict: {a.choice_named} ({a.choice_reason})")

@@ -163,15 +163,16 @@ class MlflowLogger:
             count += 1
         return count
 
-    def log_report(self, folder: Path) -> str:
-        """The comparison's plots and write-up as artifacts of one run named after the folder."""
+    def log_report(self, folder: Path, plots: bool = True) -> str:
+        """The comparison's plots and write-up as artifacts of one run named after the folder
+        (``plots=False``: the write-up alone, for a report drawn without plots)."""
         run = self.client.create_run(
             self.experiment_id, run_name=f"report {folder.name}", tags={"kind": "report"}
         )
         for name in ("REPORT.md", "REPORT.html", "plan.json", "overnight.toml", "final.json"):
             if (folder / name).is_file():
                 self.client.log_artifact(run.info.run_id, str(folder / name))
-        if (folder / "plots").is_dir():
+        if plots and (folder / "plots").is_dir():
             self.client.log_artifacts(run.info.run_id, str(folder / "plots"), "plots")
         self.client.set_terminated(run.info.run_id)
         return run.info.run_id

@@ -46,8 +46,8 @@ def results(recorded, tmp_path):
     return tmp_path / "r"
 
 
-def _report(results, capsys, command="report"):
-    rc = cli(command, results=results)
+def _report(results, capsys, command="report", **options):
+    rc = cli(command, results=results, **options)
     out, err = capsys.readouterr()
     return rc, out, err
 
@@ -126,7 +126,7 @@ SKIPPED = {
 def test_an_unusable_run_folder_is_skipped_and_named(results, capsys, case):
     damage, reason = SKIPPED[case]
     damage(results / BAD)
-    rc, out, err = _report(results, capsys)
+    rc, out, err = _report(results, capsys, no_plots=True)  # the plots: in the tests below
     assert rc == 0 and "verdict:" in out  # the good runs are still compared
     warning = f"warning: {results / BAD}: skipped: {reason}"
     assert warning in err and err.count(str(results / BAD)) == 1  # named, once
@@ -256,6 +256,22 @@ def test_a_row_with_extra_fields_first_shifts_no_column_of_the_others(results, c
     assert converge["converged_mae"].tolist() == [done["val_mae"].iloc[1] / 2]
 
 
+def test_a_report_without_plots_is_the_same_text_and_draws_nothing(results, capsys):
+    rc, out, _ = _report(results, capsys, no_plots=True)
+    folder = results / "smoke"
+    text, html = (folder / "REPORT.md").read_text(), (folder / "REPORT.html").read_text()
+    assert rc == 0 and "verdict:" in out and not (folder / "plots").exists()
+    assert "](plots/" not in text and "data:image/png" not in html
+    rc, out, _ = _report(results, capsys)
+    drawn = (folder / "REPORT.md").read_text()
+    assert rc == 0 and drawn.count("](plots/") == 8 and len(list((folder / "plots").iterdir()))
+
+    def words(report):
+        return [line for line in report.splitlines() if line and "](plots/" not in line]
+
+    assert words(drawn) == words(text)
+
+
 def test_a_report_with_dropped_lines_is_written(results, capsys):
     for damage, _ in (DROPPED["trials.csv torn last line"], DROPPED["rungs.csv garbage line"]):
         damage(results / BAD)
@@ -371,7 +387,7 @@ def test_a_damaged_or_stale_side_json_is_left_out_and_named(results, capsys, cas
     path = results / "smoke" / name
     path.write_bytes(content.replace(b"CHOICE", choice.encode()))
     capsys.readouterr()
-    rc, out, err = _report(results, capsys)
+    rc, out, err = _report(results, capsys, no_plots=True)
     assert rc == 0 and "verdict:" in out
     named = [line for line in err.splitlines() if str(path) in line]
     assert len(named) == 1 and named[0].startswith(

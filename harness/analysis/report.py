@@ -17,8 +17,14 @@ from harness.sidefiles import read_json_guarded, write_text_atomic
 
 
 def build_sections(inputs: ReportInputs) -> list:
-    """Every section's content blocks, in report order (``sections.SECTIONS``)."""
-    return [block for section in sections.SECTIONS for block in section(inputs)]
+    """Every section's content blocks, in report order (``sections.SECTIONS``); a figure that
+    was not drawn (``write_report(plots=False)``) is left out."""
+    return [
+        block
+        for section in sections.SECTIONS
+        for block in section(inputs)
+        if not (block[0] == "img" and block[1] is None)
+    ]
 
 
 # The side records the report includes, by file: the command that makes one, and the keys the
@@ -55,14 +61,16 @@ def current_record(a: Analysis, out_dir: Path, name: str) -> dict | None:
     return None
 
 
-def write_report(a: Analysis, out_dir: Path) -> Path:
+def write_report(a: Analysis, out_dir: Path, plots: bool = True) -> Path:
     """Draws the plots into ``out_dir/plots`` and writes ``REPORT.md`` and ``REPORT.html`` in
     ``out_dir`` (with the plan and final check where their JSON is there and was made for the
-    current recommendation); returns the .md. A write that fails is one UserError."""
-    plot_dir = out_dir / "plots"
+    current recommendation); returns the .md. ``plots=False``: the same text without figures,
+    nothing drawn (the plots take most of a report's time). A write that fails is one
+    UserError."""
+    plot_dir = out_dir / "plots" if plots else None
     inputs = ReportInputs(
         analysis=a,
-        plots=write_plots(a, plot_dir),
+        plots=write_plots(a, plot_dir) if plot_dir else {},
         plan=current_record(a, out_dir, "plan.json"),
         final=current_record(a, out_dir, "final.json"),
         plot_dir=plot_dir,

@@ -43,13 +43,18 @@ SHORT_HORIZON_GAP = 0.2
 @dataclass(frozen=True)
 class ReportInputs:
     """What the report is made from: the analysis, its plots (name -> PNG file name in
-    ``plot_dir``), and the plan and final check as written to JSON (None where not run)."""
+    ``plot_dir``; ``plot_dir`` None: none drawn), and the plan and final check as written to
+    JSON (None where not run)."""
 
     analysis: Analysis
     plots: dict[str, str]
     plan: dict | None
     final: dict | None
-    plot_dir: Path
+    plot_dir: Path | None
+
+    def plot(self, name: str) -> str | None:
+        """The PNG file name of plot ``name``; None when the report draws no plots."""
+        return None if self.plot_dir is None else self.plots[name]
 
 
 def title(inputs: ReportInputs) -> list:
@@ -193,8 +198,8 @@ def _ranking(inputs: ReportInputs) -> list:
     return [
         ("p", text),
         ("table", rk[columns]),
-        ("img", inputs.plots["anytime"], "Best validation MAE so far against wall-clock."),
-        ("img", inputs.plots["rank_over_time"], "Rank of each strategy's median over time."),
+        ("img", inputs.plot("anytime"), "Best validation MAE so far against wall-clock."),
+        ("img", inputs.plot("rank_over_time"), "Rank of each strategy's median over time."),
     ]
 
 
@@ -252,7 +257,7 @@ def _time_to_target(inputs: ReportInputs) -> list:
         "that ended first are censored at their end (Kaplan-Meier medians; empty: fewer than "
         "half reached it)."
     )
-    return _text_table_figure(text, table, (inputs.plots["time_to_target"], "Time to target."))
+    return _text_table_figure(text, table, (inputs.plot("time_to_target"), "Time to target."))
 
 
 def _compute_saved(inputs: ReportInputs) -> list:
@@ -273,14 +278,14 @@ def _compute_saved(inputs: ReportInputs) -> list:
         "fidelity (pruned trials extrapolated from their own measured cost per sample)."
     )
     return _text_table_figure(
-        text, table, (inputs.plots["savings"], "Compute saved and share of trials pruned.")
+        text, table, (inputs.plot("savings"), "Compute saved and share of trials pruned.")
     )
 
 
 def fidelity_trust(inputs: ReportInputs) -> list:
     """Rank correlation of each rung with the last (all trials, and unpruned ones only), the
     top rung against convergence, learning curves, audited false prunes, timing noise."""
-    a, plots = inputs.analysis, inputs.plots
+    a = inputs.analysis
     text = (
         "Spearman rank correlation of MAE at each rung with MAE at the last rung, over distinct "
         "trials that reached both (a trial recorded by several runs, as a start-up shared by "
@@ -297,8 +302,8 @@ def fidelity_trust(inputs: ReportInputs) -> list:
     if len(a.trust_unpruned):
         blocks += [("p", "Unpruned strategies only:"), ("table", a.trust_unpruned)]
     blocks += [
-        ("img", plots["fidelity_trust"], "MAE at low rungs against MAE at full fidelity."),
-        ("img", plots["learning_curves"], "Learning curves of pruned and completed trials."),
+        ("img", inputs.plot("fidelity_trust"), "MAE at low rungs against MAE at full fidelity."),
+        ("img", inputs.plot("learning_curves"), "Learning curves of pruned and completed trials."),
         ("p", _horizon_text(a.horizon)),
         ("p", _false_prunes_text(a.false_prunes)),
         ("p", _timing_text(a.timing)),
@@ -359,7 +364,7 @@ def hyperparameters(inputs: ReportInputs) -> list:
         ("table", imp.reset_index(names="param").round(3)),
         ("p", "Where the best 20% of distinct complete trials lie:"),
         ("table", a.good_ranges[["param", "good", "searched"]]),
-        ("img", inputs.plots["importance"], "Parameter importance (optuna.importance)."),
+        ("img", inputs.plot("importance"), "Parameter importance (optuna.importance)."),
         ("p", f"Search tonight: {search} ({a.search_source()})."),
     ]
 
@@ -382,7 +387,7 @@ def mae_against_cost(inputs: ReportInputs) -> list:
         ("p", text),
         (
             "img",
-            pareto_plot(costs, fronts, inputs.plot_dir),
+            pareto_plot(costs, fronts, inputs.plot_dir) if inputs.plot_dir else None,
             "Validation MAE against full-fidelity training time and parameter count.",
         ),
     ]
