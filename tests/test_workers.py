@@ -11,7 +11,7 @@ import pytest
 
 from harness.experiment import load_experiment
 from harness.storage import open_storage, study_storage_url
-from tests.e2e import command_line
+from tests.e2e import TINY_EXPERIMENT, command_line
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 pytestmark = pytest.mark.slow  # every test runs the real command, training the real LSTM
@@ -124,12 +124,25 @@ def _wait_for(predicate, timeout=120):
     return False
 
 
+# The tiny experiment (one searched parameter: every draw costs the same) on more data with ten
+# epochs in its last rung: one trial of about 5 s on one core, which the test kills 1.5 s in.
+HEARTBEAT_EXPERIMENT = (
+    TINY_EXPERIMENT.replace("stations = 4", "stations = 12")
+    .replace("days = 12", "days = 14")
+    .replace("epochs = [1, 1]", "epochs = [1, 10]")
+    .replace("n_trials = 2", "n_trials = 1")
+    + '[run]\ndevice = "cpu"\n'
+)
+
+
 def test_postgres_heartbeat_fails_and_retries_a_killed_workers_trial(tmp_path, postgres_url):
     env = {**ENV, "HARNESS_HEARTBEAT_SECONDS": "1", "HARNESS_HEARTBEAT_GRACE_SECONDS": "4"}
-    name = "quick.random.seed-7"
+    experiment = tmp_path / "heartbeat.toml"
+    experiment.write_text(HEARTBEAT_EXPERIMENT)
+    name = "heartbeat.random.seed-7"
     args = command_line(
         "run",
-        experiment="quick",
+        experiment=experiment,
         strategy="random",
         seed=7,
         trials=1,  # the killed trial itself: its retry alone meets the budget
@@ -148,7 +161,9 @@ def test_postgres_heartbeat_fails_and_retries_a_killed_workers_trial(tmp_path, p
     time.sleep(1.5)  # mid-trial, with a heartbeat or two recorded
     victim.send_signal(signal.SIGKILL)
     victim.wait()
-    killed = next(t for t in _study(postgres_url, name).trials if t.state.name == "RUNNING")
+    running = [t for t in _study(postgres_url, name).trials if t.state.name == "RUNNING"]
+    assert running, "the trial ended before the kill: HEARTBEAT_EXPERIMENT's trial is too short"
+    killed = running[0]
     time.sleep(5)  # past the grace period
     _harness(args, env=env, timeout=600)
     study = _study(postgres_url, name)
@@ -160,7 +175,7 @@ def test_postgres_heartbeat_fails_and_retries_a_killed_workers_trial(tmp_path, p
     assert (
         sum(t.state.name == "COMPLETE" for t in study.trials) == 1
     )  # the study reached its budget
-    trials = pd.read_csv(tmp_path / "quick/random/seed-7/trials.csv")
+    trials = pd.read_csv(tmp_path / "heartbeat/random/seed-7/trials.csv")
     assert killed.number in set(
         trials.loc[trials["state"] == "FAIL", "trial"]
     )  # and the records know
