@@ -196,7 +196,17 @@ def paired_tests(
     control, pairs, mean_diff (strategy - control; negative is better), p, p_holm,
     min_p, detectable, verdict.
     """
-    wide = scores.pivot_table(index="seed", columns="strategy", values="score")
+    return _tests(_by_seed(scores), identical, controls)
+
+
+def _by_seed(scores: pd.DataFrame) -> pd.DataFrame:
+    """``scores`` (strategy, seed, score) as seeds x strategies, both sorted (the mean where a
+    seed has several); a strategy with no score at all is left out."""
+    return scores.pivot_table(index="seed", columns="strategy", values="score")
+
+
+def _tests(wide: pd.DataFrame, identical: list[frozenset[str]], controls) -> pd.DataFrame:
+    """``paired_tests`` on scores already laid out by ``_by_seed``."""
     controls = [c for c in controls if c in wide.columns]
     rows, diffs = [], []
     for control in controls:
@@ -273,8 +283,13 @@ def pick(
     controls: tuple[str, ...] = CONTROLS,
 ) -> tuple[str, str]:
     """The recommended strategy and the reason, by the rule in TIE_RULE."""
-    tests = paired_tests(scores, identical, controls)
     median = scores.groupby("strategy")["score"].median()
+    return _pick(_by_seed(scores), median, traits, identical, controls)
+
+
+def _pick(wide, median, traits, identical, controls) -> tuple[str, str]:
+    """``pick`` on the scores laid out by ``_by_seed`` and each strategy's median score."""
+    tests = _tests(wide, identical, controls)
     present = set(median.index)
     reference = next((c for c in controls if c in present), None)
     if reference is None:
@@ -286,7 +301,7 @@ def pick(
         return reference, f"no strategy separated from {reference} (the declared preference)"
     ready = {s for s in candidates if traits[s].night_ready}
     chosen = _cheapest(lowest(median, ready or candidates), traits)
-    if not traits[chosen].night_ready and not _beats_all_ready(chosen, scores, traits):
+    if not traits[chosen].night_ready and not _beats_all_ready(chosen, wide, traits):
         fallback = ready or ({reference} if traits[reference].night_ready else set())
         if fallback:
             chosen = _cheapest(lowest(median, fallback), traits)
@@ -312,8 +327,7 @@ def _cheapest(tied: set[str], traits: dict[str, Traits]) -> str:
     return cheapest[0]  # several left only when identical in score and cost: named together
 
 
-def _beats_all_ready(strategy: str, scores: pd.DataFrame, traits: dict[str, Traits]) -> bool:
-    wide = scores.pivot_table(index="seed", columns="strategy", values="score")
+def _beats_all_ready(strategy: str, wide: pd.DataFrame, traits: dict[str, Traits]) -> bool:
     ready = [s for s in wide.columns if traits[s].night_ready]
     if not ready:
         return True
@@ -337,16 +351,20 @@ def pick_stability(
     ``chosen`` or a strategy identical to it."""
     seeds = np.array(sorted(scores["seed"].unique()))
     rows_of = scores.reset_index(drop=True).groupby("seed").indices  # seed -> row positions
+    # Laid out once, every seed a row: a resample's layout is its drawn rows, in draw order
+    # (as _by_seed lays out the drawn seeds renumbered 0..n-1), less the strategies it left
+    # without a score.
+    wide = _by_seed(scores).reindex(seeds)
     same = twins_of(chosen, identical)
     rng = np.random.default_rng(seed)
     hits = 0
     for _ in range(resamples):
         draw = rng.choice(seeds, size=len(seeds), replace=True)
-        rows = [rows_of[s] for s in draw]
-        resample = scores.iloc[np.concatenate(rows)].assign(
-            seed=np.repeat(np.arange(len(draw)), [len(r) for r in rows])
-        )
-        hits += pick(resample, traits, identical, controls)[0] in same
+        rows = scores.iloc[np.concatenate([rows_of[s] for s in draw])]
+        median = rows.groupby("strategy")["score"].median()
+        drawn = wide.iloc[np.searchsorted(seeds, draw)].reset_index(drop=True)
+        drawn = drawn.loc[:, drawn.notna().any()]
+        hits += _pick(drawn, median, traits, identical, controls)[0] in same
     return hits / resamples
 
 
