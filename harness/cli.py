@@ -762,7 +762,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
     path = write_report(a, Path(args.results) / args.experiment, plots=not args.no_plots)
     if logger:
         run_id = logger.log_report(path.parent, plots=not args.no_plots)
-        print(f"mlflow: report and plots logged as run {run_id} in {logger.uri}")
+        what = "report" if args.no_plots else "report and plots"
+        print(f"mlflow: {what} logged as run {run_id} in {logger.uri}")
     print(a.ranking[["rank", "strategy", "median", "seeds"]].to_string(index=False))
     print(f"\nverdict: {a.choice_named} ({a.choice_reason})")
     for line in a.cannot_tell:

@@ -126,7 +126,8 @@ SKIPPED = {
 def test_an_unusable_run_folder_is_skipped_and_named(results, capsys, case):
     damage, reason = SKIPPED[case]
     damage(results / BAD)
-    rc, out, err = _report(results, capsys, no_plots=True)  # the plots: in the tests below
+    # each case leaves the same three good runs (random, seed 1 alone): one draws their plots
+    rc, out, err = _report(results, capsys, no_plots=case != "killed before its first trial")
     assert rc == 0 and "verdict:" in out  # the good runs are still compared
     warning = f"warning: {results / BAD}: skipped: {reason}"
     assert warning in err and err.count(str(results / BAD)) == 1  # named, once
@@ -269,7 +270,9 @@ def test_a_report_without_plots_is_the_same_text_and_draws_nothing(results, caps
     def words(report):
         return [line for line in report.splitlines() if line and "](plots/" not in line]
 
-    assert words(drawn) == words(text)
+    # the same lines, but for a sentence about a figure that is not there
+    kept, full = words(text), words(drawn)
+    assert len(kept) == len(full) and all(line.startswith(k) for k, line in zip(kept, full))
 
 
 def test_a_report_with_dropped_lines_is_written(results, capsys):

@@ -61,6 +61,12 @@ def test_trials_and_report_logged_and_read_back(smoke_compare, tmp_path, capsys)
     artifacts = {f.path for f in client.list_artifacts(report_runs[0].info.run_id)}
     plots = {f.path for f in client.list_artifacts(report_runs[0].info.run_id, "plots")}
     assert {"REPORT.md", "REPORT.html"} <= artifacts and "plots/anytime.png" in plots
+    # without plots, the earlier report's plots/ still on disk are not logged as this one's
+    assert cli("report", mlflow=True, no_plots=True, results=tmp_path) == 0
+    runs = client.search_runs([exp.experiment_id], filter_string="tags.kind = 'report'")
+    logged = [{f.path for f in client.list_artifacts(r.info.run_id)} for r in runs]
+    assert len(logged) == 2 and sorted("plots" in a for a in logged) == [False, True]
+    assert all({"REPORT.md", "REPORT.html"} <= a for a in logged)
 
 
 def test_without_the_extra_the_flag_is_a_one_line_error(tmp_path, capsys, monkeypatch):

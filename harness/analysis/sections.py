@@ -378,10 +378,14 @@ def mae_against_cost(inputs: ReportInputs) -> list:
     fronts = {c: pareto_front(complete, c) for c in ("full_train_seconds", "parameters")}
     text = (
         "The Pareto front of the trials that reached full fidelity: no other trial is both more "
-        "accurate and cheaper. Pruned trials are plotted with their training time extrapolated "
-        "from their own cost per sample (marked x) and their MAE at the rung where they "
-        "stopped; they are not on the fronts."
+        "accurate and cheaper."
     )
+    if inputs.plot_dir is not None:
+        text += (
+            " Pruned trials are plotted with their training time extrapolated from their own "
+            "cost per sample (marked x) and their MAE at the rung where they stopped; they are "
+            "not on the fronts."
+        )
     blocks: list = [
         ("h2", "MAE against cost"),
         ("p", text),

@@ -196,7 +196,7 @@ def paired_tests(
     control, pairs, mean_diff (strategy - control; negative is better), p, p_holm,
     min_p, detectable, verdict.
     """
-    return _tests(_by_seed(scores), identical, controls)
+    return _tests(_by_seed(scores), identical, controls, power=True)
 
 
 def _by_seed(scores: pd.DataFrame) -> pd.DataFrame:
@@ -205,8 +205,12 @@ def _by_seed(scores: pd.DataFrame) -> pd.DataFrame:
     return scores.pivot_table(index="seed", columns="strategy", values="score")
 
 
-def _tests(wide: pd.DataFrame, identical: list[frozenset[str]], controls) -> pd.DataFrame:
-    """``paired_tests`` on scores already laid out by ``_by_seed``."""
+def _tests(
+    wide: pd.DataFrame, identical: list[frozenset[str]], controls, power: bool = False
+) -> pd.DataFrame:
+    """``paired_tests`` on scores already laid out by ``_by_seed``; ``power=False`` leaves out
+    min_p and detectable, which no verdict reads (the detectable difference is simulated
+    afresh for each new number of pairs: the pick's bootstrap meets many)."""
     controls = [c for c in controls if c in wide.columns]
     rows, diffs = [], []
     for control in controls:
@@ -230,12 +234,15 @@ def _tests(wide: pd.DataFrame, identical: list[frozenset[str]], controls) -> pd.
     )
     table.insert(5, "p", _pvalues(diffs))
     if table.empty:
-        return table.assign(p_holm=[], min_p=[], detectable=[], verdict=[])
+        power_columns = dict(min_p=[], detectable=[]) if power else {}
+        return table.assign(p_holm=[], **power_columns, verdict=[])
     table["p_holm"] = holm(table["p"].to_numpy())
-    table["min_p"] = [min_attainable_p(n) for n in table["pairs"]]
-    table["detectable"] = [
-        detectable_difference(sd, n, len(table)) for sd, n in zip(table["sd_diff"], table["pairs"])
-    ]
+    if power:
+        table["min_p"] = [min_attainable_p(n) for n in table["pairs"]]
+        table["detectable"] = [
+            detectable_difference(sd, n, len(table))
+            for sd, n in zip(table["sd_diff"], table["pairs"])
+        ]
     table["verdict"] = [_verdict(r) for r in table.itertuples()]
     return table
 
