@@ -124,12 +124,13 @@ def _wait_for(predicate, timeout=120):
     return False
 
 
-# The tiny experiment (one searched parameter: every draw costs the same) on more data with ten
-# epochs in its last rung: one trial of about 5 s on one core, which the test kills 1.5 s in.
+# The tiny experiment (one searched parameter: every draw costs the same) on more data with 14
+# epochs in its last rung: about 4.5 s on one core here, which the test kills 1 s into (a CPU
+# three times faster still leaves the kill mid-rung).
 HEARTBEAT_EXPERIMENT = (
     TINY_EXPERIMENT.replace("stations = 4", "stations = 12")
     .replace("days = 12", "days = 14")
-    .replace("epochs = [1, 1]", "epochs = [1, 10]")
+    .replace("epochs = [1, 1]", "epochs = [1, 14]")
     .replace("n_trials = 2", "n_trials = 1")
     + '[run]\ndevice = "cpu"\n'
 )
@@ -151,18 +152,13 @@ def test_postgres_heartbeat_fails_and_retries_a_killed_workers_trial(tmp_path, p
     )
     victim = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
-    def running():
-        try:
-            return any(t.state.name == "RUNNING" for t in _study(postgres_url, name).trials)
-        except KeyError:
-            return False
-
-    assert _wait_for(running)
-    time.sleep(1.5)  # mid-trial, with a heartbeat or two recorded
+    rungs_csv = tmp_path / "heartbeat/random/seed-7/rungs.csv"
+    assert _wait_for(lambda: rungs_csv.exists() and len(pd.read_csv(rungs_csv)) >= 1)
+    time.sleep(1.0)  # into the long last rung, with a heartbeat or two recorded
     victim.send_signal(signal.SIGKILL)
     victim.wait()
     running = [t for t in _study(postgres_url, name).trials if t.state.name == "RUNNING"]
-    assert running, "the trial ended before the kill: HEARTBEAT_EXPERIMENT's trial is too short"
+    assert running, "the trial ended before the kill: HEARTBEAT_EXPERIMENT's last rung is too short"
     killed = running[0]
     time.sleep(5)  # past the grace period
     _harness(args, env=env, timeout=600)
