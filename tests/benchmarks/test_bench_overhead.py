@@ -1,7 +1,8 @@
 """Harness overhead. (1) The cost per trial of sampler + pruner + storage + recording at 300
 trials, on a cheap objective that reports every rung like the real one but trains nothing,
 for the embedded journal file and in-memory storage. (2) Per-trial set-up of the real
-objective (model and optimizer construction, subsample lookup): under 1% of a quick trial."""
+objective (model and optimizer construction, subsample lookup): under 1% of the cheapest quick
+trial, one pruned after its first rung (a whole trial costs more, so its share is smaller)."""
 
 import time
 
@@ -83,7 +84,7 @@ def test_harness_cost_per_trial(benchmark, tmp_path, storage_kind, strategy):
     assert per_trial < 0.5  # a quick trial takes seconds; see the run summary's harness share
 
 
-def test_per_trial_setup_under_one_percent_of_a_quick_trial(benchmark):
+def test_per_trial_setup_under_one_percent_of_the_cheapest_quick_trial(benchmark):
     exp = load_experiment("quick")
     data = load_data(exp.data)
     fidelity = FidelitySampler(data)
@@ -99,16 +100,15 @@ def test_per_trial_setup_under_one_percent_of_a_quick_trial(benchmark):
     benchmark.pedantic(setup, rounds=5, iterations=1, warmup_rounds=1)
     trainer = setup()
     start = time.perf_counter()
-    for f, e in zip(exp.ladder.fractions, exp.ladder.epochs):
-        trainer.train(fidelity.indices(f), e)
-        trainer.evaluate()
-    trial_seconds = time.perf_counter() - start
-    share = benchmark.stats.stats.median / trial_seconds
+    trainer.train(fidelity.indices(exp.ladder.fractions[0]), exp.ladder.epochs[0])
+    trainer.evaluate()
+    rung_seconds = time.perf_counter() - start
+    share = benchmark.stats.stats.median / rung_seconds
     benchmark.extra_info.update(
-        setup_seconds=benchmark.stats.stats.median, trial_seconds=trial_seconds, share=share
+        setup_seconds=benchmark.stats.stats.median, first_rung_seconds=rung_seconds, share=share
     )
     print(
-        f"\nset-up {benchmark.stats.stats.median * 1000:.1f} ms vs a quick v4 trial "
-        f"{trial_seconds:.1f} s: {share:.2%}"
+        f"\nset-up {benchmark.stats.stats.median * 1000:.1f} ms vs a quick v4 trial pruned "
+        f"after its first rung {rung_seconds:.2f} s: {share:.2%}"
     )
     assert share < 0.01
