@@ -34,10 +34,22 @@ def pytest_configure(config):
     torch.set_num_threads(len(mine))
 
 
+# The modules whose tests each start several real processes (15-30 s apiece on 2 cores), the
+# longest first.
+LONGEST_FIRST = ("test_two_stage", "test_workers", "test_interruptions", "test_replay")
+
+
 def pytest_collection_modifyitems(items):
-    """The end-to-end (slow) tests first, each group in its order: under pytest-xdist a long
-    test started last would leave the other worker idle at the end."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    """The end-to-end (slow) tests first, the longest modules' first among them, each group
+    otherwise in its order: under pytest-xdist a long test started last would leave the other
+    worker idle at the end."""
+
+    def order(item):
+        module = item.module.__name__.rsplit(".", 1)[-1]
+        rank = LONGEST_FIRST.index(module) if module in LONGEST_FIRST else len(LONGEST_FIRST)
+        return item.get_closest_marker("slow") is None, rank
+
+    items.sort(key=order)
 
 
 def _built_once(tmp_path_factory, name, build):

@@ -61,6 +61,7 @@ def uninterrupted(tmp_path_factory) -> Path:
     return results
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "sigterm"])
 def test_an_interrupted_compare_resumed_is_the_uninterrupted_one(uninterrupted, tmp_path, signum):
     cmd = command_line("compare", **COMPARE, results=tmp_path)
@@ -102,6 +103,7 @@ def _gone(results: Path, within: float = 30.0) -> bool:
     return not _workers_of(results)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads workers from /proc (Linux)")
 @pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "sigterm"])
 def test_workers_stop_with_their_coordinator_and_the_budget_is_met(tmp_path, signum):

@@ -4,6 +4,7 @@ records: the same trials, states, MAEs and re-evaluations."""
 import shutil
 
 import pandas as pd
+import pytest
 
 from harness import parallel as cores
 from harness.cli import main
@@ -24,6 +25,7 @@ def _records(root) -> tuple[pd.DataFrame, pd.DataFrame]:
     )
 
 
+@pytest.mark.slow  # the shared record trains the real LSTM
 def test_replayed_runs_in_parallel_equal_the_runs_in_order(recorded, tmp_path, monkeypatch):
     args = ["compare", "--experiment", "smoke", "--backend", "replay", "--seeds", "3"]
     args += ["--strategies", "tpe_median,tpe_asha,random", "--no-progress"]
