@@ -89,13 +89,6 @@ class TrialBook:
         # wall-clock of this process's trials (simulated work counted as reported)
         self.elapsed = 0.0
         self.flops = spent_flops(ctx.study) if ctx.limits.flops is not None else 0.0
-        # What the trials a stopped run left RUNNING had spent: a resumed trial climbs again
-        # from its start and its FLOPs are then its second climb's alone, so this comes off.
-        self.charged_before = {
-            t.number: t.user_attrs.get(FLOPS_ATTR, 0.0)
-            for t in ctx.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-            if ctx.limits.flops is not None
-        }
         self.last = time.perf_counter()
 
     def on_rung(self, number: int, rung: int, mae: float) -> None:
@@ -127,7 +120,6 @@ class TrialBook:
         else:
             self.done += not failed
             self.flops += trial.user_attrs.get(FLOPS_ATTR, 0.0)
-            self.flops -= self.charged_before.pop(trial.number, 0.0)
         self.bar.n = self.done
         self.bar.refresh()
 

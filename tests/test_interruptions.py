@@ -158,44 +158,6 @@ def test_a_trial_stopped_before_its_parameters_on_a_database_is_the_users_stop(t
     assert list(rows["fail_reason"]) == [INTERRUPTED_BY_USER]
 
 
-def test_a_trial_trained_again_after_a_stop_is_charged_once_to_the_compute_budget(tmp_path):
-    # A stopped run leaves its trial RUNNING with the FLOPs of the rungs it finished; the next
-    # run trains it again from its start, and the trial's FLOPs are then those of its second
-    # climb alone. Charging both made a resumed compare stop trials short of the uninterrupted
-    # one. The bookkeeping alone is under test, so no trial trains (as above).
-    from types import SimpleNamespace
-
-    from tqdm import tqdm
-
-    from harness.optimize import Limits, LoopContext, TrialBook, spent_flops
-    from harness.records import RunRecorder
-    from harness.study import FLOPS_ATTR
-
-    study = optuna.create_study(study_name="s", storage=f"sqlite:///{tmp_path}/s.db")
-    finished = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
-    finished.set_user_attr(FLOPS_ATTR, 100.0)
-    study.tell(finished, 1.0)
-    stopped = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
-    stopped.set_user_attr(FLOPS_ATTR, 30.0)  # two rungs, then the stop
-    objective = SimpleNamespace(
-        times={},
-        strategy=SimpleNamespace(name="random", queue=None),
-        seed=0,
-        full_params=lambda p: p,
-        workload=SimpleNamespace(replayed=False),
-    )
-    recorder = RunRecorder(tmp_path / "run", ("x",))
-    limits = Limits(10, flops=250.0)
-    ctx = LoopContext(study, objective, recorder, limits, False, False, resume=(stopped.number,))
-    book = TrialBook(ctx, tqdm(disable=True))
-    assert book.flops == 130.0  # what the study has spent when the run starts
-    stopped.set_user_attr(FLOPS_ATTR, 100.0)  # trained again from its start, to the top
-    frozen = study.tell(stopped, 2.0)
-    book.account(study, frozen)
-    assert book.flops == spent_flops(study) == 200.0
-    assert not book.should_stop(frozen)  # 200 of 250: the uninterrupted run goes on too
-
-
 def test_a_live_processs_trial_is_not_taken_over(tmp_path):
     # A worker of the stopped run still training (or a `harness worker` started by hand): the
     # restarted coordinator must not train its trial a second time under the same number.
