@@ -20,6 +20,8 @@ A run, inside:
 - ``backends``: what trains a trial (the real model, or the replay) and its clock;
 - ``study``: opening, resuming and repairing a run's study;
 - ``optimize``: Optuna's optimize loop, its stops and the trial table;
+- ``resumed_trial``: a trial a stopped process left mid-climb, trained again, its pruner's
+  verdicts those of the uninterrupted run;
 - ``objective``: the only code that talks to both the model and Optuna's trial API;
 - ``climb``: one configuration trained up the fidelity ladder;
 - ``retrain`` / ``converge``: recorded configurations retrained (noise floor, audit,

@@ -16,6 +16,7 @@ from tqdm import tqdm
 from harness import signals
 from harness.objective import Objective, TrialFailed, TrialInterrupted
 from harness.records import RunRecorder, unfinished_row
+from harness.resumed_trial import ResumedTrial
 from harness.storage import storage_errors
 from harness.study import (
     FLOPS_ATTR,
@@ -248,7 +249,7 @@ def _resume(ctx: LoopContext, book: TrialBook) -> bool:
             f"trial {number} was stopped mid-trial; training it again from its start",
             file=sys.stderr,
         )
-        trial = optuna.trial.Trial(study, trial_id(study, number))
+        trial = ResumedTrial(study, trial_id(study, number))  # its pruner blind to the first climb
         value, state = None, None  # None: Optuna decides (a NaN value fails the trial)
         try:
             with warnings.catch_warnings():  # its rungs reported before the stop stay as they were
