@@ -45,9 +45,11 @@ def pytest_collection_modifyitems(items):
     worker idle at the end."""
 
     def order(item):
-        module = item.module.__name__.rsplit(".", 1)[-1]
-        rank = LONGEST_FIRST.index(module) if module in LONGEST_FIRST else len(LONGEST_FIRST)
-        return item.get_closest_marker("slow") is None, rank
+        slow, module = item.get_closest_marker("slow") is not None, item.path.stem
+        rank = (
+            LONGEST_FIRST.index(module) if slow and module in LONGEST_FIRST else len(LONGEST_FIRST)
+        )
+        return not slow, rank
 
     items.sort(key=order)
 

@@ -1,8 +1,9 @@
 """Harness overhead. (1) The cost per trial of sampler + pruner + storage + recording at 300
 trials, on a cheap objective that reports every rung like the real one but trains nothing,
 for the embedded journal file and in-memory storage. (2) Per-trial set-up of the real
-objective (model and optimizer construction, subsample lookup): under 1% of the cheapest quick
-trial, one pruned after its first rung (a whole trial costs more, so its share is smaller)."""
+objective (model and optimizer construction, subsample lookup): under 1% of a quick v4-sized
+trial pruned after its first rung (a trial that climbs further costs more, so its share is
+smaller)."""
 
 import time
 
@@ -84,12 +85,14 @@ def test_harness_cost_per_trial(benchmark, tmp_path, storage_kind, strategy):
     assert per_trial < 0.5  # a quick trial takes seconds; see the run summary's harness share
 
 
-def test_per_trial_setup_under_one_percent_of_the_cheapest_quick_trial(benchmark):
+def test_per_trial_setup_under_one_percent_of_a_trial_pruned_at_its_first_rung(benchmark):
     exp = load_experiment("quick")
     data = load_data(exp.data)
     fidelity = FidelitySampler(data)
     config = exp.base_config()
-    Trainer(data, config, seed=0, device="cpu")  # data moved to tensors once per process
+    first_rung = fidelity.indices(exp.ladder.fractions[0]), exp.ladder.epochs[0]
+    # once per process, as a run's warm-up does: the data moved to tensors, the first kernels
+    Trainer(data, config, seed=0, device="cpu").train(*first_rung)
 
     def setup():
         trainer = Trainer(data, config, seed=1, device="cpu")
@@ -100,7 +103,7 @@ def test_per_trial_setup_under_one_percent_of_the_cheapest_quick_trial(benchmark
     benchmark.pedantic(setup, rounds=5, iterations=1, warmup_rounds=1)
     trainer = setup()
     start = time.perf_counter()
-    trainer.train(fidelity.indices(exp.ladder.fractions[0]), exp.ladder.epochs[0])
+    trainer.train(*first_rung)
     trainer.evaluate()
     rung_seconds = time.perf_counter() - start
     share = benchmark.stats.stats.median / rung_seconds
