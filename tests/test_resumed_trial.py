@@ -17,7 +17,7 @@ from harness.storage import open_storage
 from strategies import StrategyInputs, get_strategy
 
 STEPS = load_experiment("smoke").ladder.steps  # 1, 3, 9: the report steps of fractions 1/9, 1/3, 1
-N_TRIALS = 14
+N_TRIALS = 20  # enough for every pruner to let two trials past the first rung
 
 
 class Stopped(Exception):
@@ -45,9 +45,10 @@ def _climb(trial, stop_at=None) -> tuple[str, int]:
     return "COMPLETE", STEPS[-1]
 
 
-def _run(pruner, path, stop=None) -> list[tuple[str, int]]:
+def _run(pruner, path, stop=None, again=None) -> list[tuple[str, int]]:
     """Every trial's (state, last step) when trial ``stop[0]`` dies at ``stop[1]`` and is then
-    trained again, as the next process does (None: uninterrupted)."""
+    trained again, as the next process does (None: uninterrupted); ``again``: where that second
+    climb dies too, trained a third time."""
     storage = open_storage(f"journal:///{path}")
     study = optuna.create_study(study_name="s", storage=storage, pruner=pruner)
     outcome = []
@@ -57,7 +58,11 @@ def _run(pruner, path, stop=None) -> list[tuple[str, int]]:
             state, step = _climb(trial, stop[1] if stop and stop[0] == number else None)
         except Stopped:
             trial = ResumedTrial(study, trial._trial_id)  # the next process, same storage
-            state, step = _climb(trial)
+            try:
+                state, step = _climb(trial, again)
+            except Stopped:
+                trial = ResumedTrial(study, trial._trial_id)  # and the one after it
+                state, step = _climb(trial)
         study.tell(trial, _curve(number)[-1] if state == "COMPLETE" else None, TrialState[state])
         outcome.append((state, step))
     return outcome
@@ -75,12 +80,23 @@ def test_a_trial_trained_again_gets_the_uninterrupted_verdicts(strategy, tmp_pat
     # Before: stopped right after its first rung's verdict (prune), a trial trained again was
     # pruned a rung later under ASHA and Hyperband: Successive Halving had marked the rung
     # judged, and judges a rung once. A resumed compare then ran out of compute trials early.
+    # The median pruner judged the first rung of a trial trained again by its first climb's
+    # last report (pruned at step 1 where it was pruned at step 3 uninterrupted).
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     reference = _run(_pruner(strategy), tmp_path / "reference.log")
     assert {s for s, _ in reference} == {"PRUNED", "COMPLETE"}  # the curves exercise both
-    for number in (6, 9, 12):
-        for rung in range(len(STEPS)):
-            for phase in ("report", "verdict"):
-                log = tmp_path / f"stopped-{number}-{rung}-{phase}.log"
-                resumed = _run(_pruner(strategy), log, stop=(number, (rung, phase)))
-                assert resumed == reference, (number, rung, phase)
+    # a trial pruned at the first rung, and the first ones climbing past it (stops there happen)
+    climbers = [n for n, (_, step) in enumerate(reference) if n >= 6 and step > STEPS[0]]
+    pruned_first = [n for n, (s, step) in enumerate(reference) if n >= 6 and step == STEPS[0]]
+    assert pruned_first and len(climbers) >= 2  # or the stops below would test nothing
+    points = [(rung, phase) for rung in range(len(STEPS)) for phase in ("report", "verdict")]
+    for number in pruned_first[:1] + climbers[:2]:
+        last = STEPS.index(reference[number][1])  # stops past the trial's last rung never happen
+        for at in points[: 2 * last + 2]:
+            log = tmp_path / f"stopped-{number}-{at}.log"
+            assert _run(_pruner(strategy), log, stop=(number, at)) == reference, (number, at)
+        log = tmp_path / f"stopped-twice-{number}.log"  # the third process: every mark is left
+        resumed = _run(
+            _pruner(strategy), log, stop=(number, points[2 * last]), again=(0, "verdict")
+        )
+        assert resumed == reference, (number, "twice")
