@@ -137,7 +137,7 @@ HEARTBEAT_EXPERIMENT = (
 
 
 def test_postgres_heartbeat_fails_and_retries_a_killed_workers_trial(tmp_path, postgres_url):
-    env = {**ENV, "HARNESS_HEARTBEAT_SECONDS": "1", "HARNESS_HEARTBEAT_GRACE_SECONDS": "4"}
+    env = {**ENV, "HARNESS_HEARTBEAT_SECONDS": "1", "HARNESS_HEARTBEAT_GRACE_SECONDS": "2"}
     experiment = tmp_path / "heartbeat.toml"
     experiment.write_text(HEARTBEAT_EXPERIMENT)
     name = "heartbeat.random.seed-7"
@@ -160,7 +160,7 @@ def test_postgres_heartbeat_fails_and_retries_a_killed_workers_trial(tmp_path, p
     running = [t for t in _study(postgres_url, name).trials if t.state.name == "RUNNING"]
     assert running, "the trial ended before the kill: HEARTBEAT_EXPERIMENT's last rung is too short"
     killed = running[0]
-    time.sleep(5)  # past the grace period
+    time.sleep(3)  # past the grace period (from the last heartbeat, at or before the kill)
     _harness(args, env=env, timeout=600)
     study = _study(postgres_url, name)
     assert study.trials[killed.number].state.name == "FAIL"  # the stale trial was failed...
