@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from harness.analysis.agreement import agreement
+from harness.analysis.analyze import analyze
 from harness.experiment import load_experiment
 from harness.replay.learners import CANDIDATES
 from harness.replay.prepare import learning_curves
@@ -95,6 +97,10 @@ def test_replay_runs_fast_with_the_real_layout_and_agrees_in_the_report(
     report = (tmp_path / "smoke.replay/REPORT.md").read_text()
     evidence = json.loads((tmp_path / "smoke.replay/surrogate.json").read_text())
     assert "Kendall's tau" in report and f"{evidence[evidence['chosen']]['spearman']:.4f}" in report
+    # the report hands its analysed runs to the agreement, which reads only the other side
+    analysed = analyze(tmp_path, "smoke.replay", echo=False).results
+    given, read = agreement(tmp_path, "smoke.replay", analysed), agreement(tmp_path, "smoke.replay")
+    assert given["summary"] == read["summary"] and given["table"].equals(read["table"])
 
 
 def test_replay_without_a_record_is_a_clear_error(tmp_path, capsys):
@@ -206,7 +212,6 @@ def test_more_trials_on_a_flat_objective_buy_no_verdict(recorded, tmp_path):
     seed noise kept): a pruner's extra trials only draw more noise. Its recorded bests look
     better than its own retrains (winner's curse); ranked on re-evaluated incumbents, as the
     replay now ranks, it is never called significantly better."""
-    from harness.analysis.analyze import analyze
     from harness.replay import prepare as replay_prepare
 
     s = _smoke_surrogate(recorded)

@@ -17,20 +17,29 @@ from harness.replay.surrogate import TRUSTED_SPEARMAN
 from harness.sidefiles import read_json_guarded
 
 
-def agreement(results_dir: str | Path, experiment: str) -> dict | None:
+def agreement(
+    results_dir: str | Path, experiment: str, loaded: Results | None = None
+) -> dict | None:
     """Compares the real and replayed runs of ``experiment`` (with or without ``.replay``) on
     what the verdict ranks: re-evaluated incumbents (recorded bests where none exist), and only
     the real runs the surrogate was not fitted to (``surrogate.json``'s ``fitted_on``).
+    ``loaded``: ``experiment``'s runs as the caller already read them (the report's analysis),
+    so that only the other side is read.
 
     None unless both sides hold a common strategy. Returns the summary sentence, Kendall's tau
     of the strategies' median scores (NaN under three strategies), and a table per strategy:
     median scores, and against the default the paired mean difference on each side with the
     real one's bootstrap 95% interval and whether the replay's lies inside it."""
     base = experiment.removesuffix(REPLAY_SUFFIX)
-    try:
+
+    def runs_of(name: str) -> Results:
+        if loaded is not None and name == experiment:
+            return loaded
         # Quiet: the report has printed the warnings of the runs it analyses once already.
-        real = load_results(results_dir, base, echo=False)
-        replay = load_results(results_dir, base + REPLAY_SUFFIX, echo=False)
+        return load_results(results_dir, name, echo=False)
+
+    try:
+        real, replay = runs_of(base), runs_of(base + REPLAY_SUFFIX)
     except Exception:  # one side missing: nothing to compare
         return None
     evidence = surrogate_evidence(results_dir, base)

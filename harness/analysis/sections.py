@@ -444,7 +444,7 @@ def replay(inputs: ReportInputs) -> list:
     runs with no replay beside them."""
     a = inputs.analysis
     name = a.results.experiment["name"] + (REPLAY_SUFFIX if a.replayed else "")
-    agree = agreement(a.results_dir, name)
+    agree = agreement(a.results_dir, name, a.results)
     if not (a.replayed or agree):
         return []
     blocks: list = [("h2", "Replay: the surrogate and its agreement with real runs")]
