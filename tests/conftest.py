@@ -47,6 +47,7 @@ def pytest_collection_finish(session):
     _freeze_what_lives_on()
 
 
+@pytest.hookimpl(trylast=True)  # after pytest's own teardown: the test's fixtures are gone
 def pytest_runtest_teardown(item, nextitem):
     """Modules a test imported late (scikit-learn, matplotlib, MLflow) live on too."""
     if len(sys.modules) - _frozen_with_modules[0] >= 20:

@@ -97,10 +97,11 @@ def test_replay_runs_fast_with_the_real_layout_and_agrees_in_the_report(
     report = (tmp_path / "smoke.replay/REPORT.md").read_text()
     evidence = json.loads((tmp_path / "smoke.replay/surrogate.json").read_text())
     assert "Kendall's tau" in report and f"{evidence[evidence['chosen']]['spearman']:.4f}" in report
-    # the report hands its analysed runs to the agreement, which reads only the other side
-    analysed = analyze(tmp_path, "smoke.replay", echo=False).results
-    given, read = agreement(tmp_path, "smoke.replay", analysed), agreement(tmp_path, "smoke.replay")
-    assert given["summary"] == read["summary"] and given["table"].equals(read["table"])
+    # the report hands its analysed runs (either side) to the agreement, which reads the other
+    for side in ("smoke.replay", "smoke"):
+        analysed = analyze(tmp_path, side, echo=False).results
+        given, read = agreement(tmp_path, side, analysed), agreement(tmp_path, side)
+        assert given["summary"] == read["summary"] and given["table"].equals(read["table"])
 
 
 def test_replay_without_a_record_is_a_clear_error(tmp_path, capsys):

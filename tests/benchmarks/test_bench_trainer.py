@@ -26,8 +26,8 @@ pytestmark = pytest.mark.benchmark
 
 # 1.5-4 s per timed epoch here. Five interleaved repeats of each size on this machine
 # (2026-12-06) spread no less at 32,768 samples than at 16,384 (the ratio's coefficient of
-# variation 15% / 13% against 10% / 9% at batch 128 / 1024): the machine's drift, not the
-# epoch's length, sets the noise, so the shorter epoch loses no precision.
+# variation 15% / 13% against 10% / 9% at batch 128 / 1024; five repeats say no more than
+# that): the machine's drift, not the epoch's length, sets the noise here.
 N_SAMPLES = 16_384
 WARM_BATCHES = 8  # first-call kernels, allocator and thread pool, before any timing
 RETRIES = 2
