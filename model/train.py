@@ -108,18 +108,21 @@ class _SplitTensors:
         self.target_bikes = split.target_bikes  # stays on the host for the metrics
 
 
-_TENSOR_CACHE: dict[tuple[int, str], dict[str, _SplitTensors]] = {}
+# (id of the data, device) -> (a weak reference to that data, its split tensors)
+_TENSOR_CACHE: dict[tuple[int, str], tuple[weakref.ref, dict[str, _SplitTensors]]] = {}
 
 
 def device_tensors(data: ForecastData, device: torch.device) -> dict[str, _SplitTensors]:
-    """Each split's tensors, moved to ``device`` once per process and reused by every trial."""
+    """Each split's tensors, moved to ``device`` once per process and reused by every trial.
+    An id alone is no identity: data freed and new data built at its address would get the
+    old data's tensors, so the cached entry must still point at ``data`` itself."""
     key = (id(data), str(device))
-    if key not in _TENSOR_CACHE:
+    cached = _TENSOR_CACHE.get(key)
+    if cached is None or cached[0]() is not data:
         _TENSOR_CACHE.clear()  # one data set per process; free the previous one
-        _TENSOR_CACHE[key] = {
-            name: _SplitTensors(split, device) for name, split in data.splits.items()
-        }
-    return _TENSOR_CACHE[key]
+        tensors = {name: _SplitTensors(split, device) for name, split in data.splits.items()}
+        _TENSOR_CACHE[key] = (weakref.ref(data), tensors)
+    return _TENSOR_CACHE[key][1]
 
 
 def warm_up(data: ForecastData, device: torch.device | str, precision: str = "auto") -> None:

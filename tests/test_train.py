@@ -250,3 +250,20 @@ def test_warm_up_runs_once_per_process_for_the_same_data_device_and_precision(
     assert len(steps) == 3
     model.train.warm_up(tiny_data, "cpu", "fp32")  # warm, but its tensors were replaced
     assert len(steps) == 3 and (id(tiny_data), "cpu") in model.train._TENSOR_CACHE
+
+
+def test_tensors_cached_for_other_data_at_the_same_address_are_not_reused(tiny_data):
+    """The cache is keyed on the data's id: data freed and new data built at its address
+    must not get the old data's tensors (simulated by filing another data set's tensors under
+    this one's id, as such a reuse would leave them)."""
+    import model.train
+    from harness.datasets import DataSpec, load_data
+
+    other = load_data(DataSpec(stations=4, days=12, seed=1))
+    stale = model.train.device_tensors(other, torch.device("cpu"))
+    model.train._TENSOR_CACHE.clear()
+    model.train._TENSOR_CACHE[(id(tiny_data), "cpu")] = (weakref.ref(other), stale)
+    fresh = model.train.device_tensors(tiny_data, torch.device("cpu"))
+    assert fresh is not stale
+    assert fresh["train"].target.shape[0] == len(tiny_data.splits["train"].target)
+    assert model.train.device_tensors(tiny_data, torch.device("cpu")) is fresh  # then cached
