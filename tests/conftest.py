@@ -41,6 +41,21 @@ def pytest_configure(config):
 LONGEST_FIRST = ("test_two_stage", "test_workers", "test_interruptions", "test_replay")
 
 
+def pytest_collection_modifyitems(items):
+    """The end-to-end (slow) tests first, the longest modules' first among them, each group
+    otherwise in its order: under pytest-xdist a long test started last would leave the other
+    worker idle at the end."""
+
+    def order(item):
+        slow, module = item.get_closest_marker("slow") is not None, item.path.stem
+        rank = (
+            LONGEST_FIRST.index(module) if slow and module in LONGEST_FIRST else len(LONGEST_FIRST)
+        )
+        return not slow, rank
+
+    items.sort(key=order)
+
+
 def pytest_collection_finish(session):
     """What collection imported (torch, pandas, the project, every test module) lives until the
     session ends: frozen, Python's full garbage collections stop scanning it again and again."""
@@ -64,21 +79,6 @@ def _freeze_what_lives_on() -> None:
     gc.collect()  # garbage is not frozen with the rest
     gc.freeze()
     _frozen_with_modules[0] = len(sys.modules)
-
-
-def pytest_collection_modifyitems(items):
-    """The end-to-end (slow) tests first, the longest modules' first among them, each group
-    otherwise in its order: under pytest-xdist a long test started last would leave the other
-    worker idle at the end."""
-
-    def order(item):
-        slow, module = item.get_closest_marker("slow") is not None, item.path.stem
-        rank = (
-            LONGEST_FIRST.index(module) if slow and module in LONGEST_FIRST else len(LONGEST_FIRST)
-        )
-        return not slow, rank
-
-    items.sort(key=order)
 
 
 def _built_once(tmp_path_factory, name, build):

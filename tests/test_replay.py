@@ -8,6 +8,7 @@ import pytest
 
 from harness.analysis.agreement import agreement
 from harness.analysis.analyze import analyze
+from harness.analysis.loading import load_results
 from harness.experiment import load_experiment
 from harness.replay.learners import CANDIDATES
 from harness.replay.prepare import learning_curves
@@ -99,7 +100,7 @@ def test_replay_runs_fast_with_the_real_layout_and_agrees_in_the_report(
     assert "Kendall's tau" in report and f"{evidence[evidence['chosen']]['spearman']:.4f}" in report
     # the report hands its analysed runs (either side) to the agreement, which reads the other
     for side in ("smoke.replay", "smoke"):
-        analysed = analyze(tmp_path, side, echo=False).results
+        analysed = load_results(tmp_path, side, echo=False)  # what the analysis holds
         given, read = agreement(tmp_path, side, analysed), agreement(tmp_path, side)
         assert given["summary"] == read["summary"] and given["table"].equals(read["table"])
 
