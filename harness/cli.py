@@ -881,6 +881,8 @@ def validate_args(args: argparse.Namespace) -> None:
         args.night = given[_OLD_NIGHT]
     if "strategies" in given:
         _check_strategies(args.strategies)
+    if args.command == "run" and "strategy" in given:
+        _check_run_strategy(args.strategy)
     if "source" in given and not args.source.strip():
         raise UserError("--source: is empty: give a file or folder, or leave --source out")
     if "results" in given:
@@ -930,6 +932,17 @@ def _check_strategies(text: str) -> None:
             raise UserError(f"--strategies: {problem}")
     if len(set(names)) < len(names):
         raise UserError(f"--strategies: names a strategy twice: {text!r}")
+
+
+def _check_run_strategy(name: str) -> None:
+    """`run --strategy`: a registered strategy or one of its twins, checked before the run
+    imports torch, so that a typo is refused in a second."""
+    from strategies import get_strategy
+
+    try:
+        get_strategy(name)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
 
 
 def main(argv: list[str] | None = None) -> int:
