@@ -29,7 +29,7 @@ from scipy import stats
 
 from harness.analysis import protocol, verdict
 from harness.analysis.agreement import surrogate_evidence
-from harness.analysis.analyze import TWO_STAGE_FILE, analyze
+from harness.analysis.analyze import TWO_STAGE_FILE, analyze, pooled_scores
 from harness.compare import CompareOptions, compare
 from harness.defaults import CONFIRM, MAX_SEEDS, SCREEN_SEEDS
 from harness.errors import UserError
@@ -75,8 +75,8 @@ def two_stage(experiment, compare_opts: CompareOptions, opts: TwoStageOptions) -
     pilot = verdict.fewest_pairs(plan["level"])
     if plan["candidates"] and pilot < plan["seeds"]:
         compare(experiment, replace(compare_opts, strategies=family, seeds=tuple(range(pilot))))
-        real = analyze(base, experiment.name, echo=False)
-        plan["pilot"] = resize_on_pilot(real.scores, plan, pilot, opts.max_seeds)
+        real = pooled_scores(base, experiment.name)
+        plan["pilot"] = resize_on_pilot(real, plan, pilot, opts.max_seeds)
         plan["seeds"], plan["power"] = plan["pilot"]["seeds_after"], plan["pilot"]["power_after"]
         plan["estimated_minutes"] *= plan["seeds"] / plan["pilot"]["screen_seeds"]
         write_json_atomic(base / experiment.name / TWO_STAGE_FILE, plan)

@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import pytest
 
-from harness.analysis.analyze import analyze
+from harness.analysis.analyze import analyze, pooled_scores
 from strategies import STRATEGIES
 from tests.e2e import cli, copy_record
 
@@ -47,4 +47,5 @@ def test_two_stage_screens_sizes_and_confirms_in_one_command(recorded, tmp_path,
     assert ("capped by --max-seeds 7" in report) == (plan["power"] < plan["power_target"])
     a = analyze(tmp_path, "smoke", echo=False)
     assert set(a.tests["control"]) == {"tpe_median"}
+    pd.testing.assert_frame_equal(pooled_scores(tmp_path, "smoke"), a.scores)  # the pilot's
     assert set(a.tests["strategy"]) == set(plan["candidates"])

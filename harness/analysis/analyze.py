@@ -150,9 +150,7 @@ def analyze(
     results = load_results(results_dir, experiment, echo=echo)
     _require_a_complete_trial(results, Path(results_dir) / experiment)
     curve = measures.anytime(results.trials)
-    best = measures.final_best(results.trials)
-    every = protocol.incumbent_scores(best, results.reeval)
-    scores, apart = protocol.comparable_scores(every, results.meta)
+    best, every, (scores, apart) = _scored(results)
     plan = read_two_stage_plan(results_dir, experiment)
     family = scores[scores["strategy"].isin(plan["family"])] if plan else scores
     identical = verdict.identical_groups(results.rungs)
@@ -194,6 +192,22 @@ def analyze(
         search_scores=_search_scores(results, every),
         results_dir=str(results_dir),
     )
+
+
+def pooled_scores(results_dir: str | Path, experiment: str) -> pd.DataFrame:
+    """The scores ``analyze`` tests (one per pooled run), without the rest of its analysis:
+    what the two-stage pilot is sized on."""
+    results = load_results(results_dir, experiment, echo=False)
+    _require_a_complete_trial(results, Path(results_dir) / experiment)
+    return _scored(results)[2][0]
+
+
+def _scored(results: Results) -> tuple[pd.DataFrame, pd.DataFrame, tuple[pd.DataFrame, list]]:
+    """(each run's best trial, each run's incumbent score, (the scores the tests pool, the runs
+    left out in words))."""
+    best = measures.final_best(results.trials)
+    every = protocol.incumbent_scores(best, results.reeval)
+    return best, every, protocol.comparable_scores(every, results.meta)
 
 
 def judged_nested(t: dict) -> dict:
