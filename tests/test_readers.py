@@ -9,6 +9,7 @@ import shutil
 import pytest
 
 from harness.analysis.analyze import analyze
+from harness.analysis.plots import FIGURES
 from harness.experiment import load_experiment
 from harness.run import RunOptions, run_strategy
 from tests.e2e import SHARED_STRATEGIES, cli, copy_results
@@ -266,6 +267,11 @@ def test_a_report_without_plots_is_the_same_text_and_draws_nothing(results, caps
     rc, out, _ = _report(results, capsys)
     drawn = (folder / "REPORT.md").read_text()
     assert rc == 0 and drawn.count("](plots/") == 8 and len(list((folder / "plots").iterdir()))
+    assert {p.stem for p in (folder / "plots").iterdir()} <= set(FIGURES)
+    (folder / "plots/mine.txt").write_text("a user's note")
+    rc, _, err = _report(results, capsys, no_plots=True)  # an earlier report's figures go
+    assert rc == 0 and [p.name for p in (folder / "plots").iterdir()] == ["mine.txt"]
+    assert "figure files of an earlier report removed" in err
 
     def words(report):
         return [line for line in report.splitlines() if line and "](plots/" not in line]

@@ -16,6 +16,17 @@ from harness.analysis.measures import rung_table  # noqa: E402
 from harness.sidefiles import replace_atomic  # noqa: E402
 
 LEGEND_SEARCH_POINTS = 2000
+# every figure a report may draw, each saved as <name>.png and <name>.svg
+FIGURES = (
+    "anytime",
+    "time_to_target",
+    "savings",
+    "fidelity_trust",
+    "importance",
+    "learning_curves",
+    "rank_over_time",
+    "pareto",
+)
 
 
 def _colors(strategies):
@@ -29,9 +40,24 @@ def _legend(ax, points: int, **kwargs) -> None:
     ax.legend(loc="best" if points <= LEGEND_SEARCH_POINTS else "upper right", **kwargs)
 
 
+def remove_figures(out: Path) -> int:
+    """Deletes the figures an earlier report drew into ``out`` (the folder too once empty), so
+    that a report drawn without plots does not sit beside figures of other data; anything
+    else in the folder stays. Returns how many files went."""
+    gone = 0
+    for path in (out / f"{name}.{ext}" for name in FIGURES for ext in ("png", "svg")):
+        if path.is_file():
+            path.unlink()
+            gone += 1
+    if out.is_dir() and not any(out.iterdir()):
+        out.rmdir()
+    return gone
+
+
 def _save(fig, out: Path, name: str) -> str:
     """Save ``fig`` as ``name``.png and .svg in ``out``, each by an atomic replace; a write that
     fails (a full disk) is one UserError naming the file, the previous plot kept."""
+    assert name in FIGURES, f"{name} is not in FIGURES (remove_figures would leave it stale)"
     fig.tight_layout()
     try:
         for ext in ("png", "svg"):

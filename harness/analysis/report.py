@@ -11,6 +11,7 @@ from pathlib import Path
 
 from harness.analysis import sections
 from harness.analysis.analyze import Analysis, write_plots
+from harness.analysis.plots import remove_figures
 from harness.analysis.render import render_html, render_markdown
 from harness.analysis.sections import ReportInputs
 from harness.sidefiles import read_json_guarded, write_text_atomic
@@ -65,9 +66,15 @@ def write_report(a: Analysis, out_dir: Path, plots: bool = True) -> Path:
     """Draws the plots into ``out_dir/plots`` and writes ``REPORT.md`` and ``REPORT.html`` in
     ``out_dir`` (with the plan and final check where their JSON is there and was made for the
     current recommendation); returns the .md. ``plots=False``: the same text without figures,
-    nothing drawn (the plots take most of a report's time). A write that fails is one
-    UserError."""
+    nothing drawn (the plots take most of a report's time) and an earlier report's removed. A
+    write that fails is one UserError."""
     plot_dir = out_dir / "plots" if plots else None
+    if not plots and (gone := remove_figures(out_dir / "plots")):
+        print(
+            f"note: {gone} figure files of an earlier report removed from {out_dir / 'plots'} "
+            "(a report without plots draws none; they showed other data)",
+            file=sys.stderr,
+        )
     inputs = ReportInputs(
         analysis=a,
         plots=write_plots(a, plot_dir) if plot_dir else {},
