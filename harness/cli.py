@@ -461,7 +461,8 @@ def _add_report(sub) -> None:
     rep.add_argument(
         "--no-plots",
         action="store_true",
-        help="the write-up without figures, drawing nothing (a few times faster)",
+        help="the write-up without figures, drawing nothing (a few times faster); an earlier "
+        "report's figures leave plots/",
     )
     _common_options(rep, progress=False)
     _mlflow_option(rep)
@@ -881,7 +882,7 @@ def validate_args(args: argparse.Namespace) -> None:
         args.night = given[_OLD_NIGHT]
     if "strategies" in given:
         _check_strategies(args.strategies)
-    if args.command == "run" and "strategy" in given:
+    if args.command == "run" and args.strategy:  # empty: the experiment's [run] strategy
         _check_run_strategy(args.strategy)
     if "source" in given and not args.source.strip():
         raise UserError("--source: is empty: give a file or folder, or leave --source out")

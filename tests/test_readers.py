@@ -9,7 +9,7 @@ import shutil
 import pytest
 
 from harness.analysis.analyze import analyze
-from harness.analysis.plots import FIGURES
+from harness.analysis.plots import FIGURES, remove_figures
 from harness.experiment import load_experiment
 from harness.run import RunOptions, run_strategy
 from tests.e2e import SHARED_STRATEGIES, cli, copy_results
@@ -271,7 +271,7 @@ def test_a_report_without_plots_is_the_same_text_and_draws_nothing(results, caps
     (folder / "plots/mine.txt").write_text("a user's note")
     rc, _, err = _report(results, capsys, no_plots=True)  # an earlier report's figures go
     assert rc == 0 and [p.name for p in (folder / "plots").iterdir()] == ["mine.txt"]
-    assert "figure files of an earlier report removed" in err
+    assert "figure files (png and svg) of an earlier report removed" in err
 
     def words(report):
         return [line for line in report.splitlines() if line and "](plots/" not in line]
@@ -279,6 +279,18 @@ def test_a_report_without_plots_is_the_same_text_and_draws_nothing(results, caps
     # the same lines, but for a sentence about a figure that is not there
     kept, full = words(text), words(drawn)
     assert len(kept) == len(full) and all(line.startswith(k) for k, line in zip(kept, full))
+
+
+def test_only_the_figures_a_report_does_not_show_are_removed(tmp_path):
+    plots = tmp_path / "plots"
+    plots.mkdir()
+    for name in ("anytime.png", "anytime.svg", "pareto.png", "pareto.svg", "mine.png"):
+        (plots / name).write_text("drawn before")
+    assert remove_figures(plots, keep={"anytime"}) == 2  # pareto: not shown this time
+    assert sorted(p.name for p in plots.iterdir()) == ["anytime.png", "anytime.svg", "mine.png"]
+    (plots / "mine.png").unlink()
+    assert remove_figures(plots) == 2 and not plots.exists()  # emptied: the folder goes too
+    assert remove_figures(plots) == 0  # nothing there: nothing to do
 
 
 def test_a_report_with_dropped_lines_is_written(results, capsys):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -40,16 +42,22 @@ def _legend(ax, points: int, **kwargs) -> None:
     ax.legend(loc="best" if points <= LEGEND_SEARCH_POINTS else "upper right", **kwargs)
 
 
-def remove_figures(out: Path) -> int:
-    """Deletes the figures an earlier report drew into ``out`` (the folder too once empty), so
-    that a report drawn without plots does not sit beside figures of other data; anything
-    else in the folder stays. Returns how many files went."""
+def remove_figures(out: Path, keep: set[str] = frozenset()) -> int:
+    """Deletes the figures in ``out`` other than ``keep`` (names in FIGURES), and the folder
+    once empty: a report does not sit beside figures it does not show, drawn from other data.
+    Anything else in the folder stays; a file that cannot be removed is named in a warning.
+    Returns how many files went."""
     gone = 0
-    for path in (out / f"{name}.{ext}" for name in FIGURES for ext in ("png", "svg")):
-        if path.is_file():
-            path.unlink()
-            gone += 1
-    if out.is_dir() and not any(out.iterdir()):
+    for name in sorted(set(FIGURES) - set(keep)):
+        for path in (out / f"{name}.png", out / f"{name}.svg"):
+            try:
+                path.unlink()
+                gone += 1
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                print(f"warning: {path}: not removed ({exc.strerror or exc})", file=sys.stderr)
+    with contextlib.suppress(OSError):  # not empty, not there, or not a folder: left as it is
         out.rmdir()
     return gone
 

@@ -66,15 +66,10 @@ def write_report(a: Analysis, out_dir: Path, plots: bool = True) -> Path:
     """Draws the plots into ``out_dir/plots`` and writes ``REPORT.md`` and ``REPORT.html`` in
     ``out_dir`` (with the plan and final check where their JSON is there and was made for the
     current recommendation); returns the .md. ``plots=False``: the same text without figures,
-    nothing drawn (the plots take most of a report's time) and an earlier report's removed. A
-    write that fails is one UserError."""
+    nothing drawn (the plots take most of a report's time). Once both files are written, the
+    figures of an earlier report that this one does not show leave ``plots/``. A write that
+    fails is one UserError."""
     plot_dir = out_dir / "plots" if plots else None
-    if not plots and (gone := remove_figures(out_dir / "plots")):
-        print(
-            f"note: {gone} figure files of an earlier report removed from {out_dir / 'plots'} "
-            "(a report without plots draws none; they showed other data)",
-            file=sys.stderr,
-        )
     inputs = ReportInputs(
         analysis=a,
         plots=write_plots(a, plot_dir) if plot_dir else {},
@@ -85,4 +80,13 @@ def write_report(a: Analysis, out_dir: Path, plots: bool = True) -> Path:
     blocks = build_sections(inputs)
     write_text_atomic(out_dir / "REPORT.md", render_markdown(blocks))
     write_text_atomic(out_dir / "REPORT.html", render_html(blocks, plot_dir))
+    shown = {Path(block[1]).stem for block in blocks if block[0] == "img"}
+    gone = remove_figures(out_dir / "plots", keep=shown)
+    if gone:
+        print(
+            f"note: {gone} figure files (png and svg) of an earlier report removed from "
+            f"{out_dir / 'plots'}: this report does not show them, and they might not match "
+            "these results",
+            file=sys.stderr,
+        )
     return out_dir / "REPORT.md"
