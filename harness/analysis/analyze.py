@@ -199,7 +199,8 @@ def pooled_scores(results_dir: str | Path, experiment: str) -> pd.DataFrame:
     what the two-stage pilot is sized on."""
     results = load_results(results_dir, experiment, echo=False)
     _require_a_complete_trial(results, Path(results_dir) / experiment)
-    return _scored(results)[2][0]
+    _, _, (scores, _) = _scored(results)
+    return scores
 
 
 def _scored(results: Results) -> tuple[pd.DataFrame, pd.DataFrame, tuple[pd.DataFrame, list]]:
